@@ -1,0 +1,440 @@
+"""Teamwork adapter layers: low-rank coordination and adaptation (Sartor & Peers 2025).
+
+One denoiser forward processes a *team*: every image (group) has one batch row per active teammate.
+Each adapted layer of teammate t of an image with active set S computes (conventions.md section 5)
+
+    y_t = base(x_t) + (sum_{s in S} x_s A_s) B_t + bias_t            (coordination on)
+    y_t = base(x_t) + x_t A_t B_t + bias_t                           (coordination off, the ablation)
+
+with A = `down` [T, in, rank], B = `up` [T, rank, out], and no scaling factor.  Rows are laid out
+teammate-major (all rows of teammate 0, then teammate 1, ...) so each teammate's rows are one contiguous
+slice: the layer does one matmul per teammate on a view of the input, never a gather of activations.
+
+Structure follows peft's tuner layers: the wrapper holds the frozen `base_layer` and a child module named
+`adapter` with the explicit parameters, so `model.state_dict()` names them `P.adapter.down` etc., which is
+exactly the published checkpoint key layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(eq=False)
+class TeamBatch:
+    """Row layout of one batched forward (teammate-major; see the module docstring)."""
+
+    num_teammates: int
+    num_groups: int
+    teammate_ids: Tensor  # [rows] long
+    group_ids: Tensor  # [rows] long
+    slices: list[tuple[int, int, int]]  # (teammate, start, stop), only teammates with >= 1 row
+    row_index: Tensor  # [groups, teammates] long, -1 where the teammate is inactive
+    # Teammates active in every image: their slice's group ids are exactly 0..N-1, so no gather is needed.
+    full_teammates: frozenset[int] = frozenset()
+    _ids_cache: dict[torch.device, Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_active(cls, active: Tensor | Sequence[Sequence[int]],
+                    num_teammates: int | None = None) -> TeamBatch:
+        """`active`: bool [N, T] (image n has teammate t), or per image its active teammate indices."""
+        if not isinstance(active, Tensor):
+            active = _active_from_lists(active, num_teammates)
+        if active.dim() != 2 or active.dtype != torch.bool:
+            raise ValueError(f"active must be a bool tensor [images, teammates], got {active.dtype} "
+                             f"{tuple(active.shape)}")
+        n, t = active.shape
+        if num_teammates is not None and t != num_teammates:
+            raise ValueError(f"active has {t} teammate columns, expected num_teammates={num_teammates}")
+        if n == 0 or t == 0:
+            raise ValueError(f"active must have at least one image and one teammate, got shape {(n, t)}")
+        empty = (~active.any(dim=1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"images {empty} have no active teammate; every image needs at least one row")
+        active = active.cpu()
+        # nonzero() of the transpose lists (teammate, image) pairs in lexicographic order: teammate-major.
+        pairs = active.t().nonzero()
+        teammate_ids, group_ids = pairs[:, 0].contiguous(), pairs[:, 1].contiguous()
+        row_index = torch.full((n, t), -1, dtype=torch.long)
+        row_index[group_ids, teammate_ids] = torch.arange(len(pairs))
+        counts = active.sum(dim=0).tolist()
+        slices, start = [], 0
+        for tm, count in enumerate(counts):
+            if count:
+                slices.append((tm, start, start + count))
+            start += count
+        full = frozenset(tm for tm, count in enumerate(counts) if count == n)
+        return cls(t, n, teammate_ids, group_ids, slices, row_index, full)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.group_ids.numel())
+
+    def rows_of(self, group: int, teammate: int) -> int | None:
+        """Batch row of `teammate` in image `group`, or None if it is not active there."""
+        row = int(self.row_index[group, teammate])
+        return None if row < 0 else row
+
+    def to_rows(self, x: Tensor) -> Tensor:
+        """[N, T, ...] per-image tensors -> [rows, ...] in batch row order."""
+        if tuple(x.shape[:2]) != (self.num_groups, self.num_teammates):
+            raise ValueError(f"to_rows expects [images={self.num_groups}, teammates={self.num_teammates}, "
+                             f"...], got {tuple(x.shape)}")
+        return x[self.group_ids.to(x.device), self.teammate_ids.to(x.device)]
+
+    def from_rows(self, y: Tensor, fill: float = 0.0) -> Tensor:
+        """[rows, ...] -> [N, T, ...]; inactive (image, teammate) entries are `fill`."""
+        if y.shape[0] != self.num_rows:
+            raise ValueError(f"from_rows expects {self.num_rows} rows, got {y.shape[0]}")
+        out = y.new_full((self.num_groups, self.num_teammates, *y.shape[1:]), fill)
+        out[self.group_ids.to(y.device), self.teammate_ids.to(y.device)] = y
+        return out
+
+    def to(self, device: torch.device | str) -> TeamBatch:
+        return TeamBatch(self.num_teammates, self.num_groups, self.teammate_ids.to(device),
+                         self.group_ids.to(device), list(self.slices), self.row_index.to(device),
+                         self.full_teammates)
+
+    def group_ids_on(self, device: torch.device) -> Tensor:
+        """group_ids on `device`, cached so that each layer does not copy them again."""
+        ids = self._ids_cache.get(device)
+        if ids is None:
+            ids = self._ids_cache[device] = self.group_ids.to(device)
+        return ids
+
+
+def _active_from_lists(lists: Sequence[Sequence[int]], num_teammates: int | None) -> Tensor:
+    highest = max((max(row) for row in lists if len(row)), default=-1)
+    t = num_teammates if num_teammates is not None else highest + 1
+    active = torch.zeros(len(lists), max(t, 0), dtype=torch.bool)
+    for g, row in enumerate(lists):
+        if len(set(row)) != len(row):
+            raise ValueError(f"image {g} lists a teammate twice: {list(row)}")
+        for tm in row:
+            if not 0 <= tm < t:
+                raise ValueError(f"image {g} has teammate index {tm}; allowed 0..{t - 1}")
+            active[g, tm] = True
+    return active
+
+
+class TeamState:
+    """Shared by reference by all adapter layers of one model: the batch layout of the current forward."""
+
+    def __init__(self, num_teammates: int) -> None:
+        self.num_teammates = num_teammates
+        self.batch: TeamBatch | None = None
+
+    def require(self) -> TeamBatch:
+        if self.batch is None:
+            raise RuntimeError("a Teamwork-adapted layer was called without a team layout; wrap the forward "
+                               "in `with team_context(model, batch):`")
+        return self.batch
+
+
+@contextlib.contextmanager
+def team_context(model_or_state: nn.Module | TeamState,
+                 batch: TeamBatch | Tensor | Sequence[Sequence[int]]) -> Iterator[TeamBatch]:
+    """Set the row layout for the adapter layers for the duration of one forward (nesting restores)."""
+    state = model_or_state if isinstance(model_or_state, TeamState) else _state_of(model_or_state)
+    if not isinstance(batch, TeamBatch):
+        batch = TeamBatch.from_active(batch, state.num_teammates)
+    if batch.num_teammates != state.num_teammates:
+        raise ValueError(f"team batch has {batch.num_teammates} teammates, the adapter has "
+                         f"{state.num_teammates}")
+    previous, state.batch = state.batch, batch
+    try:
+        yield batch
+    finally:
+        state.batch = previous
+
+
+def _state_of(model: nn.Module) -> TeamState:
+    for layer in adapter_layers(model).values():
+        return layer.state
+    raise ValueError(f"{type(model).__name__} has no Teamwork adapter layers; call inject_adapter or "
+                     "load_adapter first")
+
+
+class TeamworkParams(nn.Module):
+    """The adapter's own parameters; a child named `adapter` so keys read `P.adapter.down/up/bias`."""
+
+    def __init__(self, num_teammates: int, in_features: int, out_features: int, rank: int, use_bias: bool,
+                 dtype: torch.dtype, device: torch.device) -> None:
+        super().__init__()
+        kw = {"dtype": dtype, "device": device}
+        # Inits from conventions.md section 5: zero `up` makes a fresh adapter an exact no-op.
+        self.down = nn.Parameter(torch.empty(num_teammates, in_features, rank, **kw).normal_(0.0, 0.02))
+        self.up = nn.Parameter(torch.zeros(num_teammates, rank, out_features, **kw))
+        self.bias = nn.Parameter(torch.zeros(num_teammates, out_features, **kw)) if use_bias else None
+
+
+class TeamworkLayer(nn.Module):
+    """Common forward; subclasses say how to apply A_t / B_t to their tensor layout."""
+
+    in_features: int
+    out_features: int
+
+    def __init__(self, base_layer: nn.Module, in_features: int, out_features: int, num_teammates: int,
+                 rank: int, state: TeamState | None = None, *, communication: bool = True,
+                 use_bias: bool | None = None, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        if num_teammates < 1 or rank < 1:
+            raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
+        if state is not None and state.num_teammates != num_teammates:
+            raise ValueError(f"state has {state.num_teammates} teammates, layer asked for {num_teammates}")
+        base_bias = getattr(base_layer, "bias", None)
+        use_bias = (base_bias is not None) if use_bias is None else use_bias
+        self.base_layer = base_layer
+        self.in_features, self.out_features = in_features, out_features
+        self.adapter = TeamworkParams(num_teammates, in_features, out_features, rank, use_bias, dtype,
+                                      base_layer.weight.device)
+        self.communication = communication
+        self.state = state if state is not None else TeamState(num_teammates)
+
+    # Delegation, as peft does: diffusers reads e.g. `attn.to_q.weight.dtype`.
+    @property
+    def weight(self) -> Tensor:
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        return self.base_layer.bias
+
+    @property
+    def rank(self) -> int:
+        return self.adapter.down.shape[2]
+
+    @property
+    def num_teammates(self) -> int:
+        return self.adapter.down.shape[0]
+
+    def _down(self, x: Tensor, t: int) -> Tensor:
+        raise NotImplementedError
+
+    def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
+        """out += h B_t, in place, where h is this slice's rank-space activation."""
+        raise NotImplementedError
+
+    def _bias(self, t: int) -> Tensor:
+        raise NotImplementedError
+
+    def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
+        """Optional fast path when every image has every teammate; False = not handled, use the slices."""
+        return False
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch = self.state.require()
+        if x.shape[0] != batch.num_rows:
+            raise ValueError(f"input has {x.shape[0]} rows but the team batch has {batch.num_rows} "
+                             f"({batch.num_groups} images, {batch.num_teammates} teammates)")
+        out = self.base_layer(x)
+        down = self.adapter.down
+        if x.dtype != down.dtype and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(down.dtype)
+        # The offset is added in place into the fresh base output (in its dtype): no full-size temporary.
+        if len(batch.full_teammates) == batch.num_teammates and self._add_dense(x, out, batch):
+            return out
+        if self.communication:
+            gids = batch.group_ids_on(x.device)
+            z: Tensor | None = None
+            for t, a, b in batch.slices:
+                h = self._down(x[a:b], t)
+                if z is None:
+                    z = h.new_zeros((batch.num_groups, *h.shape[1:]))
+                z.index_add_(0, gids[a:b], h)  # per-image sum over the active set S
+            assert z is not None
+            for t, a, b in batch.slices:
+                zt = z if t in batch.full_teammates else z.index_select(0, gids[a:b])
+                self._add_up(out[a:b], zt, t)
+        else:
+            for t, a, b in batch.slices:
+                self._add_up(out[a:b], self._down(x[a:b], t), t)
+        if self.adapter.bias is not None:
+            for t, a, b in batch.slices:
+                out[a:b].add_(self._bias(t))
+        return out
+
+
+class TeamworkLinear(TeamworkLayer):
+    """nn.Linear with a Teamwork adapter; inputs [rows, ..., in] (token dimensions allowed)."""
+
+    def __init__(self, base_layer: nn.Linear, num_teammates: int, rank: int,
+                 state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(base_layer, base_layer.in_features, base_layer.out_features, num_teammates, rank,
+                         state, communication=communication, use_bias=use_bias, dtype=dtype)
+
+    def _down(self, x: Tensor, t: int) -> Tensor:
+        return torch.matmul(x, self.adapter.down[t])
+
+    def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
+        up = self.adapter.up[t]
+        if out.dtype == h.dtype == up.dtype and out.is_contiguous() and h.is_contiguous():
+            # BLAS C += A B straight into the base output: no [rows, ..., out] temporary, one pass less
+            # over memory than matmul + add_ (this is most of the adapter's cost at SD3 width).
+            out.view(-1, up.shape[1]).addmm_(h.view(-1, up.shape[0]), up)
+        else:  # autocast or mixed dtypes: in-place addmm_ would not cast
+            out.add_(torch.matmul(h, up))
+
+    def _bias(self, t: int) -> Tensor:
+        return self.adapter.bias[t]
+
+    def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
+        # Every teammate active in every image (the usual sampling batch): rows t*N + g, so [T, N*tokens, .]
+        # views line teammates up and one batched matmul per step replaces T small ones.  Fewer kernel launches
+        # matter on a shared CPU, where each parallel region can wait on a descheduled thread.
+        if not (x.is_contiguous() and out.is_contiguous()):
+            return False
+        ad, t = self.adapter, batch.num_teammates
+        h = torch.bmm(x.view(t, -1, self.in_features), ad.down)  # [T, N*tokens, rank]
+        if self.communication:
+            h = h.sum(dim=0).expand_as(h)  # the image's sum over S, the same for every teammate
+        o = out.view(t, -1, self.out_features)
+        if o.dtype == h.dtype == ad.up.dtype:
+            o.baddbmm_(h, ad.up)
+        else:  # autocast or mixed dtypes
+            o.add_(torch.bmm(h, ad.up))
+        if ad.bias is not None:
+            o.add_(ad.bias.unsqueeze(1))
+        return True
+
+
+class TeamworkConv2d(TeamworkLayer):
+    """nn.Conv2d with a pointwise (1x1) Teamwork offset on the input grid, strided like the base layer.
+
+    Computed as [rank, C] @ [n, C, H*W] matmuls on NCHW views, which needs no copy of the activations
+    or of the parameters (a 1x1 conv is a matmul over channels).
+    """
+
+    def __init__(self, base_layer: nn.Conv2d, num_teammates: int, rank: int,
+                 state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        k, pad, dil = base_layer.kernel_size, base_layer.padding, base_layer.dilation
+        if isinstance(pad, str):
+            ok = pad == "same" or all(kk == 1 for kk in k)
+        else:
+            ok = all(2 * p == d * (kk - 1) for kk, p, d in zip(k, pad, dil, strict=True))
+        if not ok:  # otherwise the output grid differs from the strided input grid
+            raise ValueError(f"Conv2d with kernel {k}, padding {pad}, dilation {dil} does not keep the input "
+                             "grid; only 'same'-padded convolutions (2*padding == dilation*(kernel-1)) are "
+                             "supported")
+        super().__init__(base_layer, base_layer.in_channels, base_layer.out_channels, num_teammates, rank,
+                         state, communication=communication, use_bias=use_bias, dtype=dtype)
+        self.stride: tuple[int, int] = tuple(base_layer.stride)  # type: ignore[assignment]
+
+    def _down(self, x: Tensor, t: int) -> Tensor:
+        sh, sw = self.stride
+        if sh != 1 or sw != 1:
+            x = x[:, :, ::sh, ::sw]
+        n, c = x.shape[:2]
+        return torch.matmul(self.adapter.down[t].mT, x.reshape(n, c, -1))  # [n, rank, H*W]
+
+    def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
+        out.add_(torch.matmul(self.adapter.up[t].mT, h).view(out.shape))
+
+    def _bias(self, t: int) -> Tensor:
+        return self.adapter.bias[t][:, None, None]
+
+
+# Dispatch by layer type (isinstance, so diffusers' LoRACompatible* subclasses are covered).
+ADAPTER_CLASSES: dict[type[nn.Module], type[TeamworkLayer]] = {nn.Linear: TeamworkLinear,
+                                                               nn.Conv2d: TeamworkConv2d}
+
+
+def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
+    for base_type, cls in ADAPTER_CLASSES.items():
+        if isinstance(module, base_type):
+            return cls
+    return None
+
+
+def make_layer(model: nn.Module, name: str, num_teammates: int, rank: int, state: TeamState, *,
+               communication: bool = True, use_bias: bool | None = None,
+               dtype: torch.dtype = torch.float32) -> TeamworkLayer:
+    """Build (not install) the Teamwork wrapper of submodule `name`; checks the layer can be adapted."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError as e:
+        raise ValueError(f"layer {name!r} is not a submodule of {type(model).__name__}") from e
+    if isinstance(module, TeamworkLayer):
+        raise ValueError(f"layer {name!r} is already adapted; call remove_adapter(model) first")
+    cls = adapter_class_for(module)
+    if cls is None:
+        allowed = ", ".join(t.__name__ for t in ADAPTER_CLASSES)
+        raise ValueError(f"layer {name!r} is a {type(module).__name__}; Teamwork adapts only {allowed}")
+    try:
+        return cls(module, num_teammates, rank, state, communication=communication, use_bias=use_bias,
+                   dtype=dtype)
+    except ValueError as e:
+        raise ValueError(f"cannot adapt layer {name!r}: {e}") from e
+
+
+def install_layers(model: nn.Module, layers: dict[str, TeamworkLayer]) -> None:
+    """Put built wrappers in place of their base layers and freeze every non-adapter parameter."""
+    for name, layer in layers.items():
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer)
+    model.requires_grad_(False)
+    for layer in layers.values():
+        layer.adapter.requires_grad_(True)
+
+
+def inject_adapter(model: nn.Module, layer_names: Sequence[str] | None, num_teammates: int, rank: int, *,
+                   communication: bool = True, use_bias: bool | None = None,
+                   dtype: torch.dtype = torch.float32) -> TeamState:
+    """Adapt the named layers (None: the backbone profile's) in place and freeze every base parameter.
+
+    use_bias: None = the published format (an adapter bias iff the base layer has a bias); True/False = on
+    every/no layer.  All names are checked before the model is changed.
+    """
+    if adapter_layers(model):
+        raise ValueError(f"{type(model).__name__} already has Teamwork adapters; call remove_adapter first")
+    if layer_names is None:
+        from teamwork_cli.backbones import layers_to_adapt
+
+        layer_names = layers_to_adapt(model)
+    if not layer_names:
+        raise ValueError("layer_names is empty; name at least one nn.Linear or nn.Conv2d to adapt")
+    if len(set(layer_names)) != len(layer_names):
+        raise ValueError("layer_names lists a layer twice")
+    if num_teammates < 1 or rank < 1:
+        raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
+    state = TeamState(num_teammates)
+    layers = {name: make_layer(model, name, num_teammates, rank, state, communication=communication,
+                               use_bias=use_bias, dtype=dtype) for name in layer_names}
+    install_layers(model, layers)
+    return state
+
+
+def adapter_layers(model: nn.Module) -> dict[str, TeamworkLayer]:
+    """Module path (relative to `model`) -> adapter layer."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, TeamworkLayer)}
+
+
+def adapter_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """The adapter tensors under their published keys `P.adapter.down/up[/bias]` (detached, not copied)."""
+    out: dict[str, Tensor] = {}
+    for name, layer in adapter_layers(model).items():
+        for pname, p in layer.adapter.named_parameters(recurse=False):
+            out[f"{name}.adapter.{pname}"] = p.detach()
+    return out
+
+
+def remove_adapter(model: nn.Module) -> list[str]:
+    """Put the base layers back in place of their wrappers; returns the restored paths."""
+    names = list(adapter_layers(model))
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, getattr(parent, child).base_layer)
+    return names
+
+
+__all__ = ["ADAPTER_CLASSES", "TeamBatch", "TeamState", "TeamworkConv2d", "TeamworkLayer", "TeamworkLinear",
+           "TeamworkParams", "adapter_class_for", "adapter_layers", "adapter_state_dict", "inject_adapter",
+           "install_layers", "make_layer", "remove_adapter", "team_context"]

@@ -1,0 +1,76 @@
+"""The `teamwork` command: a thin typer layer over the library; one module per command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ..errors import TeamworkError
+from . import cmd_info, cmd_pending, cmd_presets, cmd_svbrdf
+
+app = typer.Typer(
+    name="teamwork",
+    help="Teamwork: many image channels from one diffusion model (Sartor & Peers, SIGGRAPH Asia 2025).\n\n"
+    "Material maps from a flash photo, intrinsic decomposition, inpainting, neural shading and material "
+    "synthesis, on the embedded CPU model or on SD3 / SDXL / Flux with the published adapters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for module in (cmd_pending,):
+    module.register(app)
+app.command("svbrdf")(cmd_svbrdf.svbrdf)
+app.command("info")(cmd_info.info)
+app.command("presets")(cmd_presets.presets)
+
+_HINTS = {
+    FileNotFoundError: "check the path; folders and globs are accepted where the help says so",
+    FileExistsError: "pass --overwrite to replace existing files",
+}
+
+
+def _fail(message: str, hint: str | None, code: int) -> int:
+    print(f"Error: {message}", file=sys.stderr)
+    if hint:
+        print(f"Hint: {hint}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage)."""
+    debug = os.environ.get("TEAMWORK_DEBUG") == "1"
+    try:
+        result = app(args=argv, prog_name="teamwork", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except TeamworkError as e:
+        if debug:
+            raise
+        return _fail(str(e), e.hint, 1)
+    except Exception as e:
+        # Typer may vendor click, so click's exceptions are recognised by class name.
+        kind = {c.__name__ for c in type(e).__mro__}
+        if "Exit" in kind:
+            return int(getattr(e, "exit_code", 0))
+        if "NoArgsIsHelpError" in kind:
+            e.show()
+            return 0
+        if "UsageError" in kind:
+            if debug:
+                raise
+            ctx = getattr(e, "ctx", None)
+            cmd = ctx.command_path if ctx else "teamwork"
+            return _fail(e.format_message(), f"see '{cmd} --help'", 2)
+        if "Abort" in kind or isinstance(e, KeyboardInterrupt):
+            return _fail("interrupted", None, 130)
+        if debug:
+            raise
+        if not isinstance(e, (ValueError, OSError, RuntimeError)):
+            return _fail(f"{type(e).__name__}: {e}", "this looks like a bug: rerun with TEAMWORK_DEBUG=1 and report "
+                         "the traceback", 1)
+        hint = next((h for t, h in _HINTS.items() if isinstance(e, t)), "run with TEAMWORK_DEBUG=1 for details")
+        return _fail(str(e), hint, 1)

@@ -1,0 +1,36 @@
+"""`teamwork info FILE.safetensors`: what a Teamwork adapter file holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..checkpoint import read_adapter_info
+
+
+def info(
+    path: Path = typer.Argument(..., help="A Teamwork adapter (.safetensors, published format)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show an adapter's title, base model, teammates, rank, coordination, layers and parameters."""
+    a = read_adapter_info(path)
+    data = {
+        "path": str(path), "title": a.title, "base_model": a.base_model, "inputs": a.inputs, "outputs": a.outputs,
+        "rank": a.rank, "coordination": a.communication, "use_bias": a.use_bias, "profile": a.profile,
+        "architecture": a.architecture, "resolution": a.resolution, "adapted_layers": a.num_layers,
+        "parameters": a.num_params,
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    width = max(len(k) for k in data)
+    for k, v in data.items():
+        if isinstance(v, list):
+            v = ", ".join(v) or "(none)"
+        elif isinstance(v, bool):
+            v = "on" if v else "off"
+        elif isinstance(v, int):
+            v = f"{v:,}"
+        typer.echo(f"{k.replace('_', ' '):<{width}}  {v}")

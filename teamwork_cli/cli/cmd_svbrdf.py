@@ -1,0 +1,67 @@
+"""`teamwork svbrdf PHOTO... -o DIR`: material maps from flash photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import TeamworkError
+from ..pipeline import TeamPipeline, default_adapter
+from ..tasks import svbrdf as task
+from . import common as C
+
+
+def svbrdf(
+    inputs: list[str] = typer.Argument(..., help="Flash photos: files, folders or quoted globs."),
+    out: Path = C.OUT_OPT,
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format); "
+                                "default: the shipped svbrdf adapter of the embedded model."),
+    base: str = C.BASE_OPT,
+    steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
+    seed: int = C.SEED_OPT,
+    resolution: int = C.RES_OPT,
+    fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
+    fmt: str = C.FORMAT_OPT,
+    gltf: bool = typer.Option(False, "--gltf", help="Also write <stem>.gltf, a textured quad material."),
+    device: str = C.DEVICE_OPT,
+    dtype: str = C.DTYPE_OPT,
+    overwrite: bool = C.OVERWRITE_OPT,
+) -> int:
+    """Estimate diffuse, specular, roughness and normal maps (plus glTF basecolor/metallic) from photos taken
+    with the flash on, camera and light together, looking straight at a flat material.
+
+    Writes DIR/<stem>_{diffuse,specular,roughness,normals,basecolor,metallic,render}.<ext>; `render` is the
+    estimate re-rendered under the photo's flash, to compare with the photo. Lists the files on stdout.
+
+    Example: teamwork svbrdf photo.jpg -o maps/
+    """
+    ext, bits = C.split_format(fmt)
+    files = C.inputs_or_fail(inputs)
+    adapter = adapter or str(default_adapter("svbrdf"))
+    if not Path(adapter).is_file():
+        raise TeamworkError(f"adapter file {adapter} not found",
+                            "pass --adapter FILE.safetensors, or reinstall teamwork for the shipped adapter")
+    pipe = TeamPipeline.load(adapter, base=base, device=device, dtype=dtype)
+    task.check_team(pipe)
+    channels = list(task.OUTPUTS)
+
+    def work(path: Path) -> list[Path]:
+        paths = C.planned(out, path.stem, channels, ext, overwrite)
+        photo = C.read_channel(path, "image")
+        if min(photo.shape[-2:]) < 16:
+            raise ValueError(f"{path}: image is {photo.shape[-1]}x{photo.shape[-2]}; at least 16x16 is needed")
+        from ..encoding import encode
+
+        with C.progress_bar() as bar:
+            job = bar.add_task(path.name, total=steps)
+            maps = task.estimate(pipe, encode("image", photo), fov_deg=fov, steps=steps, seed=seed,
+                                 resolution=resolution, callback=lambda i, n: bar.update(job, completed=i))
+        written = C.write_all(paths, maps, bits, overwrite)
+        if gltf:
+            from ..gltf import export_gltf
+
+            written.append(export_gltf(out, path.stem, paths, overwrite=overwrite))
+        return written
+
+    return C.run_batch(files, work)

@@ -1,0 +1,124 @@
+"""Training data: a pool of procedural materials and on-the-fly augmented svbrdf batches.
+
+Generating a material costs far more than rendering it, so training draws from a cached pool of materials and
+makes each batch by random crops, scales, flips and transposes of pool materials, then renders the flash photo
+of the transformed patch (conventions.md section 3): every view is a valid patch with its own photo.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import procedural as P
+from . import render as R
+from .encoding import encode
+
+POOL_KEYS = ("basecolor", "metallic", "roughness", "normals")
+
+
+def build_pool(count: int, size: int = 256, seed0: int = 0, chunk: int = 16,
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    """`count` procedural materials (seeds seed0 ...) stored as fp16 maps [count, C, size, size]."""
+    parts: dict[str, list[Tensor]] = {k: [] for k in POOL_KEYS}
+    for start in range(0, count, chunk):
+        seeds = range(seed0 + start, seed0 + min(count, start + chunk))
+        batch = P.generate(seeds, size, augment=False)
+        for k in POOL_KEYS:
+            parts[k].append(batch[k].half())
+        if progress:
+            progress(min(count, start + chunk), count)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def load_or_build_pool(path: str | Path, count: int, size: int = 256, seed0: int = 0,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    path = Path(path)
+    if path.is_file():
+        pool = torch.load(path)
+        if pool["meta"] == [count, size, seed0]:
+            return {k: pool[k] for k in POOL_KEYS}
+    pool = build_pool(count, size, seed0, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({**pool, "meta": [count, size, seed0]}, tmp)
+    os.replace(tmp, path)
+    return pool
+
+
+def _transform(maps: dict[str, Tensor], flip_x: bool, flip_y: bool, transpose: bool) -> dict[str, Tensor]:
+    """Flip/transpose maps, turning the normals with the patch (x right, y up: rows run along -y)."""
+    out = {}
+    for k, v in maps.items():
+        if flip_x:
+            v = v.flip(-1)
+        if flip_y:
+            v = v.flip(-2)
+        if transpose:
+            v = v.transpose(-2, -1)
+        out[k] = v
+    n = out["normals"]
+    nx, ny, nz = n[:, 0], n[:, 1], n[:, 2]
+    if flip_x:
+        nx = -nx
+    if flip_y:
+        ny = -ny
+    if transpose:  # (x, y) -> (-y, -x)
+        nx, ny = -ny, -nx
+    out["normals"] = torch.stack([nx, ny, nz], 1)
+    return out
+
+
+def svbrdf_views(pool: dict[str, Tensor], batch_size: int, size: int, generator: torch.Generator,
+                 fov_deg: float = 45.0, augment: bool = True) -> dict[str, Tensor]:
+    """A batch of random views of pool materials with their flash photos, maps in value domain.
+
+    A view is a square window of side s in [size, pool size] (wrapped: pool maps tile) resampled to `size`, so
+    the model sees each material at several physical scales, with the flash highlight at the patch centre.
+    """
+    n, _, full, _ = pool["basecolor"].shape
+    idx = torch.randint(0, n, (batch_size,), generator=generator)
+    views: dict[str, list[Tensor]] = {k: [] for k in POOL_KEYS}
+    for i in idx.tolist():
+        side = int(torch.randint(size, full + 1, (1,), generator=generator))
+        oy, ox = (int(v) for v in torch.randint(0, full, (2,), generator=generator))
+        for k in POOL_KEYS:
+            m = torch.roll(pool[k][i : i + 1].float(), (-oy, -ox), dims=(-2, -1))[..., :side, :side]
+            if side != size:
+                m = F.interpolate(m, size=(size, size), mode="area")
+            views[k].append(m)
+    maps = {k: torch.cat(v) for k, v in views.items()}
+    fx, fy, tr = (bool(b) for b in torch.randint(0, 2, (3,), generator=generator))
+    maps = _transform(maps, fx, fy, tr)
+    maps["normals"] = F.normalize(maps["normals"], dim=1)
+    base, metal = maps.pop("basecolor"), maps.pop("metallic")
+    maps["diffuse"] = base * (1 - metal)
+    maps["specular"] = 0.04 * (1 - metal) + base * metal
+    radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)
+    if augment:  # real photos vary in exposure and sensor noise
+        gain = torch.empty(batch_size, 1, 1, 1).uniform_(0.7, 1.3, generator=generator)
+        sigma = torch.exp(torch.empty(batch_size, 1, 1, 1).uniform_(math.log(0.002), math.log(0.02),
+                                                                     generator=generator))
+        photo = R.to_photo(radiance * gain)
+        noise = torch.randn(photo.shape, generator=generator)
+        maps["image"] = (photo + sigma * noise).clamp(0, 1)
+    else:
+        maps["image"] = R.to_photo(radiance)
+    hw = R.halfway_map(size, size, fov_deg)
+    maps["halfway"] = hw.unsqueeze(0).expand(batch_size, -1, -1, -1)
+    return maps
+
+
+def encoded_views(pool: dict[str, Tensor], batch_size: int, size: int, generator: torch.Generator,
+                  **kwargs) -> dict[str, Tensor]:
+    """`svbrdf_views` in file encoding ([0, 1], as PNG files hold them): what folder datasets give too."""
+    views = svbrdf_views(pool, batch_size, size, generator, **kwargs)
+    out = {k: encode(k, v) for k, v in views.items() if k != "image"}
+    out["image"] = views["image"]  # already what a camera stores
+    return out

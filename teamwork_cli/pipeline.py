@@ -1,0 +1,159 @@
+"""Load a team (base denoiser + Teamwork adapter) and run it on images of any size.
+
+`TeamPipeline` works on channel tensors in their [0, 1] file encoding ([N, C, H, W]) so that tasks never see
+the model's sample space; `check_inputs()` holds every check of what a caller hands in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .checkpoint import AdapterInfo, load_adapter, read_adapter_info
+from .denoiser import TeamDenoiser
+from .embedded import BASE_DIR, EMBEDDED_DIR, EmbeddedDenoiser
+from .encoding import from_model, to_model
+from .errors import TeamworkError
+from .layout import TeamLayout
+from .sampler import sample_team
+
+EMBEDDED_BASE_NAMES = ("embedded", "teamwork-embedded", "")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def default_adapter(preset: str) -> Path:
+    return EMBEDDED_DIR / f"{preset}.safetensors"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be one of auto, cpu, cuda, cuda:N, mps; got {device!r}")
+    return torch.device(device)
+
+
+def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32) -> TeamDenoiser:
+    """The embedded model (None, 'embedded' or a folder with teamwork.json), else a diffusers pipeline."""
+    if base is None or base in EMBEDDED_BASE_NAMES:
+        if not (BASE_DIR / "teamwork.json").is_file():
+            raise TeamworkError(f"the embedded base model is missing from {BASE_DIR}",
+                                "reinstall teamwork, or retrain it with `python -m teamwork_cli.pretrain`")
+        return EmbeddedDenoiser.from_pretrained(BASE_DIR, dtype)
+    if (Path(base) / "teamwork.json").is_file():
+        return EmbeddedDenoiser.from_pretrained(base, dtype)
+    from .backbones_hub import load_hub_denoiser  # diffusers pipelines: SD3, SDXL, SD2, Flux
+
+    return load_hub_denoiser(base, dtype)
+
+
+@dataclass
+class TeamPipeline:
+    denoiser: TeamDenoiser
+    layout: TeamLayout
+    info: AdapterInfo
+    device: torch.device
+    # sampling uses bf16 autocast on CPUs that have it: about 2x faster than fp32 (shared/notes).
+    autocast: torch.dtype | None = None
+
+    @classmethod
+    def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto",
+             dtype: str = "auto") -> TeamPipeline:
+        info = read_adapter_info(adapter)
+        base = base if base is not None else info.base_model
+        dev = resolve_device(device)
+        if dtype != "auto" and dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of auto, {', '.join(DTYPES)}; got {dtype!r}")
+        den = load_denoiser(base, torch.float32 if dev.type == "cpu" or dtype == "auto" else DTYPES[dtype])
+        try:
+            load_adapter(den.model, adapter, teammates=info.teammates)
+        except ValueError as e:
+            raise TeamworkError(str(e), f"the adapter was trained for base {info.base_model!r}; pass that "
+                                "model with --base") from e
+        den.to(dev).eval()
+        layout = TeamLayout.from_names(info.teammates, name=info.title)
+        auto = None
+        if dev.type == "cpu" and dtype in ("auto", "bf16"):
+            auto = torch.bfloat16
+        elif dev.type != "cpu" and dtype in ("bf16", "fp16"):
+            auto = DTYPES[dtype]
+        return cls(den, layout, info, dev, auto)
+
+    def check_inputs(self, inputs: dict[str, Tensor], outputs: list[str] | None, steps: int) -> None:
+        need = [t.name for t in self.layout.inputs]
+        missing = [n for n in need if n not in inputs]
+        if missing:
+            raise ValueError(f"inputs: missing {', '.join(missing)}; this adapter needs {', '.join(need)}")
+        extra = [n for n in inputs if n not in need]
+        if extra:
+            raise ValueError(f"inputs: {', '.join(extra)} are not inputs of this adapter ({', '.join(need)})")
+        sizes = {tuple(x.shape[-2:]) for x in inputs.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"inputs: all inputs must have one size, got {sorted(sizes)}")
+        for n, x in inputs.items():
+            if x.ndim != 4 or x.shape[1] not in (1, 3):
+                raise ValueError(f"inputs[{n!r}] must be [N, 1|3, H, W], got {tuple(x.shape)}")
+            if min(x.shape[-2:]) < 8:
+                raise ValueError(f"inputs[{n!r}] is {x.shape[-1]}x{x.shape[-2]} pixels; at least 8x8 is needed")
+        outs = [t.name for t in self.layout.outputs]
+        if outputs is not None and (not outputs or any(o not in outs for o in outputs)):
+            raise ValueError(f"outputs must be a non-empty subset of {', '.join(outs)}; got {outputs}")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+
+    @torch.no_grad()
+    def __call__(self, inputs: dict[str, Tensor], *, outputs: list[str] | None = None, steps: int = 4,
+                 seed: int = 0, resolution: int | None = None, size: tuple[int, int] | None = None,
+                 num_images: int = 1, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+        """Outputs (file encoding, [N, C, H, W]) for inputs in file encoding, at the inputs' own size.
+
+        resolution: process with the longer side at this many pixels (default: the input size), then resize.
+        """
+        self.check_inputs(inputs, outputs, steps)
+        if inputs:
+            h, w = next(iter(inputs.values())).shape[-2:]
+        elif size is not None:
+            h, w = size
+        else:
+            raise ValueError("size=(H, W) is required when the team has no inputs")
+        scale = 1.0 if resolution is None else resolution / max(h, w)
+        ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
+        m = self.denoiser.pixel_multiple
+        th, tw = math.ceil(ph / m) * m, math.ceil(pw / m) * m
+        model_in = {}
+        for n, x in inputs.items():
+            x = x.float()
+            if (ph, pw) != (h, w):
+                x = _resize(x, (ph, pw))
+            # Reflect padding up to the UNet's multiple keeps the borders' statistics; it is cropped off below.
+            x = F.pad(x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw)
+                      else "replicate")
+            model_in[n] = to_model(x).to(self.device)
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
+                              outputs=outputs, steps=steps, generator=g, callback=callback)
+        result = {}
+        for n, x in out.items():
+            x = from_model(n.split(".")[0], x.cpu())[..., :ph, :pw]
+            if (ph, pw) != (h, w):
+                x = _resize(x, (h, w))
+            result[n] = x.clamp(0, 1)
+        return result
+
+
+def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Area filter to shrink (no aliasing), bilinear to enlarge."""
+    if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)

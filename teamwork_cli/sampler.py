@@ -1,0 +1,90 @@
+"""The team sampler: one loop for every backbone and task (paper section 3; conventions.md section 6).
+
+Input teammates get their clean latents at every step, with the same timestep as the outputs; only output
+teammates are denoised, by the denoiser's diffusers scheduler, and only they are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .adapter import TeamBatch
+from .denoiser import TeamDenoiser
+from .layout import TeamLayout
+
+Callback = Callable[[int, int], None]
+
+
+@torch.no_grad()
+def sample_team(
+    denoiser: TeamDenoiser,
+    layout: TeamLayout,
+    inputs: dict[str, Tensor],
+    *,
+    size: tuple[int, int] | None = None,
+    num_images: int | None = None,
+    outputs: list[str] | None = None,
+    steps: int = 4,
+    generator: torch.Generator | None = None,
+    callback: Callback | None = None,
+    cond: dict | None = None,
+) -> dict[str, Tensor]:
+    """Denoise the output teammates given the input teammates (pixels in [-1, 1], [N, 3, H, W] each).
+
+    `outputs` restricts which output teammates run (the others are inactive and cost nothing); `size` and
+    `num_images` are needed only when there are no inputs. Returns decoded outputs in [-1, 1].
+    """
+    missing = [t.name for t in layout.inputs if t.name not in inputs]
+    if missing:
+        raise ValueError(f"inputs missing for teammates: {', '.join(missing)} (team: {', '.join(layout.names)})")
+    unknown = [n for n in inputs if not layout.has(n) or not n.endswith(".in")]
+    if unknown:
+        raise ValueError(f"inputs given for {', '.join(unknown)}, which are not input teammates of "
+                         f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}")
+    outs = [t.name for t in layout.outputs] if outputs is None else list(outputs)
+    bad = [n for n in outs if n not in {t.name for t in layout.outputs}]
+    if bad or not outs:
+        raise ValueError(f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
+                         f"got {', '.join(bad) or '(none)'}")
+    device = next(denoiser.model.parameters()).device
+    dtype = next(denoiser.model.parameters()).dtype
+    in_names = list(inputs)
+    if in_names:
+        pixels = torch.cat([inputs[n] for n in in_names]).to(device, dtype)
+        n_img = inputs[in_names[0]].shape[0]
+        clean = denoiser.encode(pixels).unflatten(0, (len(in_names), n_img)).transpose(0, 1)  # [N, n_in, ...]
+        latent_shape = clean.shape[2:]
+    else:
+        if size is None or num_images is None:
+            raise ValueError("a team with no inputs needs size=(H, W) and num_images")
+        n_img = num_images
+        latent_shape = denoiser.encode(torch.zeros(1, 3, *size, device=device, dtype=dtype)).shape[1:]
+    idx_in = [layout.index(n) for n in in_names]
+    idx_out = [layout.index(n) for n in outs]
+    active = torch.zeros(n_img, len(layout), dtype=torch.bool)
+    active[:, idx_in + idx_out] = True
+    batch = TeamBatch.from_active(active)
+    # Noise is drawn on the CPU so that a seed gives the same result on every device.
+    latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device, dtype)
+    latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
+    timesteps = denoiser.set_timesteps(steps, latents)
+    full = torch.zeros((n_img, len(layout), *latent_shape), device=device, dtype=dtype)
+    if in_names:
+        full[:, idx_in] = clean
+    for i, t in enumerate(timesteps):
+        model_in = denoiser.scheduler.scale_model_input(latents, t) if hasattr(
+            denoiser.scheduler, "scale_model_input") else latents
+        full[:, idx_out] = model_in.unflatten(0, (n_img, len(outs)))
+        rows = batch.to_rows(full)
+        t_rows = t.expand(rows.shape[0]).to(device)
+        pred = batch.from_rows(denoiser(rows, t_rows, batch, **(cond or {})))
+        pred_out = pred[:, idx_out].flatten(0, 1)
+        step_gen = generator if latents.device.type == "cpu" else None
+        latents = denoiser.scheduler.step(pred_out, t, latents, generator=step_gen).prev_sample
+        if callback:
+            callback(i + 1, len(timesteps))
+    decoded = denoiser.decode(latents).float().unflatten(0, (n_img, len(outs)))
+    return {n: decoded[:, k] for k, n in enumerate(outs)}

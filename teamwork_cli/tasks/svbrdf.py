@@ -1,0 +1,49 @@
+"""Material maps from one colocated flash photo (paper section 5.2; conventions.md sections 1 and 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .. import render as R
+from ..conventions import diffuse_specular_to_basecolor
+from ..encoding import decode, encode
+from ..pipeline import TeamPipeline
+
+MAPS = ("diffuse", "specular", "roughness", "normals")
+OUTPUTS = (*MAPS, "basecolor", "metallic", "render")
+
+
+def check_team(pipe: TeamPipeline) -> None:
+    outs = {t.channel for t in pipe.layout.outputs}
+    ins = {t.channel for t in pipe.layout.inputs}
+    missing = [m for m in MAPS if m not in outs]
+    if "image" not in ins or missing or not ins <= {"image", "halfway"}:
+        raise ValueError(f"adapter {pipe.info.path} is not an svbrdf adapter: it has inputs "
+                         f"{sorted(ins)} and outputs {sorted(outs)}; svbrdf needs image.in (and optionally "
+                         f"halfway.in) to {', '.join(m + '.out' for m in MAPS)}")
+
+
+def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps: int = 1, seed: int = 0,
+             resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    """Maps (channel values, [1, C, H, W]) for a flash photo given as stored ([1, 3, H, W] sRGB in [0, 1]).
+
+    Also `basecolor`/`metallic` (glTF) and `render`: the estimate re-rendered under the same flash, for checking.
+    """
+    check_team(pipe)
+    h, w = photo.shape[-2:]
+    inputs = {"image.in": photo}
+    if pipe.layout.has("halfway.in"):
+        # The halfway map describes the capture geometry at the photo's own pixels (conventions.md section 3).
+        hw = R.halfway_map(h, w, fov_deg).unsqueeze(0).expand(photo.shape[0], -1, -1, -1)
+        inputs["halfway.in"] = encode("halfway", hw)
+    out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seed, resolution=resolution,
+               callback=callback)
+    maps = {m: decode(m, out[m + ".out"]) for m in MAPS}
+    base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)
+    maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
+    radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)
+    maps["render"] = radiance.clamp(0, 1)  # a photo's linear value; written sRGB-encoded like the input
+    return {k: v.to(torch.float32) for k, v in maps.items()}
