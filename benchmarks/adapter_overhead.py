@@ -1,6 +1,6 @@
 """Cost of the Teamwork adapter over the frozen base layer (CPU, fp32, torch.no_grad, one process).
 
-Prints median wall times (base and adapted runs alternate) of the base forward on a batch of T rows (one
+Prints median wall times (all runs interleaved) of the base forward on a batch of T rows (one
 image, every teammate active) and of the adapted forward (non-zero `up`, coordination on), their ratio, and
 the T=8 / T=4 ratio of adapted time.
 Targets: adapted/base <= 1.15 at SD3 width with T=4; T8/T4 <= 2.1.
@@ -22,19 +22,17 @@ from torch import nn
 from teamwork_cli.adapter import TeamBatch, inject_adapter, team_context
 
 
-def median_ms_pair(base: Callable[[], object], adapted: Callable[[], object], repeats: int,
-                   warmup: int = 3) -> tuple[float, float]:
-    """Median times of two functions, measured alternately so load from other processes hits both alike."""
-    for _ in range(warmup):
-        base()
-        adapted()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for fn, out in ((base, times[0]), (adapted, times[1])):
+def median_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:
+    """Median times of several functions measured round-robin, so load from other processes (this machine
+    is shared with a training job) drifts over all of them alike instead of biasing one."""
+    times: list[list[float]] = [[] for _ in fns]
+    for i in range(warmup + repeats):
+        for fn, out in zip(fns, times, strict=True):
             start = time.perf_counter()
             fn()
-            out.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times[0]), 1000 * statistics.median(times[1])
+            if i >= warmup:
+                out.append(time.perf_counter() - start)
+    return [1000 * statistics.median(t) for t in times]
 
 
 def randomise_up(model: nn.Module) -> None:
@@ -46,27 +44,25 @@ def randomise_up(model: nn.Module) -> None:
 
 
 def compare(label: str, model: nn.Module, layers: list[str] | None, make_input: Callable[[int], dict],
-            teammates: int, rank: int, repeats: int) -> tuple[float, float]:
-    inputs = make_input(teammates)
-    batch = TeamBatch.from_active(torch.ones(1, teammates, dtype=torch.bool))
-    team = copy.deepcopy(model)
-    inject_adapter(team, layers, teammates, rank)
-    randomise_up(team)
+            rank: int, repeats: int) -> None:
+    fns: list[Callable[[], object]] = []
+    for t in (4, 8):
+        inputs = make_input(t)
+        batch = TeamBatch.from_active(torch.ones(1, t, dtype=torch.bool))  # one image, all teammates active
+        team = copy.deepcopy(model)
+        inject_adapter(team, layers, t, rank)
+        randomise_up(team)
 
-    def adapted() -> object:
-        with team_context(team, batch):
-            return team(**inputs)
+        def adapted(team: nn.Module = team, batch: TeamBatch = batch, inputs: dict = inputs) -> object:
+            with team_context(team, batch):
+                return team(**inputs)
 
-    base_ms, team_ms = median_ms_pair(lambda: model(**inputs), adapted, repeats)
-    print(f"{label:<34} T={teammates}  base {base_ms:8.2f} ms  adapted {team_ms:8.2f} ms  "
-          f"ratio {team_ms / base_ms:5.3f}")
-    return base_ms, team_ms
-
-
-def scaling(label: str, times: dict[int, tuple[float, float]]) -> None:
-    (b4, a4), (b8, a8) = times[4], times[8]
-    print(f"{label} adapted T=8 / T=4: {a8 / a4:.3f}   (base T=8 / T=4: {b8 / b4:.3f}; "
-          f"adapter-only overhead T=8 / T=4: {(a8 - b8) / (a4 - b4):.3f})")
+        fns += [lambda inputs=inputs: model(**inputs), adapted]
+    base4, team4, base8, team8 = median_ms(fns, repeats)
+    for t, base_ms, team_ms in ((4, base4, team4), (8, base8, team8)):
+        print(f"{label:<34} T={t}  base {base_ms:8.2f} ms  adapted {team_ms:8.2f} ms  ratio {team_ms / base_ms:5.3f}")
+    print(f"{label[:3]} adapted T=8 / T=4: {team8 / team4:.3f}   (base: {base8 / base4:.3f}; "
+          f"adapter-only overhead: {(team8 - base8) / (team4 - base4):.3f})")
 
 
 class Wrapped(nn.Module):
@@ -94,11 +90,8 @@ def main() -> None:
           f"{args.repeats}")
     with torch.no_grad():
         linear = Wrapped(nn.Linear(1536, 1536))
-        times: dict[int, tuple[float, float]] = {}
-        for t in (4, 8):
-            times[t] = compare("(a) Linear 1536->1536 rank 64", linear, ["layer"],
-                               lambda n: {"x": torch.randn(n, args.tokens, 1536)}, t, 64, args.repeats)
-        scaling("(a)", times)
+        compare("(a) Linear 1536->1536 rank 64", linear, ["layer"],
+                lambda n: {"x": torch.randn(n, args.tokens, 1536)}, 64, args.repeats)
 
         from diffusers import SD3Transformer2DModel
 
@@ -110,9 +103,7 @@ def main() -> None:
             return {"hidden_states": torch.randn(n, 4, 32, 32), "encoder_hidden_states": torch.randn(n, 8, 64),
                     "pooled_projections": torch.randn(n, 32), "timestep": torch.full((n,), 500.0)}
 
-        for t in (4, 8):
-            times[t] = compare("(b) tiny SD3 (width 128, 256 tok)", sd3, None, sd3_input, t, 16, args.repeats)
-        scaling("(b)", times)
+        compare("(b) tiny SD3 (width 128, 256 tok)", sd3, None, sd3_input, 16, args.repeats)
 
 
 if __name__ == "__main__":

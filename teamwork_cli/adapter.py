@@ -9,6 +9,8 @@ Each adapted layer of teammate t of an image with active set S computes (convent
 with A = `down` [T, in, rank], B = `up` [T, rank, out], and no scaling factor.  Rows are laid out
 teammate-major (all rows of teammate 0, then teammate 1, ...) so each teammate's rows are one contiguous
 slice: the layer does one matmul per teammate on a view of the input, never a gather of activations.
+When every image has every teammate (the usual sampling batch) TeamworkLinear instead uses one batched
+matmul per step over a [T, N*tokens, features] view.
 
 Structure follows peft's tuner layers: the wrapper holds the frozen `base_layer` and a child module named
 `adapter` with the explicit parameters, so `model.state_dict()` names them `P.adapter.down` etc., which is
@@ -37,7 +39,7 @@ class TeamBatch:
     row_index: Tensor  # [groups, teammates] long, -1 where the teammate is inactive
     # Teammates active in every image: their slice's group ids are exactly 0..N-1, so no gather is needed.
     full_teammates: frozenset[int] = frozenset()
-    _ids_cache: dict[torch.device, Tensor] = field(default_factory=dict, repr=False)
+    _ids_cache: dict[torch.device, Tensor] = field(default_factory=dict, repr=False, init=False)
 
     @classmethod
     def from_active(cls, active: Tensor | Sequence[Sequence[int]],
@@ -154,8 +156,9 @@ def team_context(model_or_state: nn.Module | TeamState,
 
 
 def _state_of(model: nn.Module) -> TeamState:
-    for layer in adapter_layers(model).values():
-        return layer.state
+    for module in model.modules():
+        if isinstance(module, TeamworkLayer):
+            return module.state
     raise ValueError(f"{type(model).__name__} has no Teamwork adapter layers; call inject_adapter or "
                      "load_adapter first")
 
@@ -164,13 +167,23 @@ class TeamworkParams(nn.Module):
     """The adapter's own parameters; a child named `adapter` so keys read `P.adapter.down/up/bias`."""
 
     def __init__(self, num_teammates: int, in_features: int, out_features: int, rank: int, use_bias: bool,
-                 dtype: torch.dtype, device: torch.device) -> None:
+                 dtype: torch.dtype, device: torch.device, init_weights: bool = True) -> None:
         super().__init__()
         kw = {"dtype": dtype, "device": device}
+        self.down = nn.Parameter(torch.empty(num_teammates, in_features, rank, **kw))
+        self.up = nn.Parameter(torch.empty(num_teammates, rank, out_features, **kw))
+        self.register_parameter("bias", nn.Parameter(torch.empty(num_teammates, out_features, **kw))
+                                if use_bias else None)  # published format: no bias tensor when off
+        if init_weights:  # a loader that overwrites everything skips this (and leaves the global RNG alone)
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
         # Inits from conventions.md section 5: zero `up` makes a fresh adapter an exact no-op.
-        self.down = nn.Parameter(torch.empty(num_teammates, in_features, rank, **kw).normal_(0.0, 0.02))
-        self.up = nn.Parameter(torch.zeros(num_teammates, rank, out_features, **kw))
-        self.bias = nn.Parameter(torch.zeros(num_teammates, out_features, **kw)) if use_bias else None
+        with torch.no_grad():
+            self.down.normal_(0.0, 0.02)
+            self.up.zero_()
+            if self.bias is not None:
+                self.bias.zero_()
 
 
 class TeamworkLayer(nn.Module):
@@ -181,7 +194,8 @@ class TeamworkLayer(nn.Module):
 
     def __init__(self, base_layer: nn.Module, in_features: int, out_features: int, num_teammates: int,
                  rank: int, state: TeamState | None = None, *, communication: bool = True,
-                 use_bias: bool | None = None, dtype: torch.dtype = torch.float32) -> None:
+                 use_bias: bool | None = None, dtype: torch.dtype = torch.float32,
+                 init_weights: bool = True) -> None:
         super().__init__()
         if num_teammates < 1 or rank < 1:
             raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
@@ -192,7 +206,7 @@ class TeamworkLayer(nn.Module):
         self.base_layer = base_layer
         self.in_features, self.out_features = in_features, out_features
         self.adapter = TeamworkParams(num_teammates, in_features, out_features, rank, use_bias, dtype,
-                                      base_layer.weight.device)
+                                      base_layer.weight.device, init_weights)
         self.communication = communication
         self.state = state if state is not None else TeamState(num_teammates)
 
@@ -265,9 +279,10 @@ class TeamworkLinear(TeamworkLayer):
 
     def __init__(self, base_layer: nn.Linear, num_teammates: int, rank: int,
                  state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, init_weights: bool = True) -> None:
         super().__init__(base_layer, base_layer.in_features, base_layer.out_features, num_teammates, rank,
-                         state, communication=communication, use_bias=use_bias, dtype=dtype)
+                         state, communication=communication, use_bias=use_bias, dtype=dtype,
+                         init_weights=init_weights)
 
     def _down(self, x: Tensor, t: int) -> Tensor:
         return torch.matmul(x, self.adapter.down[t])
@@ -275,8 +290,8 @@ class TeamworkLinear(TeamworkLayer):
     def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
         up = self.adapter.up[t]
         if out.dtype == h.dtype == up.dtype and out.is_contiguous() and h.is_contiguous():
-            # BLAS C += A B straight into the base output: no [rows, ..., out] temporary, one pass less
-            # over memory than matmul + add_ (this is most of the adapter's cost at SD3 width).
+            # BLAS C += A B straight into the base output: no [rows, ..., out] temporary and one pass less
+            # over the output-sized tensor than matmul + add_.
             out.view(-1, up.shape[1]).addmm_(h.view(-1, up.shape[0]), up)
         else:  # autocast or mixed dtypes: in-place addmm_ would not cast
             out.add_(torch.matmul(h, up))
@@ -313,7 +328,7 @@ class TeamworkConv2d(TeamworkLayer):
 
     def __init__(self, base_layer: nn.Conv2d, num_teammates: int, rank: int,
                  state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, init_weights: bool = True) -> None:
         k, pad, dil = base_layer.kernel_size, base_layer.padding, base_layer.dilation
         if isinstance(pad, str):
             ok = pad == "same" or all(kk == 1 for kk in k)
@@ -324,8 +339,9 @@ class TeamworkConv2d(TeamworkLayer):
                              "grid; only 'same'-padded convolutions (2*padding == dilation*(kernel-1)) are "
                              "supported")
         super().__init__(base_layer, base_layer.in_channels, base_layer.out_channels, num_teammates, rank,
-                         state, communication=communication, use_bias=use_bias, dtype=dtype)
-        self.stride: tuple[int, int] = tuple(base_layer.stride)  # type: ignore[assignment]
+                         state, communication=communication, use_bias=use_bias, dtype=dtype,
+                         init_weights=init_weights)
+        self.stride = (int(base_layer.stride[0]), int(base_layer.stride[1]))
 
     def _down(self, x: Tensor, t: int) -> Tensor:
         sh, sw = self.stride
@@ -354,8 +370,8 @@ def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
 
 
 def make_layer(model: nn.Module, name: str, num_teammates: int, rank: int, state: TeamState, *,
-               communication: bool = True, use_bias: bool | None = None,
-               dtype: torch.dtype = torch.float32) -> TeamworkLayer:
+               communication: bool = True, use_bias: bool | None = None, dtype: torch.dtype = torch.float32,
+               init_weights: bool = True) -> TeamworkLayer:
     """Build (not install) the Teamwork wrapper of submodule `name`; checks the layer can be adapted."""
     try:
         module = model.get_submodule(name)
@@ -369,7 +385,7 @@ def make_layer(model: nn.Module, name: str, num_teammates: int, rank: int, state
         raise ValueError(f"layer {name!r} is a {type(module).__name__}; Teamwork adapts only {allowed}")
     try:
         return cls(module, num_teammates, rank, state, communication=communication, use_bias=use_bias,
-                   dtype=dtype)
+                   dtype=dtype, init_weights=init_weights)
     except ValueError as e:
         raise ValueError(f"cannot adapt layer {name!r}: {e}") from e
 

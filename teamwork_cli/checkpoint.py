@@ -125,7 +125,8 @@ def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
         outputs=[x for x in teammates if x.endswith(".out")], rank=rank,
         communication=_parse_bool(meta.get("teamwork.lora_communication", "True"),
                                   "teamwork.lora_communication", path),
-        use_bias=_parse_bool(meta.get("teamwork.use_bias", "False"), "teamwork.use_bias", path),
+        use_bias=_parse_bool(meta.get("teamwork.use_bias", str(any("bias" in p for p in layers.values()))),
+                             "teamwork.use_bias", path),
         profile=meta.get("teamwork.profile", ""), architecture=meta.get("modelspec.architecture", ""),
         resolution=meta.get("modelspec.resolution"), num_layers=len(layers),
         num_params=sum(_numel(shapes[k]) for k in shapes if k not in ignored), layers=list(layers),
@@ -167,7 +168,7 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: l
         has_bias = f"{name}.adapter.bias" in info.shapes
         try:
             layer = make_layer(model, name, t, rank, state, communication=info.communication,
-                               use_bias=has_bias, dtype=dtype)
+                               use_bias=has_bias, dtype=dtype, init_weights=False)
         except ValueError as e:
             raise ValueError(f"{info.path}: {e}") from e
         for param, tensor in layer.adapter.named_parameters(recurse=False):

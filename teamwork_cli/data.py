@@ -122,3 +122,60 @@ def encoded_views(pool: dict[str, Tensor], batch_size: int, size: int, generator
     out = {k: encode(k, v) for k, v in views.items() if k != "image"}
     out["image"] = views["image"]  # already what a camera stores
     return out
+
+
+class FolderSource:
+    """Training samples from `DIR/<sample>/<channel>.<ext>`; a sample may lack channels (inactive teammates).
+
+    Files are decoded once and kept in memory as their [0, 1] file encoding; each draw takes a random square
+    crop (the same window for all channels of a sample), resized to `size` if the sample is smaller.
+    """
+
+    def __init__(self, root: str | Path, channels: list[str], size: int) -> None:
+        from .io import SUPPORTED_READ
+
+        self.root, self.channels, self.size = Path(root), channels, size
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"--data {root}: not a folder (expected DIR/<sample>/<channel>.<ext>)")
+        self.samples: list[dict[str, Path]] = []
+        for d in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            files = {f.stem: f for f in sorted(d.iterdir()) if f.suffix.lower() in SUPPORTED_READ}
+            found = {c: files[c] for c in channels if c in files}
+            if found:
+                self.samples.append(found)
+        if not self.samples:
+            raise ValueError(f"--data {root}: no sample folder holds any of the channels {', '.join(channels)} "
+                             "(expected DIR/<sample>/<channel>.<png|jpg|exr|tif>)")
+        self._cache: dict[tuple[int, str], Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _load(self, i: int, channel: str) -> Tensor:
+        key = (i, channel)
+        if key not in self._cache:
+            from .io import read_map
+
+            value = torch.from_numpy(read_map(self.samples[i][channel], channel)).permute(2, 0, 1)
+            self._cache[key] = encode(channel, value.unsqueeze(0))[0].half()
+        return self._cache[key]
+
+    def __call__(self, batch_size: int, generator: torch.Generator) -> dict[str, Tensor]:
+        from .channels import channel_spec
+
+        s = self.size
+        out = {c: torch.full((batch_size, channel_spec(c).components, s, s), float("nan")) for c in self.channels}
+        for b in range(batch_size):
+            i = int(torch.randint(0, len(self.samples), (1,), generator=generator))
+            maps = {c: self._load(i, c) for c in self.samples[i]}
+            h = min(m.shape[-2] for m in maps.values())
+            w = min(m.shape[-1] for m in maps.values())
+            side = min(h, w)
+            oy = int(torch.randint(0, h - side + 1, (1,), generator=generator))
+            ox = int(torch.randint(0, w - side + 1, (1,), generator=generator))
+            for c, m in maps.items():
+                crop = m[None, :, oy : oy + side, ox : ox + side].float()
+                if side != s:
+                    crop = F.interpolate(crop, size=(s, s), mode="area" if side > s else "bilinear")
+                out[c][b] = crop[0]
+        return out

@@ -19,6 +19,9 @@ class TeamDenoiser(nn.Module, ABC):
     """Base class. Subclasses set `model`, `scheduler`, and override the codec and conditioning."""
 
     prediction_type: str = "flow"  # "flow" (rectified flow, SD3/Flux), "epsilon" or "v_prediction"
+    # How channels were encoded for the model in training: "teamwork" (file encodings, conventions.md section 1)
+    # or "published" (plain 2.2 gamma colours and raw halfway vectors, section 6); see encoding.to_convention.
+    input_convention: str = "teamwork"
 
     def __init__(self, model: nn.Module, scheduler) -> None:
         super().__init__()

@@ -13,7 +13,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .channels import channel_spec
-from .conventions import inverse_shading, linear_to_srgb, shading_from_inverse, srgb_to_linear
+from .conventions import (
+    gamma_to_linear,
+    inverse_shading,
+    linear_to_gamma,
+    linear_to_srgb,
+    shading_from_inverse,
+    srgb_to_linear,
+)
 
 
 def encode(channel: str, value: Tensor) -> Tensor:
@@ -38,6 +45,40 @@ def decode(channel: str, encoded: Tensor) -> Tensor:
         return F.normalize(encoded * 2 - 1, dim=1, eps=1e-6)
     if enc == "hdr":
         return shading_from_inverse(encoded)
+    return encoded
+
+
+INPUT_CONVENTIONS = ("teamwork", "published")
+# conventions.md section 6: the published checkpoints saw these colours with a plain 2.2 gamma, not sRGB ...
+_GAMMA_CHANNELS = frozenset({"image", "diffuse", "specular", "albedo"})
+# ... and the halfway vector raw in [-1, 1] before the x*2-1 of every input, so 2h-1.
+_RAW_CHANNELS = frozenset({"halfway"})
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in INPUT_CONVENTIONS:
+        raise ValueError(f"input_convention must be one of {', '.join(INPUT_CONVENTIONS)}; got {convention!r}")
+
+
+def to_convention(channel: str, encoded: Tensor, convention: str) -> Tensor:
+    """[0, 1] file encoding -> the encoding the model was trained on, which to_model then maps by x*2-1."""
+    _check_convention(convention)
+    if convention == "published":
+        if channel in _GAMMA_CHANNELS:
+            return linear_to_gamma(srgb_to_linear(encoded.clamp(0, 1)))
+        if channel in _RAW_CHANNELS:
+            return encoded * 2 - 1
+    return encoded
+
+
+def from_convention(channel: str, encoded: Tensor, convention: str) -> Tensor:
+    """Inverse of to_convention, for outputs (after from_model)."""
+    _check_convention(convention)
+    if convention == "published":
+        if channel in _GAMMA_CHANNELS:
+            return linear_to_srgb(gamma_to_linear(encoded.clamp(0, 1)))
+        if channel in _RAW_CHANNELS:
+            return (encoded + 1) / 2
     return encoded
 
 

@@ -7,7 +7,9 @@ timestep; the loss covers output teammates only, with the target the base model'
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -68,3 +70,60 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         return F.mse_loss(pred[out_rows].float(), batch.to_rows(target)[out_rows].float())
 
     return loss_fn
+
+
+def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, pool_seed: int = 0,
+                cache: str | Path | None = None) -> BatchSource:
+    """`procedural:svbrdf` (views of cached procedural materials) or a folder of samples."""
+    if data.startswith("procedural:"):
+        kind = data.split(":", 1)[1]
+        if kind != "svbrdf":
+            raise ValueError(f"--data procedural:{kind}: unknown generator; available: procedural:svbrdf")
+        from .data import encoded_views, load_or_build_pool
+
+        root = Path(cache) if cache else Path(os.environ.get("TEAMWORK_CACHE", Path.home() / ".cache" / "teamwork"))
+        mats = load_or_build_pool(root / f"pool_{pool}_256_{pool_seed}.pt", pool, 256, pool_seed)
+        wanted = {t.channel for t in layout.teammates}
+        known = {"image", "halfway", "diffuse", "specular", "roughness", "normals"}
+        if not wanted <= known:
+            raise ValueError(f"procedural:svbrdf makes {', '.join(sorted(known))}; the team also needs "
+                             f"{', '.join(sorted(wanted - known))}")
+        return lambda n, g: {k: v for k, v in encoded_views(mats, n, size, g).items() if k in wanted}
+    from .data import FolderSource
+
+    return FolderSource(data, [t.channel for t in layout.teammates], size)
+
+
+def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, base: str | None = None,
+                  steps: int = 1000, batch_size: int = 8, grad_accum: int = 1, rank: int = 16,
+                  coordination: bool = True, optimizer: str = "adamw", lr: float = 1e-3, warmup: int = 50,
+                  schedule: str = "cosine", clip: float = 1.0, dropout: float = 0.0, seed: int = 0,
+                  resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
+                  mixed_precision: str = "bf16", title: str | None = None, command: str = "",
+                  progress=None, denoiser: TeamDenoiser | None = None) -> int:
+    """Inject a fresh adapter into the base, train it, and write it in the published format."""
+    from .adapter import inject_adapter
+    from .backbones import layers_to_adapt, profile_for
+    from .checkpoint import save_adapter
+    from .pipeline import load_denoiser
+    from .train import TrainConfig, train
+
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    torch.manual_seed(seed)  # the adapter's init
+    den = denoiser if denoiser is not None else load_denoiser(base)
+    profile = profile_for(den.model)
+    inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
+    out = Path(out)
+    base_name = base or "embedded"
+
+    def save(model: TeamDenoiser, step: int) -> None:
+        save_adapter(model.model, out, layout.names, base_model=base_name, profile=profile.name,
+                     title=title or f"teamwork {layout.name}", architecture=type(model.model).__name__,
+                     resolution=resolution, extra={"teamwork.train_steps": str(step), "teamwork.command": command})
+
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+                      warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
+                      mixed_precision=mixed_precision)
+    return train(den, team_loss(layout, source, batch_size, dropout), cfg, out.with_name(out.name + ".state.pt"),
+                 resume=resume, on_checkpoint=save, progress=progress)

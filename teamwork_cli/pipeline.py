@@ -18,7 +18,7 @@ from torch import Tensor
 from .checkpoint import AdapterInfo, load_adapter, read_adapter_info
 from .denoiser import TeamDenoiser
 from .embedded import BASE_DIR, EMBEDDED_DIR, EmbeddedDenoiser
-from .encoding import from_model, to_model
+from .encoding import INPUT_CONVENTIONS, from_convention, from_model, to_convention, to_model
 from .errors import TeamworkError
 from .layout import TeamLayout
 from .sampler import sample_team
@@ -81,6 +81,14 @@ class TeamPipeline:
             raise TeamworkError(str(e), f"the adapter was trained for base {info.base_model!r}; pass that "
                                 "model with --base") from e
         den.to(dev).eval()
+        # An adapter may say how it was trained to see channels; otherwise the denoiser's default holds
+        # (hub backbones: the published checkpoints' convention; the embedded model: file encodings).
+        convention = info.metadata.get("teamwork.input_convention")
+        if convention is not None:
+            if convention not in INPUT_CONVENTIONS:
+                raise TeamworkError(f"{adapter}: metadata teamwork.input_convention={convention!r} is not one of "
+                                    f"{', '.join(INPUT_CONVENTIONS)}")
+            den.input_convention = convention
         layout = TeamLayout.from_names(info.teammates, name=info.title)
         auto = None
         if dev.type == "cpu" and dtype in ("auto", "bf16"):
@@ -138,14 +146,15 @@ class TeamPipeline:
             # Reflect padding up to the UNet's multiple keeps the borders' statistics; it is cropped off below.
             x = F.pad(x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw)
                       else "replicate")
-            model_in[n] = to_model(x).to(self.device)
+            model_in[n] = to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
         g = torch.Generator(device="cpu").manual_seed(seed)
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
                               outputs=outputs, steps=steps, generator=g, callback=callback)
         result = {}
         for n, x in out.items():
-            x = from_model(n.split(".")[0], x.cpu())[..., :ph, :pw]
+            channel = n.split(".")[0]
+            x = from_convention(channel, from_model(channel, x.cpu()), self.denoiser.input_convention)[..., :ph, :pw]
             if (ph, pw) != (h, w):
                 x = _resize(x, (h, w))
             result[n] = x.clamp(0, 1)

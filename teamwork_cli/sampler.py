@@ -81,7 +81,7 @@ def sample_team(
         rows = batch.to_rows(full)
         t_rows = t.expand(rows.shape[0]).to(device)
         pred = batch.from_rows(denoiser(rows, t_rows, batch, **(cond or {})))
-        pred_out = pred[:, idx_out].flatten(0, 1)
+        pred_out = pred[:, idx_out].flatten(0, 1).to(latents.dtype)  # autocast gives bf16; keep latents fp32
         step_gen = generator if latents.device.type == "cpu" else None
         latents = denoiser.scheduler.step(pred_out, t, latents, generator=step_gen).prev_sample
         if callback:

@@ -291,3 +291,22 @@ def test_use_bias_flag() -> None:
         m = model()
         inject_adapter(m, ["0", "1"], 2, 2, use_bias=use_bias)
         assert [layer.adapter.bias is not None for layer in adapter_layers(m).values()] == expected
+
+
+def test_initialisation_follows_the_published_format() -> None:
+    layer = TeamworkLinear(nn.Linear(256, 128), 4, 16)
+    ad = layer.adapter
+    assert ad.down.shape == (4, 256, 16) and ad.up.shape == (4, 16, 128) and ad.bias.shape == (4, 128)
+    assert abs(ad.down.std().item() - 0.02) < 0.002 and not ad.up.any() and not ad.bias.any()
+
+
+def test_conv_gradients_reach_only_the_adapter() -> None:
+    model = tiny_unet()
+    inject_adapter(model, None, 3, 2)
+    randomise(model)
+    batch = TeamBatch.from_active(HETERO, 3)
+    with team_context(model, batch):
+        out = model(torch.randn(batch.num_rows, 3, 8, 8), torch.full((batch.num_rows,), 10.0)).sample
+        out.square().mean().backward()
+    for name, p in model.named_parameters():
+        assert (p.grad is not None and p.grad.abs().sum() > 0) == (".adapter." in name), name

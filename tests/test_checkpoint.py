@@ -191,3 +191,11 @@ def test_save_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="reserved"):
         save_adapter(model, tmp_path / "a.safetensors", TEAM, extra={"teamwork.lora_rank": "9"}, **kw)
     assert not list(tmp_path.iterdir())
+
+
+def test_loading_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.safetensors")
+    model = tiny_sd3()
+    before = torch.get_rng_state()
+    load_adapter(model, path)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ..errors import TeamworkError
-from . import cmd_info, cmd_pending, cmd_presets, cmd_svbrdf
+from . import cmd_eval, cmd_finetune, cmd_info, cmd_pending, cmd_presets, cmd_render, cmd_svbrdf
 
 app = typer.Typer(
     name="teamwork",
@@ -25,8 +25,11 @@ app = typer.Typer(
 for module in (cmd_pending,):
     module.register(app)
 app.command("svbrdf")(cmd_svbrdf.svbrdf)
+app.command("finetune")(cmd_finetune.finetune)
 app.command("info")(cmd_info.info)
 app.command("presets")(cmd_presets.presets)
+app.command("render")(cmd_render.render_cmd)
+app.add_typer(cmd_eval.app, name="eval")
 
 _HINTS = {
     FileNotFoundError: "check the path; folders and globs are accepted where the help says so",

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import TeamworkError
+from ..hub.resolve import resolve_adapter
 from ..pipeline import TeamPipeline, default_adapter
 from ..tasks import svbrdf as task
 from . import common as C
@@ -15,8 +16,9 @@ from . import common as C
 def svbrdf(
     inputs: list[str] = typer.Argument(..., help="Flash photos: files, folders or quoted globs."),
     out: Path = C.OUT_OPT,
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format); "
-                                "default: the shipped svbrdf adapter of the embedded model."),
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file "
+                                "or owner/repo/file.safetensors on the hub; default: the shipped svbrdf adapter of "
+                                "the embedded model."),
     base: str = C.BASE_OPT,
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
     seed: int = C.SEED_OPT,
@@ -38,10 +40,12 @@ def svbrdf(
     """
     ext, bits = C.split_format(fmt)
     files = C.inputs_or_fail(inputs)
-    adapter = adapter or str(default_adapter("svbrdf"))
-    if not Path(adapter).is_file():
-        raise TeamworkError(f"adapter file {adapter} not found",
-                            "pass --adapter FILE.safetensors, or reinstall teamwork for the shipped adapter")
+    if adapter is None:
+        adapter = str(default_adapter("svbrdf"))
+        if not Path(adapter).is_file():
+            raise TeamworkError(f"adapter file {adapter} not found",
+                                "pass --adapter FILE.safetensors, or reinstall teamwork for the shipped adapter")
+    adapter = str(resolve_adapter(adapter))  # a local file, or owner/repo/file.safetensors on the hub
     pipe = TeamPipeline.load(adapter, base=base, device=device, dtype=dtype)
     task.check_team(pipe)
     channels = list(task.OUTPUTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -94,7 +95,9 @@ def run_batch(files: list[Path], work: Callable[[Path], list[Path]]) -> int:
         try:
             for p in work(f):
                 typer.echo(str(p))
-        except (ImageError, TeamworkError, ValueError, OSError) as e:
+        except (ImageError, TeamworkError, ValueError, OSError, RuntimeError) as e:
+            if os.environ.get("TEAMWORK_DEBUG") == "1":
+                raise
             failed += 1
             print(f"Error: {e}", file=sys.stderr)
     if failed:

@@ -1,0 +1,115 @@
+"""Quality of `teamwork svbrdf` on real CC0 materials (conventions.md section 4) and real flash photos.
+
+    python benchmarks/svbrdf_quality.py [--adapter A --nocoord B --steps 1 --resolution N]
+
+Renders two 512 px crops of each dielectric set in ../shared/data/materials-cc0 (box-filtered to 256 px) under
+the colocated flash, estimates maps from the photo, and prints per-map and render RMSE for the shipped adapter,
+its coordination-off twin (same training budget) and the naive baseline. Then the re-render RMSE on the real
+flash photos in ../shared/data/flash-photos (estimate rendered under the same flash vs the photo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from teamwork_cli import render as R  # noqa: E402
+from teamwork_cli.conventions import decode_normals, srgb_to_linear  # noqa: E402
+from teamwork_cli.io import read_image  # noqa: E402
+from teamwork_cli.pipeline import TeamPipeline, default_adapter  # noqa: E402
+from teamwork_cli.tasks import svbrdf as task  # noqa: E402
+
+SETS = ("factory_wall", "stone_floor", "defense_wall")
+MAPS = ("diffuse", "specular", "roughness", "normals")
+
+
+def load_crops(shared: Path) -> list[tuple[str, dict[str, torch.Tensor]]]:
+    """Two 512 px crops (top-left, bottom-right) of each set, box-filtered to 256 px, in value domain."""
+    out = []
+    for name in SETS:
+        d = shared / "data/materials-cc0" / name
+        img = {k: torch.from_numpy(read_image(d / f"{f}.jpg").pixels).permute(2, 0, 1)[None]
+               for k, f in (("basecolor", "basecolor"), ("normals", "normal_opengl"), ("roughness", "roughness"))}
+        for tag, (y, x) in (("a", (0, 0)), ("b", (512, 512))):
+            c = {k: F.avg_pool2d(v[..., y : y + 512, x : x + 512], 2) for k, v in img.items()}
+            maps = {
+                "diffuse": srgb_to_linear(c["basecolor"][:, :3]),
+                "specular": torch.full_like(c["basecolor"][:, :3], 0.04),
+                "roughness": c["roughness"][:, :3].mean(1, keepdim=True),
+                "normals": decode_normals(c["normals"][:, :3], axis=1),
+            }
+            out.append((f"{name}/{tag}", maps))
+    return out
+
+
+def naive(photo_linear: torch.Tensor) -> dict[str, torch.Tensor]:
+    n = torch.zeros_like(photo_linear)
+    n[:, 2] = 1
+    return {"diffuse": photo_linear, "specular": torch.full_like(photo_linear, 0.04),
+            "roughness": torch.full_like(photo_linear[:, :1], 0.5), "normals": n}
+
+
+def scores(pred: dict, gt: dict) -> dict[str, float]:
+    s = {m: R.map_rmse(pred, gt, m) for m in MAPS}
+    s["render"] = R.render_rmse(pred, gt)
+    return s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--adapter", default=str(default_adapter("svbrdf")))
+    ap.add_argument("--nocoord", default=str(default_adapter("svbrdf-nocoord")))
+    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--resolution", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    shared = Path(args.shared)
+    crops = load_crops(shared)
+    methods = {"naive baseline": None}
+    for label, path in (("teamwork (shipped)", args.adapter), ("coordination off", args.nocoord)):
+        if Path(path).is_file():
+            methods[label] = TeamPipeline.load(path, device="cpu")
+        else:
+            print(f"# {label}: {path} not found, skipped", file=sys.stderr)
+    print(f"# steps={args.steps} resolution={args.resolution or 'input'} seed={args.seed}; "
+          f"{len(crops)} crops of {', '.join(SETS)} at 256 px")
+    header = f"{'method':<22}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
+    print(header)
+    for label, pipe in methods.items():
+        rows = []
+        for _, gt in crops:
+            photo = R.to_photo(R.render_flash(*(gt[m] for m in MAPS)))
+            if pipe is None:
+                pred = naive(srgb_to_linear(photo))
+            else:
+                pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution)
+            rows.append(scores(pred, gt))
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+        print(f"{label:<22}" + "".join(f"{mean[k]:>11.4f}" for k in (*MAPS, "render")))
+    photos = sorted((shared / "data/flash-photos").glob("*.png"))
+    if photos:
+        print("\n# re-render RMSE on real flash photos (sRGB, estimate under the same flash vs the photo)")
+        for label, pipe in methods.items():
+            errs = []
+            for p in photos:
+                photo = torch.from_numpy(read_image(p).pixels[..., :3]).permute(2, 0, 1)[None]
+                if pipe is None:
+                    pred = naive(srgb_to_linear(photo))
+                else:
+                    pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution)
+                rerender = R.to_photo(R.render_flash(*(pred[m] for m in MAPS)))
+                errs.append(((rerender - photo) ** 2).mean().sqrt().item())
+            print(f"{label:<22}{sum(errs) / len(errs):>11.4f}   " + " ".join(f"{e:.4f}" for e in errs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""`teamwork eval svbrdf --pred DIR --gt DIR`: scores of estimated material maps (conventions.md section 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..scoring import SCORES, mean_scores, pair_materials, score_pair
+
+app = typer.Typer(help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False,
+                  rich_markup_mode=None)
+
+
+@app.command("svbrdf")
+def svbrdf(
+    pred: Path = typer.Option(..., "--pred", help="Estimated maps: a folder (<stem>_<channel>.<ext>, or one "
+                              "sub-folder per material) or a prefix such as out/brick."),
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth maps, laid out like --pred; materials pair by stem."),
+    fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Per-map RMSE (diffuse, specular in linear values; roughness; normals as (n+1)/2) and render RMSE (mean
+    over nine lights at (x, y, h), x, y in {-1, 0, 1}, of sRGB renders), per material and their mean.
+
+    Every ground-truth material needs a prediction with all maps (diffuse + specular or basecolor + metallic,
+    roughness, normals). A prediction of another size is resampled to the ground truth's, with a note on
+    stderr. Ground truth without specular, roughness or normals maps gets 0.04, 0.5 or flat ones (noted).
+
+    Example: teamwork eval svbrdf --pred out/ --gt data/test/
+    """
+    rows = {}
+    for pair in pair_materials(pred, gt):
+        scores, notes = score_pair(pair, fov_deg=fov)
+        for note in notes:
+            typer.echo(f"Note: {note}", err=True)
+        rows[pair.name] = scores
+    mean = mean_scores(list(rows.values()))
+    if as_json:
+        typer.echo(json.dumps({"task": "svbrdf", "fov_deg": fov, "count": len(rows), "materials": rows,
+                               "mean": mean}, indent=2))
+        return
+    width = max(len(n) for n in [*rows, "material", "mean"])
+    typer.echo(f"{'material':<{width}}" + "".join(f"  {k:>9}" for k in SCORES))
+    for name, scores in [*rows.items(), ("mean", mean)]:
+        typer.echo(f"{name:<{width}}" + "".join(f"  {scores[k]:9.4f}" for k in SCORES))

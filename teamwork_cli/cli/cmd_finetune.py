@@ -1,0 +1,80 @@
+"""`teamwork finetune`: train a Teamwork adapter for any channel set on any supported base."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from ..errors import TeamworkError
+
+
+def finetune(
+    out: Path = typer.Option(..., "-o", "--out", help="The adapter file to write (.safetensors, published format)."),
+    channels: str = typer.Option(None, "--channels", help="Teammates, e.g. image.in,diffuse.out,normals.out."),
+    preset: str = typer.Option(None, "--preset", help="A preset's teammates instead of --channels (see "
+                               "`teamwork presets`)."),
+    data: str = typer.Option(..., "--data", help="DIR with DIR/<sample>/<channel>.<png|jpg|exr|tif> (a sample "
+                             "may lack channels), or procedural:svbrdf for generated materials."),
+    base: str = typer.Option(None, "--base", help="Base model: a diffusers folder or hub id (default: embedded)."),
+    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Images per micro-batch (each a whole team)."),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
+    resolution: int = typer.Option(128, "--resolution", help="Training crop size in pixels."),
+    rank: int = typer.Option(16, "--rank", help="Rank of the low-rank coordination offset."),
+    coordination: bool = typer.Option(True, "--coordination/--no-coordination",
+                                      help="Teammates read each other (the paper's method) or not (ablation)."),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or prodigy."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate for AdamW (Prodigy sets its own)."),
+    warmup: int = typer.Option(50, "--warmup", help="Warm-up steps of the learning-rate schedule."),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine or constant after warm-up."),
+    clip: float = typer.Option(1.0, "--clip", help="Gradient norm clipping (0: off)."),
+    dropout: float = typer.Option(0.0, "--dropout", help="Probability to drop each teammate of a sample."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the whole run (data, noise, init)."),
+    checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="Steps between checkpoints."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run from OUT.state.pt."),
+    mixed_precision: str = typer.Option("bf16", "--mixed-precision", help="bf16, fp16 or no."),
+    title: str = typer.Option(None, "--title", help="modelspec.title of the file (default: from the channels)."),
+    pool: int = typer.Option(1536, "--pool", help="procedural: number of cached materials to draw views from."),
+    pool_seed: int = typer.Option(0, "--pool-seed", help="procedural: first seed of the material pool."),
+    threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: default)."),
+) -> None:
+    """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
+
+    Single process on a CPU or GPU, or many: `accelerate launch -m teamwork_cli finetune ...`. A checkpoint
+    (OUT.state.pt, plus OUT itself) is written every --checkpoint-every steps; --resume continues exactly.
+
+    Example: teamwork finetune --preset svbrdf --data procedural:svbrdf -o svbrdf.safetensors --steps 2000
+    """
+    import torch
+
+    from ..finetune import make_source, train_adapter
+    from ..layout import TeamLayout, load_preset
+
+    if (channels is None) == (preset is None):
+        raise TeamworkError("give exactly one of --channels and --preset",
+                            "e.g. --preset svbrdf, or --channels image.in,diffuse.out")
+    layout = load_preset(preset) if preset else TeamLayout.from_names(channels)
+    if threads:
+        torch.set_num_threads(threads)
+    source = make_source(data, layout, resolution, pool=pool, pool_seed=pool_seed)
+    t0 = time.time()
+    first: list[int] = []
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if not first:
+            first.append(step - 1)
+        if step % 10 == 0 or step == total:
+            rate = (step - first[0]) / max(1e-9, time.time() - t0) * 60
+            print(f"step {step}/{total} loss {loss:.4f} {rate:.1f} steps/min", file=sys.stderr, flush=True)
+
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    done = train_adapter(layout, source, out, base=base, steps=steps, batch_size=batch_size, grad_accum=grad_accum,
+                         rank=rank, coordination=coordination, optimizer=optimizer, lr=lr, warmup=warmup,
+                         schedule=schedule, clip=clip, dropout=dropout, seed=seed, resolution=resolution,
+                         checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
+                         title=title, command="teamwork " + " ".join(argv), progress=progress)
+    typer.echo(str(out))
+    print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)

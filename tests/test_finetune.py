@@ -1,0 +1,90 @@
+"""`teamwork finetune`: folder data, heterogeneous samples, checkpoints, exact resume, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_png
+from safetensors import safe_open
+
+from teamwork_cli.cli.app import main
+from teamwork_cli.finetune import draw_active
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    """Three samples; the second lacks normals (heterogeneous data)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for i in range(3):
+        d = root / f"s{i}"
+        d.mkdir(parents=True)
+        write_png(d / "image.png", rng.random((20, 20, 3)))
+        write_png(d / "diffuse.png", rng.random((20, 20, 3)))
+        if i != 1:
+            write_png(d / "normals.png", np.dstack([rng.random((20, 20, 2)) * 0.2 + 0.4, np.ones((20, 20))]))
+    return root
+
+
+def _args(dataset, base, out, steps, *extra):
+    return ["finetune", "--channels", "image.in,diffuse.out,normals.out", "--data", str(dataset), "--base", str(base),
+            "-o", str(out), "--steps", str(steps), "--batch-size", "2", "--resolution", "16", "--rank", "2",
+            "--checkpoint-every", "2", "--mixed-precision", "no", *extra]
+
+
+def _tensors(path):
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+
+
+def test_finetune_writes_published_format(tmp_path, dataset, tiny_base, capsys):
+    out = tmp_path / "a.safetensors"
+    assert main(_args(dataset, tiny_base, out, 3)) == 0
+    tensors, meta = _tensors(out)
+    assert meta["modelspec.type"] == "teamwork"
+    assert meta["teamwork.teammates"] == "image.in,diffuse.out,normals.out"
+    assert meta["teamwork.train_steps"] == "3"
+    downs = [k for k in tensors if k.endswith(".adapter.down")]
+    assert downs and all(tensors[k].shape[0] == 3 and tensors[k].shape[2] == 2 for k in downs)
+    assert any(tensors[k].abs().sum() > 0 for k in tensors if k.endswith(".adapter.up"))  # it trained
+    assert str(out) in capsys.readouterr().out
+
+
+def test_killed_run_resumes_exactly(tmp_path, dataset, tiny_base):
+    full, part = tmp_path / "full.safetensors", tmp_path / "part.safetensors"
+    assert main(_args(dataset, tiny_base, full, 6)) == 0
+    # "kill" after the checkpoint at step 4: run a 4-step job, then resume the same 6-step job
+    assert main(_args(dataset, tiny_base, part, 4)) == 0
+    assert main([*_args(dataset, tiny_base, part, 6), "--resume"]) == 0
+    (a, meta_a), (b, meta_b) = _tensors(full), _tensors(part)
+    assert meta_a["teamwork.train_steps"] == meta_b["teamwork.train_steps"] == "6"
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_without_state_fails(tmp_path, dataset, tiny_base, capsys):
+    code = main([*_args(dataset, tiny_base, tmp_path / "x.safetensors", 2), "--resume"])
+    assert code == 1 and "no training state" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--channels", "image.in,Diffuse.out"], "must look like"),
+    (["--channels", "image.in,image.in,diffuse.out"], "listed twice"),
+    (["--channels", "image.in,diffuse.in"], "no output teammate"),
+    (["--preset", "nope"], "available"),
+])
+def test_bad_channels(tmp_path, dataset, tiny_base, capsys, bad, message):
+    args = ["finetune", *bad, "--data", str(dataset), "--base", str(tiny_base), "-o", str(tmp_path / "o.st")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error:") and message in err
+
+
+def test_dropout_keeps_an_output():
+    g = torch.Generator().manual_seed(0)
+    available = torch.ones(64, 4, dtype=torch.bool)
+    is_output = torch.tensor([False, True, True, True])
+    active = draw_active(available, is_output, 0.9, g)
+    assert (active & is_output).any(dim=1).all()
+    assert (active <= available).all()

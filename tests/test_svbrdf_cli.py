@@ -1,0 +1,72 @@
+"""`teamwork svbrdf` end to end on a tiny model: files, sizes, batch behaviour, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import write_png
+from PIL import Image
+
+from teamwork_cli.cli.app import main
+
+CHANNELS = ["diffuse", "specular", "roughness", "normals", "basecolor", "metallic", "render"]
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_svbrdf_writes_every_map(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    rng = np.random.default_rng(0)
+    photo = write_png(tmp_path / "brick.png", rng.random((40, 36, 3)))
+    out = tmp_path / "maps"
+    code, stdout, err = run(["svbrdf", str(photo), "-o", str(out), "--adapter", str(tiny_svbrdf_adapter),
+                             "--base", str(tiny_base), "--steps", "2"], capsys)
+    assert code == 0, err
+    written = stdout.split()
+    assert sorted(written) == sorted(str(out / f"brick_{c}.png") for c in CHANNELS)
+    for c in CHANNELS:
+        im = Image.open(out / f"brick_{c}.png")
+        assert im.size == (36, 40)
+        grey = c in ("roughness", "metallic")
+        assert im.mode == ("I;16" if grey else "RGB") or (grey and im.mode.startswith("I"))
+    # a second run refuses to overwrite, and leaves the files as they were
+    before = (out / "brick_diffuse.png").read_bytes()
+    code, _, err = run(["svbrdf", str(photo), "-o", str(out), "--adapter", str(tiny_svbrdf_adapter),
+                        "--base", str(tiny_base), "--steps", "1", "--seed", "3"], capsys)
+    assert code == 1 and "Error:" in err and "--overwrite" in err
+    assert (out / "brick_diffuse.png").read_bytes() == before
+
+
+def test_svbrdf_seed_reproducible_and_exr(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(1).random((32, 32, 3)))
+    args = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "2"]
+    assert run([*args, "-o", str(tmp_path / "a")], capsys)[0] == 0
+    assert run([*args, "-o", str(tmp_path / "b")], capsys)[0] == 0
+    assert (tmp_path / "a/p_normals.png").read_bytes() == (tmp_path / "b/p_normals.png").read_bytes()
+    code, stdout, err = run([*args, "-o", str(tmp_path / "c"), "--format", "exr"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "c/p_roughness.exr").is_file()
+
+
+def test_svbrdf_bad_file_does_not_stop_the_batch(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    good = write_png(tmp_path / "in/good.png", np.full((24, 24, 3), 0.5)) if (tmp_path / "in").mkdir() is None \
+        else None
+    (tmp_path / "in/bad.png").write_bytes(b"not a png at all")
+    code, stdout, err = run(["svbrdf", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--adapter",
+                             str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1"], capsys)
+    assert code == 1
+    assert "bad.png" in err and "Error:" in err
+    assert str(tmp_path / "out/good_diffuse.png") in stdout
+    assert not list((tmp_path / "out").glob("bad_*"))
+    assert good.is_file()
+
+
+def test_svbrdf_usage_errors(tmp_path, tiny_svbrdf_adapter, capsys):
+    code, _, err = run(["svbrdf", str(tmp_path / "missing.png"), "-o", str(tmp_path)], capsys)
+    assert code == 1 and err.startswith("Error:") and "Hint:" in err and "Traceback" not in err
+    code, _, err = run(["svbrdf", "x.png", "-o", str(tmp_path), "--format", "gif"], capsys)
+    assert code == 2 and "--format" in err
+    code, _, err = run(["svbrdf"], capsys)
+    assert code == 2 and "Error:" in err
