@@ -356,6 +356,21 @@ class TeamworkConv2d(TeamworkLayer):
     def _bias(self, t: int) -> Tensor:
         return self.adapter.bias[t][:, None, None]
 
+    def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
+        # Every teammate active in every image: rows t*N + g, so a [T, N, C, H*W] view lines teammates up and
+        # two broadcast matmuls replace 2T small ones (and their autograd bookkeeping): training runs ~2x faster.
+        if self.stride != (1, 1) or not (x.is_contiguous() and out.is_contiguous()):
+            return False
+        ad, t, n = self.adapter, batch.num_teammates, batch.num_groups
+        h = torch.matmul(ad.down.mT.unsqueeze(1), x.view(t, n, self.in_features, -1))  # [T, N, rank, HW]
+        if self.communication:
+            h = h.sum(dim=0, keepdim=True)  # the image's sum over S, shared by every teammate
+        o = out.view(t, n, self.out_features, -1)
+        o.add_(torch.matmul(ad.up.mT.unsqueeze(1), h))
+        if ad.bias is not None:
+            o.add_(ad.bias[:, None, :, None])
+        return True
+
 
 # Dispatch by layer type (isinstance, so diffusers' LoRACompatible* subclasses are covered).
 ADAPTER_CLASSES: dict[type[nn.Module], type[TeamworkLayer]] = {nn.Linear: TeamworkLinear,

@@ -112,6 +112,8 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
+    if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
+        den.model.to(torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
     out = Path(out)

@@ -74,7 +74,14 @@ class TeamPipeline:
         dev = resolve_device(device)
         if dtype != "auto" and dtype not in DTYPES:
             raise ValueError(f"dtype must be one of auto, {', '.join(DTYPES)}; got {dtype!r}")
-        den = load_denoiser(base, torch.float32 if dev.type == "cpu" or dtype == "auto" else DTYPES[dtype])
+        auto = None
+        if dev.type == "cpu" and dtype in ("auto", "bf16"):
+            auto = torch.bfloat16
+        elif dev.type != "cpu" and dtype in ("bf16", "fp16"):
+            auto = DTYPES[dtype]
+        # With bf16 autocast the base weights are stored in bf16 too: autocast would otherwise recast every
+        # frozen weight at every call. The small adapter stays fp32 (its casts are cached).
+        den = load_denoiser(base, auto or (DTYPES[dtype] if dtype in DTYPES else torch.float32))
         try:
             load_adapter(den.model, adapter, teammates=info.teammates)
         except ValueError as e:
@@ -90,11 +97,6 @@ class TeamPipeline:
                                     f"{', '.join(INPUT_CONVENTIONS)}")
             den.input_convention = convention
         layout = TeamLayout.from_names(info.teammates, name=info.title)
-        auto = None
-        if dev.type == "cpu" and dtype in ("auto", "bf16"):
-            auto = torch.bfloat16
-        elif dev.type != "cpu" and dtype in ("bf16", "fp16"):
-            auto = DTYPES[dtype]
         return cls(den, layout, info, dev, auto)
 
     def check_inputs(self, inputs: dict[str, Tensor], outputs: list[str] | None, steps: int) -> None:

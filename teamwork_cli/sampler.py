@@ -55,7 +55,7 @@ def sample_team(
     if in_names:
         pixels = torch.cat([inputs[n] for n in in_names]).to(device, dtype)
         n_img = inputs[in_names[0]].shape[0]
-        clean = denoiser.encode(pixels).unflatten(0, (len(in_names), n_img)).transpose(0, 1)  # [N, n_in, ...]
+        clean = denoiser.encode(pixels).float().unflatten(0, (len(in_names), n_img)).transpose(0, 1)  # [N, n_in, ..]
         latent_shape = clean.shape[2:]
     else:
         if size is None or num_images is None:
@@ -68,10 +68,11 @@ def sample_team(
     active[:, idx_in + idx_out] = True
     batch = TeamBatch.from_active(active)
     # Noise is drawn on the CPU so that a seed gives the same result on every device.
-    latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device, dtype)
+    # The sampler's state stays in fp32 whatever the model's dtype (bf16 latents lose the small Euler steps).
+    latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device)
     latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
     timesteps = denoiser.set_timesteps(steps, latents)
-    full = torch.zeros((n_img, len(layout), *latent_shape), device=device, dtype=dtype)
+    full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
     if in_names:
         full[:, idx_in] = clean
     for i, t in enumerate(timesteps):
@@ -80,11 +81,11 @@ def sample_team(
         full[:, idx_out] = model_in.unflatten(0, (n_img, len(outs)))
         rows = batch.to_rows(full)
         t_rows = t.expand(rows.shape[0]).to(device)
-        pred = batch.from_rows(denoiser(rows, t_rows, batch, **(cond or {})))
-        pred_out = pred[:, idx_out].flatten(0, 1).to(latents.dtype)  # autocast gives bf16; keep latents fp32
+        pred = batch.from_rows(denoiser(rows.to(dtype), t_rows, batch, **(cond or {})))
+        pred_out = pred[:, idx_out].flatten(0, 1).float()
         step_gen = generator if latents.device.type == "cpu" else None
         latents = denoiser.scheduler.step(pred_out, t, latents, generator=step_gen).prev_sample
         if callback:
             callback(i + 1, len(timesteps))
-    decoded = denoiser.decode(latents).float().unflatten(0, (n_img, len(outs)))
+    decoded = denoiser.decode(latents.to(dtype)).float().unflatten(0, (n_img, len(outs)))
     return {n: decoded[:, k] for k, n in enumerate(outs)}

@@ -1,0 +1,72 @@
+"""Joint attention across teammates (the paper's Fig. 1d baseline) on a tiny SD3 transformer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import SD3Transformer2DModel, UNet2DConditionModel
+
+from teamwork_cli.adapter import TeamBatch, inject_adapter, team_context
+from teamwork_cli.joint_attention import disable_joint_attention, enable_joint_attention, team_attention
+
+
+def sd3() -> SD3Transformer2DModel:
+    torch.manual_seed(0)
+    return SD3Transformer2DModel(sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=2,
+                                 attention_head_dim=8, num_attention_heads=2, joint_attention_dim=16,
+                                 caption_projection_dim=16, pooled_projection_dim=8, pos_embed_max_size=8).eval()
+
+
+def inputs(rows: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return {"hidden_states": torch.randn(rows, 4, 8, 8, generator=g), "timestep": torch.full((rows,), 400.0),
+            "encoder_hidden_states": torch.randn(rows, 5, 16, generator=g),
+            "pooled_projections": torch.randn(rows, 8, generator=g)}
+
+
+@torch.no_grad()
+def test_one_teammate_per_image_is_plain_attention() -> None:
+    model, x = sd3(), inputs(4)
+    ref = model(**x).sample
+    state = enable_joint_attention(model, num_teammates=2)
+    lone = TeamBatch.from_active([[0], [1], [0], [1]], num_teammates=2)  # no image has two teammates
+    with team_context(state, lone):
+        torch.testing.assert_close(model(**x).sample, ref, atol=1e-5, rtol=0)
+    disable_joint_attention(model)
+    torch.testing.assert_close(model(**x).sample, ref)
+
+
+@torch.no_grad()
+def test_teammates_of_one_image_see_each_other_only() -> None:
+    model, x = sd3(), inputs(4)
+    state = enable_joint_attention(model, num_teammates=2)
+    batch = TeamBatch.from_active(torch.ones(2, 2, dtype=torch.bool))  # rows: (t0,g0) (t0,g1) (t1,g0) (t1,g1)
+    with team_context(state, batch):
+        out = model(**x).sample
+        y = {k: v.clone() for k, v in x.items()}
+        y["hidden_states"][2] += 1.0  # change teammate 1 of image 0
+        changed = model(**y).sample
+    assert (changed[0] - out[0]).abs().max() > 1e-4  # its teammate in the same image reacts
+    torch.testing.assert_close(changed[[1, 3]], out[[1, 3]])  # image 1 does not
+
+
+def test_dense_and_ragged_paths_agree() -> None:
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(6, 2, 7, 4, generator=g) for _ in range(3))
+    dense = TeamBatch.from_active(torch.ones(2, 3, dtype=torch.bool))
+    ragged = TeamBatch.from_active(torch.ones(2, 3, dtype=torch.bool))
+    ragged.full_teammates = frozenset()  # force the per-image loop
+    torch.testing.assert_close(team_attention(q, k, v, dense), team_attention(q, k, v, ragged))
+
+
+@torch.no_grad()
+def test_shares_state_with_adapters_and_rejects_other_models() -> None:
+    model = sd3()
+    state = inject_adapter(model, None, 3, 2, communication=False)  # the paper's baseline: no coordination
+    assert enable_joint_attention(model) is state
+    with team_context(model, [[0, 1, 2]]):
+        assert model(**inputs(3)).sample.shape == (3, 4, 8, 8)
+    with pytest.raises(ValueError, match="SD3Transformer2DModel"):
+        enable_joint_attention(UNet2DConditionModel(block_out_channels=(8, 16), norm_num_groups=4,
+                                                    down_block_types=("DownBlock2D",) * 2,
+                                                    up_block_types=("UpBlock2D",) * 2, cross_attention_dim=8), 2)
