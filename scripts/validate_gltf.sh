@@ -27,6 +27,7 @@ fi
 
 status=0
 for file in "$@"; do
+    [ -f "$file" ] || { echo "Error: $file: no such file" >&2; status=2; continue; }
     # External resources (the textures) are read relative to the .gltf, as a viewer would.
     GLTF_VALIDATOR_DIR="$DIR" node -e '
 const fs = require("fs");

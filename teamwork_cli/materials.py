@@ -64,10 +64,10 @@ def _parse(path: Path) -> tuple[str, str] | None:
 def _group(paths: list[Path], folder: Path) -> dict[str, MaterialFiles]:
     """Map files by stem; among files of the same stem and channel the most precise format wins."""
     found: dict[str, dict[str, Path]] = {}
-    for p in sorted(paths, key=lambda q: _PREFERENCE.index(q.suffix.lower())):
-        parsed = _parse(p)
-        if parsed:
-            found.setdefault(parsed[0], {}).setdefault(parsed[1], p)
+    maps = [p for p in paths if _parse(p)]
+    for p in sorted(maps, key=lambda q: (_PREFERENCE.index(q.suffix.lower()), q.name)):
+        stem, channel = _parse(p) or ("", "")
+        found.setdefault(stem, {}).setdefault(channel, p)
     return {stem: MaterialFiles(stem or folder.name, folder, stem, files) for stem, files in sorted(found.items())}
 
 

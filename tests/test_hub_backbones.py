@@ -104,7 +104,9 @@ def test_sampler_matches_diffusers_pipeline(team):
     import diffusers
 
     family, folder, _ = team
-    den = load_hub_denoiser(str(folder), cache_embeds=False)
+    # SDXL: diffusers' own size conditioning here (the published one is 8x larger, see hub/unet.py).
+    options = {"micro_conditioning": "diffusers"} if family == "sdxl" else {}
+    den = load_hub_denoiser(str(folder), cache_embeds=False, **options)
     inject_adapter(den.model, None, 1, 2)  # zero `up`: exactly the base model
     g = torch.Generator().manual_seed(3)
     ours = sample_team(den, TeamLayout.from_names(["image.out"]), {}, size=(32, 32), num_images=1, steps=2,
@@ -123,3 +125,4 @@ def test_sampler_matches_diffusers_pipeline(team):
     with torch.no_grad():
         ref = pipe(**kw).images
     torch.testing.assert_close((ours / 2 + 0.5).clamp(0, 1), ref, atol=1e-4, rtol=0)
+

@@ -140,3 +140,23 @@ def test_pipeline_feeds_the_denoisers_convention(monkeypatch, sd2_folder, tmp_pa
     torch.testing.assert_close(seen["image.in"], encoding.to_convention("image", photo, "published") * 2 - 1)
     torch.testing.assert_close(seen["halfway.in"], (hv * 2 - 1) * 2 - 1)
     torch.testing.assert_close(out["diffuse.out"], photo, atol=1e-5, rtol=0)
+
+
+def test_sdxl_published_size_conditioning(tmp_path):
+    den = load_hub_denoiser(str(save_tiny_pipeline("sdxl", tmp_path / "sdxl")))
+    ids = den.added_cond(torch.zeros(2, 4, 16, 24))["time_ids"]  # 32 x 48 px with the tiny VAE (factor 2)
+    assert ids.tolist() == [[64.0, 96.0, 0.0, 0.0, 64.0, 96.0]] * 2  # pixel size times the VAE factor
+    assert den.scheduler.config.timestep_spacing == "trailing"
+
+
+def test_fp16_vae_flagged_force_upcast_runs_in_fp32():
+    from teamwork_cli.hub.testing import _vae
+    from teamwork_cli.hub.vae import VaeCodec
+
+    codec = VaeCodec(_vae(4, flow=False).half(), tiling=False)  # AutoencoderKL defaults to force_upcast=True
+    assert codec.upcast and next(codec.vae.parameters()).dtype == torch.float32
+    pixels = torch.rand(2, 3, 16, 16, dtype=torch.float16) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the pipeline's autocast must not reach the VAE
+        z = codec.encode(pixels)
+        x = codec.decode(z)
+    assert z.dtype == x.dtype == torch.float16 and z.shape == (2, 4, 8, 8) and torch.isfinite(x).all()

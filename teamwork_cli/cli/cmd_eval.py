@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from ..errors import TeamworkError
+from ..io import ImageError
 from ..scoring import SCORES, mean_scores, pair_materials, score_pair
 
 app = typer.Typer(help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False,
@@ -31,8 +33,17 @@ def svbrdf(
     Example: teamwork eval svbrdf --pred out/ --gt data/test/
     """
     rows = {}
-    for pair in pair_materials(pred, gt):
-        scores, notes = score_pair(pair, fov_deg=fov)
+    try:
+        pairs = pair_materials(pred, gt)
+    except ImageError as e:
+        raise TeamworkError(str(e), "--pred and --gt take folders of <stem>_<channel>.<ext> maps (or one "
+                            "sub-folder per material) or prefixes like out/brick; materials pair by stem") from e
+    for pair in pairs:
+        try:
+            scores, notes = score_pair(pair, fov_deg=fov)
+        except ImageError as e:
+            raise TeamworkError(str(e), "a prediction needs diffuse, specular (or basecolor and metallic), "
+                                "roughness and normals maps") from e
         for note in notes:
             typer.echo(f"Note: {note}", err=True)
         rows[pair.name] = scores

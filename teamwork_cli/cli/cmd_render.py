@@ -10,14 +10,16 @@ import typer
 from PIL import Image, ImageDraw, ImageFont
 
 from ..conventions import linear_to_srgb, srgb_to_linear
-from ..io import OutputExistsError, write_map
+from ..errors import TeamworkError
+from ..io import ImageError, OutputExistsError, write_map
 from ..materials import find_material, read_material
 from ..render import camera_height, render, to_photo
 
-# Besides the flash, the sheet shows four of the nine scoring lights of conventions.md section 4: a bump
-# must look lit from the light's side, which checks the normals' orientation at a glance.
-SHEET_LIGHTS = {"light left (-x)": (-1.0, 0.0), "light right (+x)": (1.0, 0.0), "light top (+y)": (0.0, 1.0),
-                "light bottom (-y)": (0.0, -1.0)}
+# Besides the flash, the sheet lights the patch from four sides at about 50 degrees from the vertical, low
+# enough for relief to show: a bump must look lit from the light's side, which checks the normals' orientation.
+SHEET_LIGHTS = {"light left": (-2.0, 0.0, 1.5), "light right": (2.0, 0.0, 1.5), "light top": (0.0, 2.0, 1.5),
+                "light bottom": (0.0, -2.0, 1.5)}
+MAPS_HINT = "give a folder of maps named <stem>_<channel>.<ext> or <channel>.<ext>, or a prefix like maps/brick"
 SHEET_MAPS = ("diffuse", "specular", "roughness", "normals", "basecolor", "metallic")
 
 
@@ -48,7 +50,10 @@ def render_cmd(
         raise typer.BadParameter(f"must be in [1, 180), got {fov}", param_hint="--fov")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
-    material = find_material(maps)
+    try:
+        material = find_material(maps)
+    except ImageError as e:
+        raise TeamworkError(str(e), MAPS_HINT) from e
     values, notes = read_material(material, size=size)
     for note in notes:
         typer.echo(f"Note: {note}", err=True)
@@ -96,9 +101,8 @@ def _picture(channel: str, value: torch.Tensor) -> np.ndarray:
 
 def contact_sheet(maps: dict[str, torch.Tensor], fov: float, light: tuple[float, float, float] | None) -> np.ndarray:
     """Maps on the first row, renders on the second, each tile with a label band above it; sRGB in [0, 1]."""
-    h = camera_height(fov)
     top = [(c, _picture(c, maps[c])) for c in SHEET_MAPS if c in maps]
-    lights = {"flash": None} | {k: (x, y, h) for k, (x, y) in SHEET_LIGHTS.items()}
+    lights = {"flash": None} | SHEET_LIGHTS
     if light is not None:
         lights[f"light {light[0]:g},{light[1]:g},{light[2]:g}"] = light
     bottom = [(name, photo(maps, fov, pos)) for name, pos in lights.items()]

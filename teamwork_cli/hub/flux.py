@@ -9,8 +9,9 @@ from torch import Tensor
 
 from .base import HubDenoiser
 
-PIPELINE = "FluxPipeline"
-DEFAULT_GUIDANCE = 3.5  # FluxPipeline's default guidance_scale, fed to the guidance embedding of FLUX.1-dev
+# FluxPipeline's default guidance_scale, fed to FLUX.1-dev's guidance embedding; the reference implementation
+# (samsartor/teamwork, pipeline_flux.py) also trained and sampled the published checkpoint with 3.5.
+DEFAULT_GUIDANCE = 3.5
 
 
 class FluxDenoiser(HubDenoiser):
@@ -29,6 +30,8 @@ class FluxDenoiser(HubDenoiser):
 
     def set_timesteps(self, steps: int, latents: Tensor) -> Tensor:
         # As FluxPipeline.__call__: sigmas 1 .. 1/steps, shifted by mu, which grows with the image's token count.
+        # (The reference implementation takes image_seq_len from an unpacked latent's channel count, a smaller
+        # shift; with one step the only sigma is 1 and both agree.)
         cfg = self.scheduler.config
         sigmas = None if cfg.get("use_flow_sigmas") else np.linspace(1.0, 1 / steps, steps)
         seq = (latents.shape[-2] // 2) * (latents.shape[-1] // 2)
@@ -69,9 +72,9 @@ def unpack(tokens: Tensor, h: int, w: int) -> Tensor:
     return tokens.view(n, h // 2, w // 2, c, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
 
 
-def encode_prompt(pipe, prompt: str) -> dict[str, Tensor]:
+def encode_prompt(pipe, prompt: str, device: torch.device) -> dict[str, Tensor]:
     """CLIP-L pooled + T5 sequence embeddings via FluxPipeline.encode_prompt (512 T5 tokens, its default)."""
-    embeds, pooled, text_ids = pipe.encode_prompt(prompt, prompt_2=None, device=torch.device("cpu"))
+    embeds, pooled, text_ids = pipe.encode_prompt(prompt, prompt_2=None, device=device)
     return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled, "text_ids": text_ids}
 
 

@@ -35,12 +35,12 @@ def locate(base: str) -> tuple[str, dict, Path]:
     if path.is_dir():
         index = path / "model_index.json"
         if not index.is_file():
-            raise TeamworkError(f"--base {base}: folder has no model_index.json, so it is not a diffusers pipeline",
+            raise TeamworkError(f"base model {base}: folder has no model_index.json, so it is not a diffusers pipeline",
                                 "pass a diffusers pipeline folder (as saved by save_pretrained), a hub id, or "
                                 "'embedded'")
         return str(path), json.loads(index.read_text()), path
     if not _REPO_ID.match(base) or path.exists() or base.startswith((".", "/", "~")):
-        raise TeamworkError(f"--base {base}: no such folder, and not a hub id of the form owner/name",
+        raise TeamworkError(f"base model {base}: no such folder, and not a hub id of the form owner/name",
                             "pass a diffusers pipeline folder or a hub id such as "
                             "stabilityai/stable-diffusion-3-medium-diffusers")
     from huggingface_hub import hf_hub_download
@@ -137,13 +137,17 @@ def _prompt_embeds(cls, family: Family, encode: Callable, source: str, folder: P
     cached = _read_cached(key) if use_cache else None
     if cached is not None:
         return cached
-    # Text encoders run once, on the CPU; bf16 rather than fp16 there: T5 overflows in fp16.
+    # Text encoders run once: on the GPU if there is one (T5-XXL takes minutes on a CPU), in bf16 rather than
+    # fp16 for half-precision runs (T5 overflows in fp16).
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     text_dtype = torch.float32 if dtype == torch.float32 else torch.bfloat16
     skip = {name: None for name in components if not name.startswith(_TEXT_PARTS)}
-    pipe = _from_pretrained(cls, source, f"text encoders of {source}", text_dtype, **skip)
+    pipe = _from_pretrained(cls, source, f"text encoders of {source}", text_dtype, **skip).to(device)
     with torch.no_grad():
-        embeds = {k: v.float() for k, v in encode(pipe, prompt).items()}
+        embeds = {k: v.float().cpu() for k, v in encode(pipe, prompt, device).items()}
     del pipe  # frees the text encoders
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     if use_cache:
         _write_cached(key, embeds)
     return embeds
@@ -154,12 +158,15 @@ def load_hub_denoiser(base: str, dtype: torch.dtype = torch.float32, *, prompt: 
     """The denoiser of a diffusers pipeline (SD3, SDXL, SD2, Flux) with `prompt`'s embeddings cached on it.
 
     base: a local pipeline folder or a hub id (downloaded or taken from the cache; HF_HUB_OFFLINE=1 honoured).
-    family_options: `guidance` (Flux, default 3.5), `timestep_spacing` (SD2/SDXL, default "trailing").
+    prompt: every teammate's prompt (the published checkpoints were trained with the empty prompt).
+    vae_tiling / vae_slicing: diffusers' tiled VAE (only acts above the VAE's sample_size) / one image at a time.
+    family_options: `guidance` (Flux, default 3.5), `timestep_spacing` (SD2/SDXL, default "trailing"),
+    `micro_conditioning` (SDXL, "published" or "diffusers").
     """
     import diffusers
 
     source, index, folder = locate(base)
-    family = family_for(index.get("_class_name", ""), f"--base {base}")
+    family = family_for(index.get("_class_name", ""), f"base model {base}")
     with _quiet():  # importing a pipeline class can log optional-dependency notices
         cls = getattr(diffusers, family.pipeline)
         encode, build = family.functions()

@@ -8,8 +8,6 @@ from torch import Tensor
 
 from .base import HubDenoiser
 
-PIPELINE = "StableDiffusion3Pipeline"
-
 
 class SD3Denoiser(HubDenoiser):
     family = "sd3"
@@ -36,9 +34,9 @@ class SD3Denoiser(HubDenoiser):
                           pooled_projections=self.rows("pooled_prompt_embeds", n)).sample
 
 
-def encode_prompt(pipe, prompt: str) -> dict[str, Tensor]:
+def encode_prompt(pipe, prompt: str, device: torch.device) -> dict[str, Tensor]:
     """CLIP-L + CLIP-G + T5 embeddings via the pipeline's own `encode_prompt` (same truncation and padding)."""
-    embeds, _, pooled, _ = pipe.encode_prompt(prompt, None, None, device=torch.device("cpu"),
+    embeds, _, pooled, _ = pipe.encode_prompt(prompt, None, None, device=device,
                                               do_classifier_free_guidance=False)
     return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
 

@@ -55,7 +55,7 @@ def _t5(width: int):
 def _vae(latent_channels: int, flow: bool):
     from diffusers import AutoencoderKL
 
-    # Two levels: an 2x latent grid.  SD3/Flux VAEs have a shift factor and no quant convs; SD/SDXL the opposite.
+    # Two levels: a 2x smaller latent grid.  SD3/Flux VAEs have a shift factor and no quant convs; SD/SDXL the opposite.
     return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=latent_channels, block_out_channels=(8, 16),
                          down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                          layers_per_block=1, norm_num_groups=8, sample_size=32,

@@ -11,9 +11,6 @@ from torch import Tensor
 
 from .base import HubDenoiser
 
-PIPELINE_SD = "StableDiffusionPipeline"
-PIPELINE_SDXL = "StableDiffusionXLPipeline"
-
 
 def estimation_scheduler(scheduler, timestep_spacing: str | None = "trailing"):
     """The pipeline's scheduler, made fit for few-step estimation.
@@ -77,28 +74,42 @@ class UNetDenoiser(HubDenoiser):
                           added_cond_kwargs=self.added_cond(sample)).sample
 
 
+MICRO_CONDITIONING = ("published", "diffusers")
+
+
 class SDXLDenoiser(UNetDenoiser):
     family = "sdxl"
 
+    def __init__(self, *args, micro_conditioning: str = "published", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if micro_conditioning not in MICRO_CONDITIONING:
+            raise ValueError(f"micro_conditioning must be one of {', '.join(MICRO_CONDITIONING)}; got "
+                             f"{micro_conditioning!r}")
+        self.micro_conditioning = micro_conditioning
+
     def added_cond(self, sample: Tensor) -> dict[str, Tensor]:
-        # SDXL micro-conditioning time_ids = (orig_h, orig_w, crop_top, crop_left, target_h, target_w).  The
-        # published checkpoint's convention: original and target size are the processing resolution (the image
-        # as the UNet sees it, e.g. 256 x 256 for colocated_svbrdf_estimation_sdxl_256) and the crop is (0, 0).
+        # SDXL micro-conditioning time_ids = (orig_h, orig_w, crop_top, crop_left, target_h, target_w), crop (0, 0)
+        # and original = target = the processing size.  "diffusers": that size in pixels, as
+        # StableDiffusionXLPipeline does by default.  "published": the convention the published checkpoint was
+        # trained and sampled with; the reference implementation (samsartor/teamwork, pipeline_sdxl.py) multiplies
+        # the pixel size by the VAE factor once more, so colocated_svbrdf_estimation_sdxl_256 at 256 px saw
+        # (2048, 2048, 0, 0, 2048, 2048).
         n, _, h, w = sample.shape
-        ph, pw = h * self.vae_scale_factor, w * self.vae_scale_factor
+        scale = self.vae_scale_factor * (self.vae_scale_factor if self.micro_conditioning == "published" else 1)
+        ph, pw = h * scale, w * scale
         ids = torch.tensor([ph, pw, 0, 0, ph, pw], device=sample.device, dtype=self.pooled_prompt_embeds.dtype)
         return {"text_embeds": self.rows("pooled_prompt_embeds", n), "time_ids": ids.expand(n, 6)}
 
 
-def encode_prompt_sd(pipe, prompt: str) -> dict[str, Tensor]:
+def encode_prompt_sd(pipe, prompt: str, device: torch.device) -> dict[str, Tensor]:
     """The text encoder's last hidden state, via StableDiffusionPipeline.encode_prompt."""
-    embeds, _ = pipe.encode_prompt(prompt, torch.device("cpu"), 1, False)
+    embeds, _ = pipe.encode_prompt(prompt, device, 1, False)
     return {"prompt_embeds": embeds}
 
 
-def encode_prompt_sdxl(pipe, prompt: str) -> dict[str, Tensor]:
+def encode_prompt_sdxl(pipe, prompt: str, device: torch.device) -> dict[str, Tensor]:
     """Both CLIPs' penultimate hidden states concatenated, and CLIP-G's pooled projection."""
-    embeds, _, pooled, _ = pipe.encode_prompt(prompt, device=torch.device("cpu"), do_classifier_free_guidance=False)
+    embeds, _, pooled, _ = pipe.encode_prompt(prompt, device=device, do_classifier_free_guidance=False)
     return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
 
 
@@ -108,8 +119,9 @@ def build_sd(model, scheduler, vae, embeds: dict[str, Tensor], *, timestep_spaci
 
 
 def build_sdxl(model, scheduler, vae, embeds: dict[str, Tensor], *, timestep_spacing: str | None = "trailing",
-               **options) -> SDXLDenoiser:
-    den = SDXLDenoiser(model, estimation_scheduler(scheduler, timestep_spacing), vae, embeds, **options)
+               micro_conditioning: str = "published", **options) -> SDXLDenoiser:
+    den = SDXLDenoiser(model, estimation_scheduler(scheduler, timestep_spacing), vae, embeds,
+                       micro_conditioning=micro_conditioning, **options)
     need = model.add_embedding.linear_1.in_features
     have = model.config.addition_time_embed_dim * 6 + den.pooled_prompt_embeds.shape[-1]
     if need != have:  # the same check StableDiffusionXLPipeline._get_add_time_ids makes
