@@ -2,12 +2,16 @@
 
 `TeamPipeline` works on channel tensors in their [0, 1] file encoding ([N, C, H, W]) so that tasks never see
 the model's sample space; `check_inputs()` holds every check of what a caller hands in.
+
+Batches: the N images of one call share each forward pass but never mix (every layer is per image, and the
+adapter's coordination sums only over one image's teammates), and each image's noise comes from its own seed,
+so an image gives the same result alone or in any batch (up to float rounding).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +36,12 @@ def default_adapter(preset: str) -> Path:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    """`auto`: under `accelerate launch`, this process's own device; else CUDA, MPS or the CPU."""
     if device == "auto":
+        from . import distributed
+
+        if distributed.launched():
+            return distributed.current().device
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -43,8 +52,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32) -> TeamDenoiser:
-    """The embedded model (None, 'embedded' or a folder with teamwork.json), else a diffusers pipeline."""
+def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **options) -> TeamDenoiser:
+    """The embedded model (None, 'embedded' or a folder with teamwork.json), else a diffusers pipeline.
+
+    options: the hub backbones' `load_hub_denoiser` options (prompt, guidance, ...); None values are dropped.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    embedded = base is None or base in EMBEDDED_BASE_NAMES or (Path(base) / "teamwork.json").is_file()
+    if embedded and any(k != "prompt" or v != "" for k, v in options.items()):
+        raise ValueError(f"{', '.join(sorted(options))}: the embedded model has no such option (no text prompt, no "
+                         "guidance); these apply to SD3, SDXL, SD2 and Flux bases given with --base")
     if base is None or base in EMBEDDED_BASE_NAMES:
         if not (BASE_DIR / "teamwork.json").is_file():
             raise TeamworkError(f"the embedded base model is missing from {BASE_DIR}",
@@ -54,7 +71,7 @@ def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32) -> TeamD
         return EmbeddedDenoiser.from_pretrained(base, dtype)
     from .backbones_hub import load_hub_denoiser  # diffusers pipelines: SD3, SDXL, SD2, Flux
 
-    return load_hub_denoiser(base, dtype)
+    return load_hub_denoiser(base, dtype, **options)
 
 
 @dataclass
@@ -67,8 +84,17 @@ class TeamPipeline:
     autocast: torch.dtype | None = None
 
     @classmethod
-    def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto",
-             dtype: str = "auto") -> TeamPipeline:
+    def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto", dtype: str = "auto",
+             offload: bool = False, attention_slicing: bool = False, compile: bool | str = False,
+             **backbone_options) -> TeamPipeline:
+        """A base denoiser with the adapter, ready on `device`.
+
+        offload: keep the weights in CPU memory and move them to the GPU block by block as they run (hub
+        backbones on a GPU; a no-op on a CPU and for the embedded model, which fit anywhere).
+        attention_slicing: attention in slices where diffusers supports it (SD2/SDXL UNets) and the VAE one image
+        at a time. compile: torch.compile the denoiser's model (True, or a torch.compile backend name).
+        backbone_options: passed to `load_hub_denoiser` (prompt, guidance for Flux, ...); None means default.
+        """
         info = read_adapter_info(adapter)
         base = base if base is not None else info.base_model
         dev = resolve_device(device)
@@ -81,13 +107,21 @@ class TeamPipeline:
             auto = DTYPES[dtype]
         # With bf16 autocast the base weights are stored in bf16 too: autocast would otherwise recast every
         # frozen weight at every call. The small adapter stays fp32 (its casts are cached).
-        den = load_denoiser(base, auto or (DTYPES[dtype] if dtype in DTYPES else torch.float32))
+        den = load_denoiser(base, auto or (DTYPES[dtype] if dtype in DTYPES else torch.float32), **backbone_options)
         try:
+            # The adapter stays fp32 whatever the base's dtype: its layers cast their input (or autocast does).
             load_adapter(den.model, adapter, teammates=info.teammates)
         except ValueError as e:
             raise TeamworkError(str(e), f"the adapter was trained for base {info.base_model!r}; pass that "
                                 "model with --base") from e
-        den.to(dev).eval()
+        den.eval()
+        if not (offload and dev.type != "cpu" and _enable_offload(den, dev)):
+            den.to(dev)
+        if attention_slicing:
+            _slice_attention(den)
+        if compile:
+            # In place (nn.Module.compile), so `den.model` keeps its class, config and adapter layers.
+            den.model.compile(**({} if compile is True else {"backend": compile}))
         # An adapter may say how it was trained to see channels; otherwise the denoiser's default holds
         # (hub backbones: the published checkpoints' convention; the embedded model: file encodings).
         convention = info.metadata.get("teamwork.input_convention")
@@ -110,6 +144,9 @@ class TeamPipeline:
         sizes = {tuple(x.shape[-2:]) for x in inputs.values()}
         if len(sizes) > 1:
             raise ValueError(f"inputs: all inputs must have one size, got {sorted(sizes)}")
+        counts = {x.shape[0] for x in inputs.values()}
+        if len(counts) > 1:
+            raise ValueError(f"inputs: all inputs must hold the same number of images, got {sorted(counts)}")
         for n, x in inputs.items():
             if x.ndim != 4 or x.shape[1] not in (1, 3):
                 raise ValueError(f"inputs[{n!r}] must be [N, 1|3, H, W], got {tuple(x.shape)}")
@@ -123,19 +160,26 @@ class TeamPipeline:
 
     @torch.no_grad()
     def __call__(self, inputs: dict[str, Tensor], *, outputs: list[str] | None = None, steps: int = 4,
-                 seed: int = 0, resolution: int | None = None, size: tuple[int, int] | None = None,
+                 seed: int | Sequence[int] = 0, resolution: int | None = None, size: tuple[int, int] | None = None,
                  num_images: int = 1, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
         """Outputs (file encoding, [N, C, H, W]) for inputs in file encoding, at the inputs' own size.
 
+        seed: image i's noise comes from its own generator, seeded with seed + i (an int) or seed[i] (one per
+        image); so image i's result does not depend on the other images of the call. To batch files that would
+        each run alone with seed s, pass [s] * N.
         resolution: process with the longer side at this many pixels (default: the input size), then resize.
         """
         self.check_inputs(inputs, outputs, steps)
         if inputs:
-            h, w = next(iter(inputs.values())).shape[-2:]
+            first = next(iter(inputs.values()))
+            (h, w), n_img = first.shape[-2:], first.shape[0]
         elif size is not None:
-            h, w = size
+            (h, w), n_img = size, num_images
         else:
             raise ValueError("size=(H, W) is required when the team has no inputs")
+        seeds = [seed + i for i in range(n_img)] if isinstance(seed, int) else [int(s) for s in seed]
+        if len(seeds) != n_img:
+            raise ValueError(f"seed: give one int or one seed per image ({n_img}); got {len(seeds)} seeds")
         scale = 1.0 if resolution is None else resolution / max(h, w)
         ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
         m = self.denoiser.pixel_multiple
@@ -149,10 +193,10 @@ class TeamPipeline:
             x = F.pad(x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw)
                       else "replicate")
             model_in[n] = to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
-        g = torch.Generator(device="cpu").manual_seed(seed)
+        gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
-                              outputs=outputs, steps=steps, generator=g, callback=callback)
+                              outputs=outputs, steps=steps, generator=gens, callback=callback)
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]
@@ -161,6 +205,26 @@ class TeamPipeline:
                 x = _resize(x, (h, w))
             result[n] = x.clamp(0, 1)
         return result
+
+
+def _enable_offload(den: TeamDenoiser, device: torch.device) -> bool:
+    """Hub backbones only: the embedded model is a few MB, so offloading it would only cost time."""
+    if not hasattr(den, "codec") or not hasattr(den.model, "enable_group_offload"):
+        return False
+    from .hub.memory import enable_offload
+
+    enable_offload(den, device)
+    return True
+
+
+def _slice_attention(den: TeamDenoiser) -> None:
+    # Only diffusers' UNets slice attention; SD3/Flux transformers use PyTorch's SDPA, which on a GPU never
+    # builds the full attention matrix anyway.
+    if hasattr(den.model, "set_attention_slice"):
+        den.model.set_attention_slice("auto")
+    codec = getattr(den, "codec", None)
+    if codec is not None:
+        codec.vae.enable_slicing()  # a batch goes through the VAE one image at a time
 
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:

@@ -561,26 +561,29 @@ def add_rust(r: _Rng, m: Layer) -> None:
 
 
 def add_scratches(r: _Rng, m: Layer) -> None:
-    """Thin straight grooves (periodic segments) that change roughness and, on paint, expose colour."""
+    """Thin straight grooves that change roughness: points along random segments are splatted into the
+    tile with wrap-around and blurred to the groove width (cheap: cost grows with total scratch length)."""
     s = m["height"].shape[-1]
     count = r.i(5, 60)
-    u, v = _uv(s)
-    p = torch.stack([u.reshape(-1), v.reshape(-1)], dim=1)  # [P, 2]
     centre, ang = r.rand(count, 2), r.rand(count) * math.pi
     if r.p(0.6):  # mostly one direction, as on worked surfaces
         ang = ang * 0.15 + r.u(0, math.pi)
-    direction = torch.stack([torch.cos(ang), torch.sin(ang)], dim=1)
     half = r.rand(count) * 0.35 + 0.05
-    width = r.u(0.6, 1.6) / s
     strength = r.rand(count) * 0.8 + 0.2
-    out = torch.zeros(p.shape[0])
-    for k in range(count):  # loop over scratches, each vectorised over pixels
-        d = torch.remainder(p - centre[k] + 0.5, 1.0) - 0.5
-        t = (d @ direction[k]).clamp(-half[k], half[k])
-        perp = (d - t[:, None] * direction[k]).norm(dim=1)
-        out = torch.maximum(out, strength[k] * torch.exp(-((perp / width) ** 2)))
-    mask = out.view(s, s)
-    m["height"] = m["height"] - mask * width * r.u(0.3, 1.5)
+    steps = int(2 * 0.4 * s * 2)  # two samples per pixel along the longest segment
+    t = torch.linspace(-1.0, 1.0, steps).view(1, -1) * half.view(-1, 1)  # [count, steps]
+    x = centre[:, :1] + t * torch.cos(ang).view(-1, 1)
+    y = centre[:, 1:] + t * torch.sin(ang).view(-1, 1)
+    idx = (torch.floor(y * s).long() % s) * s + torch.floor(x * s).long() % s
+    # Each point carries strength x its spacing in pixels, so a blurred line has density `strength` per pixel
+    # and a 1D Gaussian cross-section of peak strength / (sqrt(2 pi) sigma_px).
+    weight = (strength * 2 * half * s / steps).view(-1, 1).expand(-1, steps)
+    img = torch.zeros(s * s).index_add_(0, idx.reshape(-1), weight.reshape(-1))
+    sigma_px = r.u(0.4, 1.0)
+    line = blur(img.view(s, s), sigma_px / s) * (math.sqrt(2 * math.pi) * sigma_px)
+    mask = line.clamp(0, 1)
+    width = sigma_px / s
+    m["height"] = m["height"] - mask * width * r.u(0.5, 2.0)
     m["roughness"] = m["roughness"] + mask * r.u(-0.15, 0.25)
 
 

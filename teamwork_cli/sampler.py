@@ -6,7 +6,7 @@ teammates are denoised, by the denoiser's diffusers scheduler, and only they are
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -28,7 +28,7 @@ def sample_team(
     num_images: int | None = None,
     outputs: list[str] | None = None,
     steps: int = 4,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     callback: Callback | None = None,
     cond: dict | None = None,
 ) -> dict[str, Tensor]:
@@ -36,6 +36,8 @@ def sample_team(
 
     `outputs` restricts which output teammates run (the others are inactive and cost nothing); `size` and
     `num_images` are needed only when there are no inputs. Returns decoded outputs in [-1, 1].
+    `generator`: one for the whole batch, or one per image (CPU generators), so that an image's noise, and
+    with it its result, does not depend on the other images of the batch.
     """
     missing = [t.name for t in layout.inputs if t.name not in inputs]
     if missing:
@@ -49,7 +51,8 @@ def sample_team(
     if bad or not outs:
         raise ValueError(f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
                          f"got {', '.join(bad) or '(none)'}")
-    device = next(denoiser.model.parameters()).device
+    # An offloaded model's weights rest on the CPU; it runs on `execution_device` (set by TeamPipeline.load).
+    device = getattr(denoiser, "execution_device", None) or next(denoiser.model.parameters()).device
     dtype = next(denoiser.model.parameters()).dtype
     in_names = list(inputs)
     if in_names:
@@ -69,7 +72,16 @@ def sample_team(
     batch = TeamBatch.from_active(active)
     # Noise is drawn on the CPU so that a seed gives the same result on every device.
     # The sampler's state stays in fp32 whatever the model's dtype (bf16 latents lose the small Euler steps).
-    latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device)
+    if isinstance(generator, Sequence):
+        if len(generator) != n_img:
+            raise ValueError(f"generator: a list needs one generator per image ({n_img}), got {len(generator)}")
+        latents = torch.cat([torch.randn((len(outs), *latent_shape), generator=g) for g in generator]).to(device)
+        # Stochastic schedulers draw step noise row by row from a list (diffusers' randn_tensor): image i's rows
+        # from its own generator, as when it runs alone.
+        row_gens: torch.Generator | list[torch.Generator] | None = [g for g in generator for _ in outs]
+    else:
+        latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device)
+        row_gens = generator
     latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
     timesteps = denoiser.set_timesteps(steps, latents)
     full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
@@ -83,7 +95,7 @@ def sample_team(
         t_rows = t.expand(rows.shape[0]).to(device)
         pred = batch.from_rows(denoiser(rows.to(dtype), t_rows, batch, **(cond or {})))
         pred_out = pred[:, idx_out].flatten(0, 1).float()
-        step_gen = generator if latents.device.type == "cpu" else None
+        step_gen = row_gens if latents.device.type == "cpu" else None
         latents = denoiser.scheduler.step(pred_out, t, latents, generator=step_gen).prev_sample
         if callback:
             callback(i + 1, len(timesteps))

@@ -24,7 +24,7 @@ SHEET_MAPS = ("diffuse", "specular", "roughness", "normals", "basecolor", "metal
 
 
 def render_cmd(
-    maps: str = typer.Argument(..., help="Material: a folder of maps (<stem>_<channel>.<ext> or "
+    maps: str = typer.Argument(..., metavar="MAPS", help="Material: a folder of maps (<stem>_<channel>.<ext> or "
                                "<channel>.<ext>) or a prefix such as maps/brick."),
     out: Path = typer.Option(..., "-o", "--out", help="Output image: .png (16-bit, or --bits 8), .jpg, .tif or "
                              ".exr (linear radiance clipped to [0, 1])."),

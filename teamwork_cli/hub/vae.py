@@ -7,6 +7,7 @@ Latents are normalised as each pipeline does before its denoiser: SD3 and Flux `
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 from diffusers import AutoencoderKL
@@ -30,6 +31,8 @@ class VaeCodec:
             vae.enable_tiling()
         if slicing:
             vae.enable_slicing()
+        # Set by hub.memory.enable_offload: the VAE rests on the CPU and visits this device to encode or decode.
+        self.offload_to: torch.device | None = None
 
     @property
     def scale_factor(self) -> int:
@@ -37,9 +40,20 @@ class VaeCodec:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     def _context(self, device: torch.device) -> contextlib.AbstractContextManager:
+        stack = contextlib.ExitStack()
+        if self.offload_to is not None:
+            stack.enter_context(self._visit(self.offload_to))
         if self.upcast and torch.is_autocast_enabled(device.type):
-            return torch.autocast(device.type, enabled=False)
-        return contextlib.nullcontext()
+            stack.enter_context(torch.autocast(device.type, enabled=False))
+        return stack
+
+    @contextlib.contextmanager
+    def _visit(self, device: torch.device) -> Iterator[None]:
+        self.vae.to(device)
+        try:
+            yield
+        finally:
+            self.vae.to("cpu")
 
     def encode(self, pixels: Tensor) -> Tensor:
         vae_dtype = next(self.vae.parameters()).dtype
