@@ -7,6 +7,7 @@ of the transformed patch (conventions.md section 3): every view is a valid patch
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable
@@ -37,17 +38,26 @@ def build_pool(count: int, size: int = 256, seed0: int = 0, chunk: int = 16,
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
+def generator_version() -> str:
+    """A fingerprint of the generator's code, so a cached pool made by an older generator is rebuilt."""
+    h = hashlib.sha1()
+    for mod in (P, R):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def load_or_build_pool(path: str | Path, count: int, size: int = 256, seed0: int = 0,
                        progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
     path = Path(path)
+    meta = [count, size, seed0, generator_version()]
     if path.is_file():
         pool = torch.load(path)
-        if pool["meta"] == [count, size, seed0]:
+        if pool["meta"] == meta:
             return {k: pool[k] for k in POOL_KEYS}
     pool = build_pool(count, size, seed0, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({**pool, "meta": [count, size, seed0]}, tmp)
+    torch.save({**pool, "meta": meta}, tmp)
     os.replace(tmp, path)
     return pool
 

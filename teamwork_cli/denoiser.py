@@ -45,12 +45,17 @@ class TeamDenoiser(nn.Module, ABC):
         self.scheduler.set_timesteps(steps, device=latents.device)
         return self.scheduler.timesteps
 
-    def draw_timesteps(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-        """Random training times in the model's timestep units, one per image."""
+    def draw_timesteps(self, n: int, generator: torch.Generator | None = None, device=None,
+                       logit_mean: float = 0.0) -> Tensor:
+        """Random training times in the model's timestep units, one per image.
+
+        Flow models draw sigma from logit-normal(logit_mean, 1) (Esser et al. 2024, "Scaling Rectified Flow
+        Transformers", section 3.1); a positive mean favours high noise, where an estimation task's inputs carry
+        the most information about the outputs.
+        """
         steps = self.scheduler.config.num_train_timesteps
         if self.prediction_type == "flow":
-            # Logit-normal times (Esser et al. 2024, "Scaling Rectified Flow Transformers", section 3.1).
-            u = torch.randn(n, generator=generator)
+            u = torch.randn(n, generator=generator) + logit_mean
             return (torch.sigmoid(u) * steps).to(device)
         return torch.randint(0, steps, (n,), generator=generator).to(device)
 

@@ -21,7 +21,8 @@ from .encoding import to_model
 from .layout import TeamLayout
 
 # A batch source: (batch_size, generator) -> channel -> [N, C, H, W] in [0, 1] file encoding. An image lacking a
-# channel has NaN there (folder data with missing files), so its teammate is inactive.
+# channel has NaN there (folder data with missing files), so its teammate is inactive. A key may also name one
+# teammate ("image.in"), which then gets that tensor instead of its channel's (inpainting's blanked input).
 BatchSource = Callable[[int, torch.Generator], dict[str, Tensor]]
 
 
@@ -37,7 +38,8 @@ def draw_active(available: Tensor, is_output: Tensor, dropout: float, g: torch.G
     return active
 
 
-def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout: float = 0.0):
+def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout: float = 0.0,
+              logit_mean: float = 0.0):
     """The finetuning loss as a `train.LossFn`."""
     names = layout.names
     is_output = torch.tensor([not t.is_input for t in layout.teammates])
@@ -45,8 +47,10 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
     def loss_fn(model: TeamDenoiser, g: torch.Generator) -> Tensor:
         den = model.module if hasattr(model, "module") else model  # unwrap DDP for the codec and schedule
         data = source(batch_size, g)
+        data = {t.name: data[t.name] if t.name in data else data[t.channel] for t in layout.teammates
+                if t.name in data or t.channel in data}  # per teammate: its own key, else its channel's
         n = batch_size
-        available = torch.stack([~torch.isnan(data[t.channel]).flatten(1).any(1) if t.channel in data
+        available = torch.stack([~torch.isnan(data[t.name]).flatten(1).any(1) if t.name in data
                                  else torch.zeros(n, dtype=torch.bool) for t in layout.teammates], 1)
         if not (available & is_output).any(dim=1).all():
             raise ValueError("every training sample needs at least one output channel of the team "
@@ -54,11 +58,11 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         active = draw_active(available, is_output, dropout, g)
         batch = TeamBatch.from_active(active)
         device = next(den.model.parameters()).device
-        pixels = torch.stack([to_model(torch.nan_to_num(data[t.channel]) if t.channel in data else
+        pixels = torch.stack([to_model(torch.nan_to_num(data[t.name]) if t.name in data else
                                        torch.zeros(n, 1, *next(iter(data.values())).shape[-2:]))
                               for t in layout.teammates], 1)  # [N, T, 3, H, W]
         x0 = den.encode(pixels.flatten(0, 1).to(device)).unflatten(0, (n, len(names)))
-        t_img = den.draw_timesteps(n, g, device)
+        t_img = den.draw_timesteps(n, g, device, logit_mean=logit_mean)
         eps = torch.randn(x0.shape, generator=g).to(device)
         t_full = t_img[:, None].expand(n, len(names)).flatten()
         noisy = den.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
@@ -72,22 +76,45 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
     return loss_fn
 
 
+PROCEDURAL = ("svbrdf", "scenes", "inpaint", "synthesize")
+
+
 def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, pool_seed: int = 0,
                 cache: str | Path | None = None) -> BatchSource:
-    """`procedural:svbrdf` (views of cached procedural materials) or a folder of samples."""
+    """A folder of samples, or generated data: `procedural:svbrdf` (views of cached procedural materials with
+    flash photos), `procedural:scenes` (3D scenes with exact intrinsic buffers, `scenes`), `procedural:inpaint`
+    (images or materials with random masks) or `procedural:synthesize` (materials with their exact flash render).
+
+    Procedural training data never uses evaluation seeds (`scenes.EVAL_SEED0` = 10,000,000 and above).
+    """
     if data.startswith("procedural:"):
         kind = data.split(":", 1)[1]
-        if kind != "svbrdf":
-            raise ValueError(f"--data procedural:{kind}: unknown generator; available: procedural:svbrdf")
+        if kind not in PROCEDURAL:
+            raise ValueError(f"--data procedural:{kind}: unknown generator; available: "
+                             f"{', '.join('procedural:' + k for k in PROCEDURAL)}")
+        from . import task_data
         from .data import encoded_views, load_or_build_pool
 
         root = Path(cache) if cache else Path(os.environ.get("TEAMWORK_CACHE", Path.home() / ".cache" / "teamwork"))
-        mats = load_or_build_pool(root / f"pool_{pool}_256_{pool_seed}.pt", pool, 256, pool_seed)
+        mats: dict[str, Tensor] = {}
+
+        def materials() -> dict[str, Tensor]:  # built (or read from the cache) on first use only
+            if not mats:
+                mats.update(load_or_build_pool(root / f"pool_{pool}_256_{pool_seed}.pt", pool, 256, pool_seed))
+            return mats
+
+        if kind == "scenes":
+            return task_data.scene_source(layout, size)
+        if kind == "inpaint":
+            return task_data.inpaint_source(layout, size, materials)
+        if kind == "synthesize":
+            return task_data.synthesize_source(layout, size, materials)
         wanted = {t.channel for t in layout.teammates}
         known = {"image", "halfway", "diffuse", "specular", "roughness", "normals"}
         if not wanted <= known:
             raise ValueError(f"procedural:svbrdf makes {', '.join(sorted(known))}; the team also needs "
                              f"{', '.join(sorted(wanted - known))}")
+        materials()
         return lambda n, g: {k: v for k, v in encoded_views(mats, n, size, g).items() if k in wanted}
     from .data import FolderSource
 
@@ -100,7 +127,7 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   schedule: str = "cosine", clip: float = 1.0, dropout: float = 0.0, seed: int = 0,
                   resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
                   mixed_precision: str = "bf16", title: str | None = None, command: str = "",
-                  progress=None, denoiser: TeamDenoiser | None = None) -> int:
+                  progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0) -> int:
     """Inject a fresh adapter into the base, train it, and write it in the published format."""
     from .adapter import inject_adapter
     from .backbones import layers_to_adapt, profile_for
@@ -127,5 +154,6 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                       warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
                       mixed_precision=mixed_precision)
-    return train(den, team_loss(layout, source, batch_size, dropout), cfg, out.with_name(out.name + ".state.pt"),
-                 resume=resume, on_checkpoint=save, progress=progress)
+    loss = team_loss(layout, source, batch_size, dropout, logit_mean)
+    return train(den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save,
+                 progress=progress)

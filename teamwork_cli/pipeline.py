@@ -209,7 +209,7 @@ class TeamPipeline:
 
 def _enable_offload(den: TeamDenoiser, device: torch.device) -> bool:
     """Hub backbones only: the embedded model is a few MB, so offloading it would only cost time."""
-    if not hasattr(den, "codec") or not hasattr(den.model, "enable_group_offload"):
+    if _vae_of(den) is None or not hasattr(den.model, "enable_group_offload"):
         return False
     from .hub.memory import enable_offload
 
@@ -222,9 +222,14 @@ def _slice_attention(den: TeamDenoiser) -> None:
     # builds the full attention matrix anyway.
     if hasattr(den.model, "set_attention_slice"):
         den.model.set_attention_slice("auto")
-    codec = getattr(den, "codec", None)
-    if codec is not None:
-        codec.vae.enable_slicing()  # a batch goes through the VAE one image at a time
+    vae = _vae_of(den)
+    if vae is not None:
+        vae.enable_slicing()  # a batch goes through the VAE one image at a time
+
+
+def _vae_of(den: TeamDenoiser):
+    """The hub backbones' VAE; None for the embedded model (its codec is a lossless pixel reshuffle)."""
+    return getattr(getattr(den, "codec", None), "vae", None)
 
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:

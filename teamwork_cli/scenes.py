@@ -123,8 +123,8 @@ def sample_scene(seed: int) -> Scene:
     surfaces = [Surface("plane", {"point": torch.zeros(3), "normal": torch.tensor([0.0, 1.0, 0.0])},
                         _material(r, seed, k, 0.75), tile=r.u(0.8, 3.0))]
     k += 1
-    surfaces.append(Surface("plane", {"point": torch.tensor([0.0, 0.0, wall_z]), "normal": torch.tensor([0.0, 0.0, 1.0])},
-                            _material(r, seed, k, 0.75), tile=r.u(0.8, 3.0)))
+    back = {"point": torch.tensor([0.0, 0.0, wall_z]), "normal": torch.tensor([0.0, 0.0, 1.0])}
+    surfaces.append(Surface("plane", back, _material(r, seed, k, 0.75), tile=r.u(0.8, 3.0)))
     if r.p(0.5):
         side = r.pick((-1.0, 1.0))
         k += 1

@@ -8,7 +8,18 @@ import sys
 import typer
 
 from ..errors import TeamworkError
-from . import cmd_eval, cmd_finetune, cmd_info, cmd_pending, cmd_presets, cmd_render, cmd_svbrdf
+from . import (
+    cmd_eval,
+    cmd_finetune,
+    cmd_info,
+    cmd_inpaint,
+    cmd_intrinsics,
+    cmd_presets,
+    cmd_render,
+    cmd_shade,
+    cmd_svbrdf,
+    cmd_synthesize,
+)
 
 app = typer.Typer(
     name="teamwork",
@@ -22,9 +33,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (cmd_pending,):
-    module.register(app)
 app.command("svbrdf")(cmd_svbrdf.svbrdf)
+app.command("intrinsics")(cmd_intrinsics.intrinsics)
+app.command("inpaint")(cmd_inpaint.inpaint)
+app.command("shade")(cmd_shade.shade)
+app.command("synthesize")(cmd_synthesize.synthesize)
 app.command("finetune")(cmd_finetune.finetune)
 app.command("info")(cmd_info.info)
 app.command("presets")(cmd_presets.presets)

@@ -40,6 +40,8 @@ def finetune(
     pool: int = typer.Option(1536, "--pool", help="procedural: number of cached materials to draw views from."),
     pool_seed: int = typer.Option(0, "--pool-seed", help="procedural: first seed of the material pool."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: default)."),
+    timestep_mean: float = typer.Option(0.0, "--timestep-mean", help="Flow models: mean of the logit-normal "
+                                        "noise-level draw; >0 favours high noise (estimation tasks)."),
 ) -> None:
     """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
 
@@ -75,6 +77,7 @@ def finetune(
                          rank=rank, coordination=coordination, optimizer=optimizer, lr=lr, warmup=warmup,
                          schedule=schedule, clip=clip, dropout=dropout, seed=seed, resolution=resolution,
                          checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
-                         title=title, command="teamwork " + " ".join(argv), progress=progress)
+                         title=title, command="teamwork " + " ".join(argv), progress=progress,
+                         logit_mean=timestep_mean)
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import typer
 
 from ..errors import TeamworkError
@@ -26,8 +27,13 @@ def svbrdf(
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
     fmt: str = C.FORMAT_OPT,
     gltf: bool = typer.Option(False, "--gltf", help="Also write <stem>.gltf, a textured quad material."),
+    batch_size: int = C.BATCH_OPT,
     device: str = C.DEVICE_OPT,
     dtype: str = C.DTYPE_OPT,
+    offload: bool = C.OFFLOAD_OPT,
+    attention_slicing: bool = C.SLICING_OPT,
+    compile_model: bool = C.COMPILE_OPT,
+    guidance: float = C.GUIDANCE_OPT,
     overwrite: bool = C.OVERWRITE_OPT,
 ) -> int:
     """Estimate diffuse, specular, roughness and normal maps (plus glTF basecolor/metallic) from photos taken
@@ -35,6 +41,9 @@ def svbrdf(
 
     Writes DIR/<stem>_{diffuse,specular,roughness,normals,basecolor,metallic,render}.<ext>; `render` is the
     estimate re-rendered under the photo's flash, to compare with the photo. Lists the files on stdout.
+
+    Many photos on several GPUs: accelerate launch -m teamwork_cli svbrdf FOLDER -o DIR (each process takes
+    every P-th file, on its own GPU).
 
     Example: teamwork svbrdf photo.jpg -o maps/
     """
@@ -46,21 +55,30 @@ def svbrdf(
             raise TeamworkError(f"adapter file {adapter} not found",
                                 "pass --adapter FILE.safetensors, or reinstall teamwork for the shipped adapter")
     adapter = str(resolve_adapter(adapter))  # a local file, or owner/repo/file.safetensors on the hub
-    pipe = TeamPipeline.load(adapter, base=base, device=device, dtype=dtype)
+    pipe = TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, offload=offload,
+                             attention_slicing=attention_slicing, compile=compile_model, guidance=guidance)
     task.check_team(pipe)
     channels = list(task.OUTPUTS)
+    from ..encoding import encode
 
-    def work(path: Path) -> list[Path]:
-        paths = C.planned(out, path.stem, channels, ext, overwrite)
+    def read(path: Path) -> tuple[tuple[int, int], tuple[dict[str, Path], torch.Tensor]]:
+        paths = C.planned(out, path.stem, channels, ext, overwrite)  # fail before the work, not after
         photo = C.read_channel(path, "image")
         if min(photo.shape[-2:]) < 16:
             raise ValueError(f"{path}: image is {photo.shape[-1]}x{photo.shape[-2]}; at least 16x16 is needed")
-        from ..encoding import encode
+        return tuple(photo.shape[-2:]), (paths, photo)
 
+    def infer(batch: list[Path], data: list[tuple[dict[str, Path], torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+        photos = torch.cat([photo for _, photo in data])
         with C.progress_bar() as bar:
-            job = bar.add_task(path.name, total=steps)
-            maps = task.estimate(pipe, encode("image", photo), fov_deg=fov, steps=steps, seed=seed,
+            job = bar.add_task(C.batch_label(batch), total=steps)
+            # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
+            maps = task.estimate(pipe, encode("image", photos), fov_deg=fov, steps=steps, seed=[seed] * len(batch),
                                  resolution=resolution, callback=lambda i, n: bar.update(job, completed=i))
+        return [{c: m[k:k + 1] for c, m in maps.items()} for k in range(len(batch))]
+
+    def save(path: Path, data: tuple[dict[str, Path], torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
+        paths = data[0]
         written = C.write_all(paths, maps, bits, overwrite)
         if gltf:
             from ..gltf import export_gltf
@@ -68,4 +86,4 @@ def svbrdf(
             written.append(export_gltf(out, path.stem, paths, overwrite=overwrite))
         return written
 
-    return C.run_batch(files, work)
+    return C.run_batches(files, read, infer, save, batch_size=batch_size)

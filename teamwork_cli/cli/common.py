@@ -1,12 +1,15 @@
-"""What every task command shares: inputs, options, progress, and atomic all-or-nothing writes."""
+"""What every task command shares: inputs, options, progress, atomic all-or-nothing writes, and the batch loop
+(`run_batch` one file at a time, `run_batches` several images per forward), which also splits the files over
+the processes of `accelerate launch` (teamwork_cli.distributed)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -14,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .. import distributed
 from ..errors import TeamworkError
 from ..io import ImageError, OutputExistsError, expand_inputs, map_path, read_map, write_map
 
@@ -29,10 +33,33 @@ STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4)."
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
 RES_OPT = typer.Option(None, "--resolution", help="Process with the longer side at this many pixels, then "
                        "resize to the input size (default: the input's own size).")
-DEVICE_OPT = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
-DTYPE_OPT = typer.Option("auto", "--dtype", help="auto, fp32, bf16 or fp16.")
+DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
+                          "process's own device), cpu, cuda, cuda:N or mps.")
+DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU, fp32 on a GPU), fp32, bf16 or fp16; the "
+                         "adapter stays fp32.")
 BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
                         "base_model, or the embedded model).")
+BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "
+                         "Only images of the same size share a batch; each image keeps its own noise, so its "
+                         "result does not depend on the batch.")
+OFFLOAD_OPT = typer.Option(False, "--offload", help="For GPUs too small for the model: keep the weights in CPU "
+                           "memory and move them to the GPU block by block as they run (slower). No effect on a "
+                           "CPU or with the embedded model.")
+SLICING_OPT = typer.Option(False, "--attention-slicing", help="Less memory, a little slower: SD2/SDXL compute "
+                           "attention in slices, and the VAE takes one image at a time (SD3/Flux already use "
+                           "memory-efficient attention).")
+COMPILE_OPT = typer.Option(False, "--compile", help="torch.compile the denoiser: faster once compiled; the first "
+                           "batch of each image size is slow.")
+GUIDANCE_OPT = typer.Option(None, "--guidance", help="Flux bases only: the guidance embedding's value (default "
+                            "3.5, as the published checkpoint was trained).")
+PROMPT_OPT = typer.Option(None, "--prompt", help="Text prompt given to every teammate (SD3/SDXL/SD2/Flux bases; "
+                          "default: the empty prompt the published checkpoints were trained with).")
+
+T = TypeVar("T")
+D = TypeVar("D")
+R = TypeVar("R")
+# Failures of one file that must not stop the batch (anything else is a bug and stops it).
+FILE_ERRORS = (ImageError, TeamworkError, ValueError, OSError, RuntimeError)
 
 
 def split_format(fmt: str) -> tuple[str, int]:
@@ -84,22 +111,102 @@ def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # Under accelerate launch only the first process draws: several live bars on one terminal garble it.
+    enabled = enabled and distributed.current().is_main
     with Progress(*cols, console=stderr, transient=True, disable=not enabled) as bar:
         yield bar
 
 
-def run_batch(files: list[Path], work: Callable[[Path], list[Path]]) -> int:
-    """Run `work` on each file; a failing file is reported and the others still run. Exit code 1 if any failed."""
-    failed = 0
-    for f in files:
+def batch_label(items: Sequence[object]) -> str:
+    """Progress-bar text of a batch: the first file's name, and how many more."""
+    first = Path(str(items[0])).name
+    return first if len(items) == 1 else f"{first} +{len(items) - 1}"
+
+
+class _Tally:
+    """Counts failed items, reports each on stderr, and turns the count (of all processes) into an exit code."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.failed = total, 0
+        self.shard = distributed.current()
+
+    def fail(self, items: Sequence[object], e: BaseException, batched: bool = False) -> None:
+        if os.environ.get("TEAMWORK_DEBUG") == "1":
+            raise e
+        self.failed += len(items)
+        msg = str(e)
+        names = [str(i) for i in items]
+        if not any(n in msg or Path(n).name in msg for n in names):
+            msg = f"{', '.join(names)}: {msg}"
+        prefix = f"[process {self.shard.index}] " if self.shard.count > 1 else ""
+        print(f"{prefix}Error: {msg}", file=sys.stderr)
+        if batched and "out of memory" in str(e).lower():
+            print("Hint: lower --batch-size, or try --offload / --attention-slicing", file=sys.stderr)
+
+    def exit_code(self) -> int:
+        failed = distributed.total(self.failed)  # every process gets here, once, after its own share
+        if failed and self.shard.is_main:
+            print(f"Hint: {failed} of {self.total} inputs failed; the others were written", file=sys.stderr)
+        return 1 if failed else 0
+
+
+def run_batch(files: Sequence[T], work: Callable[[T], list[Path]]) -> int:
+    """Run `work` on each file; a failing file is reported and the others still run. Exit code 1 if any failed.
+
+    Under `accelerate launch`, this process runs only its share of `files` (see teamwork_cli.distributed).
+    """
+    tally = _Tally(len(files))
+    for f in tally.shard.take(files):
         try:
             for p in work(f):
                 typer.echo(str(p))
-        except (ImageError, TeamworkError, ValueError, OSError, RuntimeError) as e:
-            if os.environ.get("TEAMWORK_DEBUG") == "1":
-                raise
-            failed += 1
-            print(f"Error: {e}", file=sys.stderr)
-    if failed:
-        print(f"Hint: {failed} of {len(files)} inputs failed; the others were written", file=sys.stderr)
-    return 1 if failed else 0
+        except FILE_ERRORS as e:
+            tally.fail([f], e)
+    return tally.exit_code()
+
+
+def run_batches(files: Sequence[T], read: Callable[[T], tuple[Hashable, D]],
+                infer: Callable[[list[T], list[D]], list[R]], save: Callable[[T, D, R], list[Path]], *,
+                batch_size: int = 1) -> int:
+    """`run_batch` with up to `batch_size` files per forward pass.
+
+    read(file) -> (key, data): load and check one file; files with equal keys (e.g. their image size) may share
+    a batch. infer(files, datas) -> one result per file, from one forward. save(file, data, result) -> the
+    paths written. A failure in read or save fails that file; in infer, the files of that batch.
+    Files are processed as their batch fills, so stdout may list them out of input order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    tally = _Tally(len(files))
+    pending: dict[Hashable, list[tuple[T, D]]] = {}
+
+    def flush(key: Hashable) -> None:
+        group = pending.pop(key)
+        items, datas = [f for f, _ in group], [d for _, d in group]
+        try:
+            results = infer(items, datas)
+        except FILE_ERRORS as e:
+            tally.fail(items, e, batched=len(items) > 1)
+            return
+        for f, d, r in zip(items, datas, results, strict=True):
+            try:
+                for p in save(f, d, r):
+                    typer.echo(str(p))
+            except FILE_ERRORS as e:
+                tally.fail([f], e)
+
+    for f in tally.shard.take(files):
+        try:
+            key, data = read(f)
+        except FILE_ERRORS as e:
+            tally.fail([f], e)
+            continue
+        pending.setdefault(key, []).append((f, data))
+        if len(pending[key]) >= batch_size:
+            flush(key)
+        elif sum(map(len, pending.values())) >= 2 * batch_size:
+            # Many sizes, few of each: run the fullest group rather than hold every image in memory.
+            flush(max(pending, key=lambda k: len(pending[k])))
+    for key in list(pending):
+        flush(key)
+    return tally.exit_code()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduce the embedded model and its shipped adapters on a CPU (see README "Design notes" for timings).
+# Each step checkpoints; rerun the same line with --resume (pretrain: --resume too) to continue a killed job.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
+
+# 1. The base: rectified flow on procedural material maps, 1600 steps of 8 views at 128 px.
+python -m teamwork_cli.pretrain --steps 1600 --batch-size 8 --size 128 --lr 5e-4 \
+  --out teamwork_cli/weights/base --work runs/pretrain --threads 1
+
+# 2. The svbrdf adapter and its coordination-off twin (same budget); run both at once on two cores.
+common=(--preset svbrdf --data procedural:svbrdf --steps 1000 --batch-size 4 --resolution 128 --rank 16
+        --lr 2e-3 --warmup 50 --timestep-mean 1.0 --checkpoint-every 50 --threads 1)
+teamwork finetune "${common[@]}" -o runs/svbrdf/svbrdf.safetensors --title "teamwork svbrdf (embedded)" &
+teamwork finetune "${common[@]}" --no-coordination -o runs/svbrdf/svbrdf-nocoord.safetensors \
+  --title "teamwork svbrdf, coordination off (embedded)" &
+wait
+cp runs/svbrdf/svbrdf.safetensors runs/svbrdf/svbrdf-nocoord.safetensors teamwork_cli/weights/

@@ -1,0 +1,100 @@
+"""`teamwork inpaint IMAGE... --mask MASK -o DIR` (or `--maps PREFIX`): fill the white region of a mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import TeamworkError
+from ..io import SUPPORTED_READ
+from ..tasks import inpaint as task
+from . import common as C
+from . import tasks_common as TC
+
+
+def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str, Path]]:
+    """Materials as prefix -> channel -> file: `DIR` (every <stem>_<channel>.<ext> in it) or `DIR/<stem>`."""
+    found: dict[Path, dict[str, Path]] = {}
+    for spec in specs:
+        p = Path(spec).expanduser()
+        folder, stem = (p, None) if p.is_dir() else (p.parent, p.name)
+        if not folder.is_dir():
+            raise TeamworkError(f"--maps {spec}: no such folder", "give a folder of maps or a prefix like maps/brick")
+        for f in sorted(folder.iterdir()):
+            head, _, channel = f.stem.rpartition("_")
+            if f.suffix.lower() in SUPPORTED_READ and channel in channels and head and (stem is None or head == stem):
+                found.setdefault(folder / head, {}).setdefault(channel, f)
+        if stem is not None and folder / stem not in found:
+            raise TeamworkError(f"--maps {spec}: no file {stem}_<channel>.<ext> for channels {', '.join(channels)}",
+                                "name maps like brick_diffuse.png, brick_normals.png, ...")
+    if not found:
+        raise TeamworkError(f"--maps {', '.join(specs)}: no <stem>_<channel>.<ext> files for channels "
+                            f"{', '.join(channels)}", "name maps like brick_diffuse.png, brick_normals.png, ...")
+    for prefix, maps in found.items():
+        missing = [c for c in channels if c not in maps]
+        if missing:
+            raise TeamworkError(f"material {prefix}: missing {', '.join(f'{prefix.name}_{c}.<ext>' for c in missing)}",
+                                f"the adapter needs every map: {', '.join(channels)}")
+    return found
+
+
+def inpaint(
+    inputs: list[str] = typer.Argument(None, help="Images to fill: files, folders or quoted globs (not with --maps)."),
+    mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (> 50%) = fill."),
+    out: Path = C.OUT_OPT,
+    maps: list[str] = typer.Option(None, "--maps", help="Fill a whole material instead: a folder of "
+                                   "<stem>_<channel> maps or a prefix like maps/brick (brick_diffuse.png, ...)."),
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
+                                "inpaint (or, with --maps, inpaint-material) adapter."),
+    base: str = C.BASE_OPT,
+    steps: int = typer.Option(8, "--steps", help="Sampling steps."),
+    seed: int = C.SEED_OPT,
+    resolution: int = C.RES_OPT,
+    fmt: str = C.FORMAT_OPT,
+    device: str = C.DEVICE_OPT,
+    dtype: str = C.DTYPE_OPT,
+    overwrite: bool = C.OVERWRITE_OPT,
+) -> int:
+    """Fill the white region of MASK in each image (or in every map of a material with --maps).
+
+    Outside the mask the result is the input itself: written at the input's bit depth (e.g. --format png8 for
+    8-bit inputs; 16-bit PNG holds 8-bit values exactly too) those pixels are bit-identical. Writes
+    DIR/<stem>_image.<ext>, or DIR/<stem>_<channel>.<ext> for each map.
+
+    Examples: teamwork inpaint photo.jpg --mask hole.png -o filled/
+              teamwork inpaint --maps maps/brick --mask scratch.png -o fixed/
+    """
+    ext, bits = C.split_format(fmt)
+    if bool(inputs) == bool(maps):
+        raise typer.BadParameter("give images to fill, or --maps, not both" if inputs else
+                                 "give images to fill, or --maps DIR", param_hint="INPUTS / --maps")
+    mask_t = task.read_mask(mask)
+    pipe = TC.load_team("inpaint-material" if maps else "inpaint", adapter, base, device, dtype)
+    channels = task.check_team(pipe)
+    if maps:
+        materials = find_materials(maps, channels)
+        items = list(materials)
+    else:
+        if channels != ["image"]:
+            raise TeamworkError(f"adapter {pipe.info.path} fills {', '.join(channels)}, not images",
+                                "use --maps for a material adapter, or an inpaint adapter (image.in, mask.in)")
+        items = C.inputs_or_fail(inputs)
+        materials = {p: {"image": p} for p in items}
+
+    def work(item: Path) -> list[Path]:
+        files = materials[item]
+        stem = item.name if maps else item.stem
+        plan = TC.plan_files(out, stem, {c: (ext, bits) for c in channels}, overwrite)
+        enc = {c: task.read_encoded(f, c) for c, f in files.items()}
+        for c, x in enc.items():
+            if x.shape[-2:] != mask_t.shape[-2:]:
+                raise ValueError(f"mask {mask} is {TC.size_text(mask_t)} but {files[c]} is {TC.size_text(x)} "
+                                 "(width x height); the mask must have the image's size")
+        with C.progress_bar() as bar:
+            job = bar.add_task(stem, total=steps)
+            filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
+                                  callback=lambda i, n: bar.update(job, completed=i))
+        return TC.write_mixed(plan, filled, overwrite)
+
+    return C.run_batch(items, work)

@@ -1,0 +1,64 @@
+"""`teamwork intrinsics PHOTO... -o DIR`: albedo, shading, normals, depth, ... of scene photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import TeamworkError
+from ..tasks import intrinsics as task
+from . import common as C
+from . import tasks_common as TC
+
+
+def intrinsics(
+    inputs: list[str] = typer.Argument(..., help="Scene photos: files, folders or quoted globs."),
+    out: Path = C.OUT_OPT,
+    request: str = typer.Option(None, "--request", "-r", help="Comma-separated channels to compute, e.g. "
+                                "albedo,normals (default: all the adapter gives); the others are not run."),
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file or "
+                                "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
+    base: str = C.BASE_OPT,
+    steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
+    seed: int = C.SEED_OPT,
+    resolution: int = C.RES_OPT,
+    fmt: str = C.FORMAT_OPT,
+    device: str = C.DEVICE_OPT,
+    dtype: str = C.DTYPE_OPT,
+    overwrite: bool = C.OVERWRITE_OPT,
+) -> int:
+    """Decompose photos into intrinsic channels: albedo, diffuseshading, inverseshading, residual, normals
+    (camera space), depth (relative), roughness, metallic, diffuse, specular: whichever the adapter gives.
+
+    Writes DIR/<stem>_<channel>.<ext>. diffuseshading is unbounded, so it is always written as EXR (float16, or
+    float32 with --format exr32); inverseshading, its bounded picture (S / (1 + S)) ** (1 / 2.2), follows --format.
+    The published SD3 decomposition checkpoint works too (conventions.md section 5):
+    --adapter samsartor/teamwork-release/decomposition_heterogeneous_sd3.safetensors
+    --base stabilityai/stable-diffusion-3-medium-diffusers
+
+    Example: teamwork intrinsics room.jpg -o intrinsics/ --request albedo,normals
+    """
+    ext, bits = C.split_format(fmt)
+    files = C.inputs_or_fail(inputs)
+    pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
+    task.check_team(pipe)
+    channels = task.available(pipe) if request is None else [c.strip() for c in request.split(",") if c.strip()]
+    try:
+        task.teammates_for(pipe, channels)
+    except ValueError as e:
+        raise TeamworkError(f"--{e}", "name channels from the list, separated by commas") from None
+    formats = {c: (("exr", 32 if fmt == "exr32" else 16) if c == "diffuseshading" else (ext, bits)) for c in channels}
+
+    def work(path: Path) -> list[Path]:
+        plan = TC.plan_files(out, path.stem, formats, overwrite)
+        photo = C.read_channel(path, "image")
+        from ..encoding import encode
+
+        with C.progress_bar() as bar:
+            job = bar.add_task(path.name, total=steps)
+            maps = task.estimate(pipe, encode("image", photo), channels, steps=steps, seed=seed,
+                                 resolution=resolution, callback=lambda i, n: bar.update(job, completed=i))
+        return TC.write_mixed(plan, maps, overwrite)
+
+    return C.run_batch(files, work)

@@ -1,0 +1,66 @@
+"""`teamwork shade --albedo A --normals N [--roughness R --metallic M --depth D] -o OUT.png`: neural shading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..encoding import encode
+from ..errors import TeamworkError
+from ..io import SUPPORTED_WRITE, write_map
+from ..tasks import shade as task
+from . import common as C
+from . import tasks_common as TC
+
+BITS = {".png": 16, ".tif": 16, ".tiff": 16, ".exr": 16, ".jpg": 8, ".jpeg": 8}
+
+
+def shade(
+    albedo: Path = typer.Option(..., "--albedo", help="Albedo (diffuse reflectance) buffer; sRGB in PNG/JPEG."),
+    normals: Path = typer.Option(..., "--normals", help="Camera-space normals: +X right, +Y up, +Z towards the "
+                                 "viewer, stored as (n+1)/2."),
+    roughness: Path = typer.Option(None, "--roughness", help="Roughness buffer (grey, linear); optional."),
+    metallic: Path = typer.Option(None, "--metallic", help="Metallic buffer (grey, linear); optional."),
+    depth: Path = typer.Option(None, "--depth", help="Relative depth (grey, larger is farther); optional."),
+    out: Path = typer.Option(..., "-o", "--out", help="The image to write: .png (16-bit), .exr (linear), .tif or "
+                             ".jpg."),
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
+                                "shade adapter."),
+    base: str = C.BASE_OPT,
+    steps: int = typer.Option(4, "--steps", help="Sampling steps."),
+    seed: int = C.SEED_OPT,
+    resolution: int = C.RES_OPT,
+    device: str = C.DEVICE_OPT,
+    dtype: str = C.DTYPE_OPT,
+    overwrite: bool = C.OVERWRITE_OPT,
+) -> int:
+    """Render an image from intrinsic buffers (a G-buffer) with the shading adapter.
+
+    Buffers the adapter takes but you do not give (roughness, metallic, depth) are replaced by neutral values
+    (roughness 0.5, metallic 0, depth 0.5), which the shipped adapter was trained to expect.
+
+    Example: teamwork shade --albedo room_albedo.png --normals room_normals.png -o room_shaded.png
+    """
+    suffix = out.suffix.lower()
+    if suffix not in SUPPORTED_WRITE:
+        raise typer.BadParameter(f"must end in one of {', '.join(SUPPORTED_WRITE)}; got {out.name!r}",
+                                 param_hint="-o/--out")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists; pass --overwrite to replace")
+    given = {"albedo": albedo, "normals": normals, "roughness": roughness, "metallic": metallic, "depth": depth}
+    given = {c: p for c, p in given.items() if p is not None}
+    pipe = TC.load_team("shade", adapter, base, device, dtype)
+    ins = task.check_team(pipe)
+    extra = [c for c in given if c not in ins]
+    if extra:
+        raise TeamworkError(f"this adapter does not take {', '.join(extra)} (its buffers: {', '.join(ins)})",
+                            "leave out the options for buffers it does not use")
+    buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
+    with C.progress_bar() as bar:
+        job = bar.add_task(out.name, total=steps)
+        image = task.shade(pipe, buffers, steps=steps, seed=seed, resolution=resolution,
+                           callback=lambda i, n: bar.update(job, completed=i))
+    write_map(out, image[0].permute(1, 2, 0).numpy(), "image", bits=BITS[suffix], overwrite=overwrite)
+    typer.echo(str(out))
+    return 0

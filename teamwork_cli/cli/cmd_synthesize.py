@@ -1,0 +1,68 @@
+"""`teamwork synthesize -n 8 -o DIR`: complete materials generated from noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..tasks import synthesize as task
+from . import common as C
+from . import tasks_common as TC
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'256' or 'WxH' -> (height, width)."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 8:
+        raise typer.BadParameter(f"must be N or WxH with sides of at least 8 pixels; got {text!r}",
+                                 param_hint="--size")
+    return (parts[0], parts[0]) if len(parts) == 1 else (parts[1], parts[0])
+
+
+def synthesize(
+    count: int = typer.Option(8, "-n", "--count", help="How many materials to make."),
+    out: Path = C.OUT_OPT,
+    size: str = typer.Option("256", "--size", help="Map size: N (square) or WxH."),
+    prompt: str = typer.Option("", "--prompt", help="Text prompt for every teammate (text-conditioned bases only; "
+                               "the embedded model is unconditional)."),
+    stem: str = typer.Option("material", "--stem", help="File names are <stem>_<NNN>_<channel>.<ext>."),
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
+                                "synthesize adapter."),
+    base: str = C.BASE_OPT,
+    steps: int = typer.Option(16, "--steps", help="Sampling steps (generation needs more than estimation)."),
+    seed: int = typer.Option(0, "--seed", help="Material i is made from seed + i: the same seed gives the same "
+                             "materials, and -n 1 --seed S+i remakes material i."),
+    fmt: str = C.FORMAT_OPT,
+    device: str = C.DEVICE_OPT,
+    dtype: str = C.DTYPE_OPT,
+    overwrite: bool = C.OVERWRITE_OPT,
+) -> int:
+    """Generate materials: diffuse, specular, roughness and normal maps plus `image`, their flash render as the
+    model drew it, all denoised together; also glTF basecolor and metallic.
+
+    Writes DIR/<stem>_000_<channel>.<ext>, DIR/<stem>_001_<channel>.<ext>, ...
+
+    Example: teamwork synthesize -n 8 -o materials/ --seed 1
+    """
+    ext, bits = C.split_format(fmt)
+    if count < 1:
+        raise typer.BadParameter(f"must be at least 1; got {count}", param_hint="-n")
+    hw = _size(size)
+    pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype)
+    channels = task.check_team(pipe)
+    if {"diffuse", "specular"} <= set(channels):
+        channels += ["basecolor", "metallic"]
+    stems = [f"{stem}_{i:03d}" for i in range(count)]
+    plans = [TC.plan_files(out, s, {c: (ext, bits) for c in channels}, overwrite) for s in stems]
+    with C.progress_bar() as bar:
+        job = bar.add_task(f"{count} materials", total=count * steps)
+        for i, plan in enumerate(plans):  # written as they come: an interruption keeps the finished ones
+            (maps,) = task.synthesize(pipe, 1, hw, steps=steps, seed=seed + i,
+                                      callback=lambda k, n, i=i: bar.update(job, completed=i * steps + k))
+            for p in TC.write_mixed(plan, maps, overwrite):
+                typer.echo(str(p))
+    return 0

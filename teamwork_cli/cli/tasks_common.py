@@ -1,0 +1,71 @@
+"""What the intrinsics, inpaint, shade and synthesize commands share beyond `common`: loading a task's adapter
+(with a clear message while it is not shipped) and all-or-nothing writes where maps differ in format.
+
+(Kept apart from `common.py`, which another change is reworking; `write_mixed` could replace `common.write_all`.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import TeamworkError
+from ..io import OutputExistsError, map_path, write_map
+from ..pipeline import TeamPipeline, default_adapter
+
+# The `teamwork finetune --data` source each task's shipped adapter is trained on, for the hint.
+TRAINING_DATA = {"intrinsics": "scenes", "inpaint": "inpaint", "inpaint-material": "inpaint",
+                 "shade": "scenes", "synthesize": "synthesize"}
+
+
+def adapter_path(preset: str, adapter: str | None) -> str:
+    """The adapter a task runs: --adapter (a file or owner/repo/file on the hub), else the shipped one."""
+    from ..hub.resolve import resolve_adapter
+
+    if adapter is None:
+        path = default_adapter(preset)
+        if not path.is_file():
+            raise TeamworkError(
+                f"no {preset} adapter is shipped with this version yet ({path} is missing)",
+                f"pass --adapter FILE.safetensors, e.g. one trained with `teamwork finetune --preset {preset} "
+                f"--data procedural:{TRAINING_DATA.get(preset, preset)} -o {preset}.safetensors`")
+        return str(path)
+    return str(resolve_adapter(adapter))
+
+
+def load_team(preset: str, adapter: str | None, base: str | None, device: str, dtype: str) -> TeamPipeline:
+    return TeamPipeline.load(adapter_path(preset, adapter), base=base, device=device, dtype=dtype)
+
+
+def plan_files(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], overwrite: bool
+               ) -> dict[str, tuple[Path, int]]:
+    """channel -> (path, bits) from channel -> (ext, bits); refuses existing files unless overwrite."""
+    plan = {c: (map_path(out_dir, stem, c, ext), bits) for c, (ext, bits) in formats.items()}
+    if not overwrite:
+        exist = [str(p) for p, _ in plan.values() if p.exists()]
+        if exist:
+            more = f" (and {len(exist) - 1} more)" if len(exist) > 1 else ""
+            raise OutputExistsError(f"{exist[0]}: already exists{more}; pass --overwrite to replace")
+    return plan
+
+
+def write_mixed(plan: dict[str, tuple[Path, int]], values: dict[str, torch.Tensor], overwrite: bool) -> list[Path]:
+    """Write every map ([1, C, H, W] values) at its own path and bit depth, or none of them."""
+    done: list[Path] = []
+    try:
+        for c, (p, bits) in plan.items():
+            arr = values[c][0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
+            write_map(p, arr, c, bits=bits, overwrite=overwrite)
+            done.append(p)
+    except BaseException:
+        if not overwrite:
+            for p in done:
+                p.unlink(missing_ok=True)
+        raise
+    return done
+
+
+def size_text(x: torch.Tensor) -> str:
+    return f"{x.shape[-1]}x{x.shape[-2]}"

@@ -1,0 +1,89 @@
+"""Fill the masked region of an image, or of every map of a material at once (paper section 5).
+
+The team sees each map with the masked pixels blanked to mid grey (so it cannot copy what is to be replaced) and
+the mask itself (`mask.in`, 1 = fill). The result is composited with the input in the *file* domain: outside the
+mask every pixel is the input's stored value, so a map written at the input's bit depth is bit-exact there.
+Training data blanks the same way (`task_data.inpaint_source`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..channels import channel_spec
+from ..conventions import srgb_to_linear
+from ..encoding import decode, encode
+from ..io import read_image
+from ..pipeline import TeamPipeline
+
+BLANK = 0.5  # mid grey in the file encoding
+
+
+def check_team(pipe: TeamPipeline) -> list[str]:
+    """The channels an inpainting adapter fills: X.out with X.in for each, plus mask.in."""
+    ins = {t.channel for t in pipe.layout.inputs}
+    outs = [t.channel for t in pipe.layout.outputs]
+    if "mask" not in ins or not outs or not set(outs) <= ins:
+        raise ValueError(f"adapter {pipe.info.path} is not an inpainting adapter: it has inputs {sorted(ins)} and "
+                         f"outputs {outs}; inpainting needs mask.in and, for every X.out, X.in")
+    return outs
+
+
+def read_encoded(path: str | Path, channel: str) -> Tensor:
+    """A map as [1, C, H, W] in its [0, 1] file encoding: integer files give exactly their stored values."""
+    img = read_image(path)
+    px = img.pixels[..., : 3 if img.pixels.shape[2] >= 3 else 1]
+    spec = channel_spec(channel)
+    if spec.encoding == "vector" and px.shape[2] != 3:
+        raise ValueError(f"{path}: channel {channel!r} needs a 3-component (RGB) file, this one is grey")
+    if spec.is_grey and px.shape[2] == 3:
+        px = px.mean(axis=2, keepdims=True)
+    elif not spec.is_grey and px.shape[2] == 1:
+        px = np.repeat(px, 3, axis=2)
+    x = torch.from_numpy(np.ascontiguousarray(px, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    if img.is_float:  # EXR / float TIFF hold values, not an encoding
+        x = encode(channel, x)
+    return x.clamp(0, 1)
+
+
+def stored_value(channel: str, encoded: Tensor) -> Tensor:
+    """The value whose file encoding is exactly `encoded` (vectors *not* renormalised, unlike `decode`)."""
+    enc = channel_spec(channel).encoding
+    if enc == "srgb":
+        return srgb_to_linear(encoded)
+    if enc == "vector":
+        return encoded * 2 - 1
+    return decode(channel, encoded)
+
+
+def read_mask(path: str | Path) -> Tensor:
+    """[1, 1, H, W] binary mask: white (> 0.5) = fill."""
+    return (read_encoded(path, "mask") > 0.5).float()
+
+
+def blank(encoded: Tensor, mask: Tensor) -> Tensor:
+    return encoded * (1 - mask) + BLANK * mask
+
+
+def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps: int = 8, seed: int = 0,
+            resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    """Maps (channel values, [N, C, H, W]) with the mask's region filled; `maps` in file encoding, mask binary."""
+    channels = check_team(pipe)
+    missing = [c for c in channels if c not in maps]
+    if missing:
+        raise ValueError(f"maps: missing {', '.join(missing)}; this adapter fills {', '.join(channels)}")
+    sizes = {c: tuple(x.shape[-2:]) for c, x in maps.items()}
+    if any(s != tuple(mask.shape[-2:]) for s in sizes.values()):
+        raise ValueError(f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the maps are "
+                         f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)")
+    mask = (mask > 0.5).float()
+    inputs = {f"{c}.in": blank(maps[c], mask) for c in channels}
+    inputs["mask.in"] = mask.expand(maps[channels[0]].shape[0], -1, -1, -1)
+    out = pipe(inputs, outputs=[f"{c}.out" for c in channels], steps=steps, seed=seed, resolution=resolution,
+               callback=callback)
+    return {c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), stored_value(c, maps[c])) for c in channels}

@@ -1,0 +1,72 @@
+"""Intrinsic decomposition of a scene photo (paper section 5; conventions.md section 1, intrinsic channels).
+
+An adapter with `image.in` and any intrinsic outputs (the published SD3 decomposition checkpoint has diffuse,
+specular, roughness, normals, depth, albedo, inverseshading, diffuseshading, residual). Channels the adapter does
+not output but can be derived are derived: diffuseshading <-> inverseshading (S / (1 + S)) ** (1 / 2.2), and
+glTF metallic from diffuse + specular. Only the teammates a request needs are run; the others stay inactive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
+from ..encoding import decode
+from ..pipeline import TeamPipeline
+
+# Derived channel -> the adapter outputs it can be computed from (any one of the alternatives).
+DERIVED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "diffuseshading": (("inverseshading",),),
+    "inverseshading": (("diffuseshading",),),
+    "metallic": (("diffuse", "specular"),),
+}
+
+
+def check_team(pipe: TeamPipeline) -> None:
+    ins = [t.channel for t in pipe.layout.inputs]
+    if ins != ["image"]:
+        raise ValueError(f"adapter {pipe.info.path} is not an intrinsics adapter: its inputs are {ins or 'none'}; "
+                         "intrinsics needs exactly image.in (and intrinsic outputs such as albedo.out)")
+
+
+def available(pipe: TeamPipeline) -> list[str]:
+    """Channels this adapter can give: its outputs, then the derivable ones."""
+    outs = [t.channel for t in pipe.layout.outputs]
+    derived = [c for c, alts in DERIVED.items() if c not in outs and any(set(a) <= set(outs) for a in alts)]
+    return outs + derived
+
+
+def teammates_for(pipe: TeamPipeline, channels: list[str]) -> list[str]:
+    """The output teammates to run for these channels (raises naming the available channels otherwise)."""
+    avail = available(pipe)
+    unknown = [c for c in channels if c not in avail]
+    if unknown or not channels:
+        raise ValueError(f"request: {', '.join(unknown) or '(nothing)'} not available; this adapter gives "
+                         f"{', '.join(avail)}")
+    outs = {t.channel for t in pipe.layout.outputs}
+    need: list[str] = []
+    for c in channels:
+        srcs = [c] if c in outs else next(a for a in DERIVED[c] if set(a) <= outs)
+        need += [s for s in srcs if s not in need]
+    return [f"{c}.out" for c in need]
+
+
+def estimate(pipe: TeamPipeline, photo: Tensor, channels: list[str] | None = None, *, steps: int = 1, seed: int = 0,
+             resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    """Requested channels (values, [N, C, H, W]) of photos given as stored ([N, 3, H, W] sRGB in [0, 1])."""
+    check_team(pipe)
+    channels = available(pipe) if channels is None else list(channels)
+    run = teammates_for(pipe, channels)
+    out = pipe({"image.in": photo}, outputs=run, steps=steps, seed=seed, resolution=resolution, callback=callback)
+    got = {n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}
+    if "diffuseshading" not in got and "inverseshading" in got:
+        got["diffuseshading"] = shading_from_inverse(got["inverseshading"])
+    if "inverseshading" not in got and "diffuseshading" in got:
+        got["inverseshading"] = inverse_shading(got["diffuseshading"])
+    if "metallic" not in got and {"diffuse", "specular"} <= got.keys():
+        _, metal = diffuse_specular_to_basecolor(got["diffuse"], got["specular"], axis=1)
+        got["metallic"] = metal.float().clamp(0, 1)
+    return {c: got[c].to(torch.float32) for c in channels}

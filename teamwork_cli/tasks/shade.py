@@ -1,0 +1,60 @@
+"""Neural shading: an image from intrinsic buffers (albedo, normals, and optionally roughness, metallic, depth).
+
+Buffers follow conventions.md section 1 (albedo is the diffuse reflectance, normals camera space, depth relative).
+An optional buffer the user does not have is given to the adapter as a neutral constant (`neutral`), because
+`TeamPipeline` runs every input teammate of an adapter; training on `procedural:scenes` replaces the optional
+buffers by the same constants at random (`task_data.NEUTRAL_P`), so the adapter knows what "unknown" looks like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..encoding import decode, encode, flat_value
+from ..pipeline import TeamPipeline
+
+REQUIRED = ("albedo", "normals")
+OPTIONAL = ("roughness", "metallic", "depth")
+
+
+def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
+    """[N, C, H, W] file encoding of an unknown buffer: flat_value's grey / +Z normal, but metallic 0 (most
+    surfaces are dielectrics)."""
+    if channel == "metallic":
+        return torch.zeros(n, 1, h, w)
+    return encode(channel, flat_value(channel, n, h, w))
+
+
+def check_team(pipe: TeamPipeline) -> list[str]:
+    """The adapter's input channels; it must output image and take at least the required buffers."""
+    ins = [t.channel for t in pipe.layout.inputs]
+    outs = [t.channel for t in pipe.layout.outputs]
+    if "image" not in outs or not set(REQUIRED) <= set(ins):
+        raise ValueError(f"adapter {pipe.info.path} is not a shading adapter: inputs {ins}, outputs {outs}; "
+                         f"shading needs {', '.join(c + '.in' for c in REQUIRED)} and image.out")
+    return ins
+
+
+def shade(pipe: TeamPipeline, buffers: dict[str, Tensor], *, steps: int = 4, seed: int = 0,
+          resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> Tensor:
+    """Linear radiance [N, 3, H, W] from buffers in file encoding; missing optional ones are neutral."""
+    ins = check_team(pipe)
+    missing = [c for c in ins if c not in buffers and c not in OPTIONAL]
+    if missing:
+        raise ValueError(f"buffers: missing {', '.join(missing)}; this adapter needs {', '.join(missing)} "
+                         f"(optional: {', '.join(c for c in ins if c in OPTIONAL) or 'none'})")
+    extra = [c for c in buffers if c not in ins]
+    if extra:
+        raise ValueError(f"buffers: {', '.join(extra)} are not inputs of this adapter ({', '.join(ins)})")
+    ref = buffers[REQUIRED[0]]
+    sizes = {c: tuple(x.shape[-2:]) for c, x in buffers.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError("buffers must all have one size; got "
+                         + ", ".join(f"{c} {s[1]}x{s[0]}" for c, s in sizes.items()) + " (width x height)")
+    n, _, h, w = ref.shape
+    inputs = {f"{c}.in": buffers[c] if c in buffers else neutral(c, n, h, w) for c in ins}
+    out = pipe(inputs, outputs=["image.out"], steps=steps, seed=seed, resolution=resolution, callback=callback)
+    return decode("image", out["image.out"])

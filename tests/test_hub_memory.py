@@ -1,0 +1,91 @@
+"""Memory and speed options on tiny hub backbones: CPU offload hooks, attention slicing, batching, options.
+
+Offloading to a GPU cannot run here; `enable_offload` is exercised with the CPU as the "GPU", which runs every
+hook and device move and must leave the results unchanged.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from teamwork_cli.adapter import adapter_layers, inject_adapter
+from teamwork_cli.backbones import layers_to_adapt
+from teamwork_cli.checkpoint import save_adapter
+from teamwork_cli.hub import load_hub_denoiser
+from teamwork_cli.hub.memory import enable_offload
+from teamwork_cli.hub.testing import save_tiny_pipeline
+from teamwork_cli.pipeline import TeamPipeline
+
+SVBRDF = ["image.in", "halfway.in", "diffuse.out", "specular.out", "roughness.out", "normals.out"]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module", params=["sd2", "flux"])  # a UNet and a transformer
+def team(request, tmp_path_factory):
+    family = request.param
+    root = tmp_path_factory.mktemp(family)
+    folder = save_tiny_pipeline(family, root / "base")
+    den = load_hub_denoiser(str(folder), cache_embeds=False)
+    inject_adapter(den.model, layers_to_adapt(den.model), len(SVBRDF), 4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in adapter_layers(den.model).values():
+            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * 0.02)
+    adapter = save_adapter(den.model, root / "svbrdf.safetensors", SVBRDF, base_model=str(folder), title="tiny",
+                           profile=family.upper(), architecture=family)
+    return family, folder, adapter
+
+
+def inputs(n: int) -> dict[str, torch.Tensor]:
+    x = torch.rand((n, 3, 32, 32), generator=torch.Generator().manual_seed(1))
+    return {"image.in": x, "halfway.in": torch.full_like(x, 0.5)}
+
+
+def load(team, **kw) -> TeamPipeline:
+    _, folder, adapter = team
+    return TeamPipeline.load(adapter, base=str(folder), device="cpu", dtype="fp32", **kw)
+
+
+def test_offload_hooks_keep_results(team):
+    ref = load(team)(inputs(2), steps=2, seed=3)
+    pipe = load(team)
+    enable_offload(pipe.denoiser, torch.device("cpu"))
+    assert hasattr(pipe.denoiser.model, "_diffusers_hook")  # diffusers' group-offload hooks are installed
+    assert pipe.denoiser.codec.offload_to == torch.device("cpu")
+    out = pipe(inputs(2), steps=2, seed=3)
+    for name, value in ref.items():
+        torch.testing.assert_close(out[name], value, atol=1e-5, rtol=0)
+
+
+def test_batch_matches_single_and_slicing_keeps_results(team):
+    family = team[0]
+    single = load(team)
+    x = inputs(2)
+    alone = single({k: v[1:] for k, v in x.items()}, steps=1, seed=5)
+    pipe = load(team, attention_slicing=True)
+    assert pipe.denoiser.codec.vae.use_slicing
+    if family == "sd2":
+        procs = {type(p).__name__ for p in pipe.denoiser.model.attn_processors.values()}
+        assert procs == {"SlicedAttnProcessor"}
+    batch = pipe(x, steps=1, seed=[5, 5])
+    for name, value in alone.items():
+        torch.testing.assert_close(batch[name][1:], value, atol=1e-4, rtol=0)
+
+
+def test_backbone_options_reach_the_loader(team):
+    family = team[0]
+    if family == "flux":
+        assert load(team, guidance=2.0).denoiser.guidance == 2.0
+        assert load(team, guidance=None).denoiser.guidance == 3.5  # None: the backbone's default
+    else:
+        with pytest.raises(ValueError, match="guidance"):
+            load(team, guidance=2.0)
