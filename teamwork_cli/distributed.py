@@ -50,7 +50,7 @@ def _world_size() -> int:
     return 1
 
 
-def _cpu_only() -> bool:
+def cpu_only() -> bool:
     # accelerate's PartialState joins a CPU process group (gloo) only when told it runs on CPUs: `--cpu` sets
     # ACCELERATE_USE_CPU; on a machine without an accelerator it is the only choice anyway.
     if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
@@ -66,7 +66,7 @@ def current() -> Shard:
         return Shard(0, 1, None)
     from accelerate import PartialState
 
-    state = PartialState(cpu=_cpu_only())
+    state = PartialState(cpu=cpu_only())
     if state.num_processes != _world_size():
         # Carrying on would make every process do every file.
         raise TeamworkError(f"launched as {_world_size()} processes, but accelerate joined {state.num_processes}",

@@ -23,9 +23,10 @@ same seed gives the same scene in any batch. Training draws seeds below EVAL_SEE
 
 from __future__ import annotations
 
+import colorsys
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -64,15 +65,12 @@ class Scene:
     sky: Tensor  # [3] ambient irradiance from above
     bounce: Tensor  # [3] ambient irradiance from below
     exposure: float = 0.85  # the 97th luminance percentile lands here (before clipping)
-    extra: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------- sampling
 
 
 def _colour(r: P._Rng, sat: tuple[float, float], val: tuple[float, float]) -> Tensor:
-    import colorsys
-
     return torch.tensor(colorsys.hsv_to_rgb(r.u(), r.u(*sat), r.u(*val)), dtype=torch.float32)
 
 
@@ -198,12 +196,12 @@ def render_scene(scene: Scene, size: int | tuple[int, int] = 128, *, shadows: bo
     k = scene.exposure / torch.quantile(lum, 0.97).clamp_min(1e-6)
     diffuse_shading, residual = diffuse_shading * k, residual * k
     image = albedo * diffuse_shading + residual
-    rot_t = scene.rotation.T  # world -> camera (the rotation is orthonormal)
-    depth = -((pos - scene.camera) @ rot_t)[:, 2]
+    to_camera = scene.rotation  # row vectors: v_cam = v_world @ R, i.e. R^T v (R is orthonormal)
+    depth = -((pos - scene.camera) @ to_camera)[:, 2]
     depth = (depth - depth.min()) / (depth.max() - depth.min()).clamp_min(1e-8)
     out = {
         "image": image, "albedo": albedo, "diffuse": albedo, "specular": specular, "basecolor": mat["basecolor"],
-        "diffuseshading": diffuse_shading, "residual": residual, "normals": shading @ rot_t,
+        "diffuseshading": diffuse_shading, "residual": residual, "normals": shading @ to_camera,
         "depth": depth.unsqueeze(-1), "roughness": mat["roughness"], "metallic": mat["metallic"],
     }
     return {key: v.reshape(h, w, -1).permute(2, 0, 1).contiguous() for key, v in out.items()}

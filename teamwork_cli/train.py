@@ -92,9 +92,13 @@ def train(
     from accelerate import Accelerator
 
     cfg.check()
-    # The schedule counts optimizer steps, whatever the number of processes.
+    from .distributed import cpu_only
+
+    # The schedule counts optimizer steps, whatever the number of processes. cpu=True on a machine without an
+    # accelerator, so that processes started by `accelerate launch` join one (gloo) group instead of each
+    # training alone.
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-                      step_scheduler_with_optimizer=False)
+                      step_scheduler_with_optimizer=False, cpu=cpu_only())
     state_path = Path(state_path)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:

@@ -21,7 +21,8 @@ def _occluder_scene() -> S.Scene:
     up, back = torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
     surfaces = [S.Surface("plane", {"point": torch.zeros(3), "normal": up}, _flat(0.5)),
                 S.Surface("plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": back}, _flat(0.5)),
-                S.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)}, _flat(0.7))]
+                S.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)},
+                          _flat(0.7))]
     light = S.Light(torch.tensor([0.0, 3.0, -4.0]), torch.full((3,), 10.0))
     return S.Scene(torch.tensor([0.0, 1.5, 0.0]), S._rot_x(-0.3), 50.0, surfaces, [light],
                    sky=torch.full((3,), 0.05), bounce=torch.full((3,), 0.02))
@@ -64,6 +65,15 @@ def test_an_object_between_light_and_floor_casts_a_shadow():
     assert not (dark & ~floor).any()  # ... and only there (the ball's top and the wall see the light)
     assert torch.allclose(shadowed["image"], shadowed["albedo"] * shadowed["diffuseshading"] + shadowed["residual"],
                           atol=1e-5)
+    # the ball's camera-space normals: -X on its left, +X on its right, +Y on top
+    n = lit["normals"]
+    planes = [torch.tensor(v).view(3, 1, 1) for v in ([0.0, 0.9553, 0.2955], [0.0, -0.2955, 0.9553])]
+    ball = ((n - planes[0]).norm(dim=0) > 0.02) & ((n - planes[1]).norm(dim=0) > 0.02)
+    rows, cols = ball.nonzero(as_tuple=True)
+    row = int(rows.float().mean().round())
+    mid = ball[row].nonzero().flatten()
+    assert n[0, row, mid.min()] < -0.7 and n[0, row, mid.max()] > 0.7
+    assert n[1, rows.min(), cols.float().mean().long()] > 0.7
 
 
 def test_training_sources_give_encoded_team_channels():

@@ -62,8 +62,11 @@ def inpaint(
     8-bit inputs; 16-bit PNG holds 8-bit values exactly too) those pixels are bit-identical. Writes
     DIR/<stem>_image.<ext>, or DIR/<stem>_<channel>.<ext> for each map.
 
-    Examples: teamwork inpaint photo.jpg --mask hole.png -o filled/
-              teamwork inpaint --maps maps/brick --mask scratch.png -o fixed/
+    Examples:
+
+    \b
+    teamwork inpaint photo.jpg --mask hole.png -o filled/
+    teamwork inpaint --maps maps/brick --mask scratch.png -o fixed/
     """
     ext, bits = C.split_format(fmt)
     if bool(inputs) == bool(maps):

@@ -1,0 +1,264 @@
+"""Quality of `teamwork intrinsics | inpaint | shade | synthesize` on held-out procedural data.
+
+    python benchmarks/tasks_quality.py [--count 16] [--size 128] [--steps N] [--weights DIR] [--base B]
+
+Held-out data: scenes and materials with seeds >= scenes.EVAL_SEED0 (10,000,000; training draws below it), masks
+from a generator seeded with it. For each task: the shipped adapter (`<weights>/<preset>.safetensors`), its
+coordination-off twin (`<preset>-nocoord.safetensors`, same training budget) and simple baselines; a missing
+adapter is reported as "not shipped" and skipped, baselines always run.
+
+Metrics (lower is better except PSNR):
+  intrinsics  albedo si-RMSE (linear albedo after the best per-image scale), shading si-RMSE (diffuse shading S,
+              same), normal angular error (degrees, mean over pixels), depth si-RMSE (after the best per-image
+              scale and shift: the output is relative depth). Baselines: constant shading (albedo = image, S = 1)
+              and a Retinex-style split (S = a wide Gaussian blur of log luminance, Land & McCann 1971); both use
+              normals facing the camera, and depth constant resp. growing towards the top of the image.
+  inpaint     RMSE inside the mask (sRGB image / encoded maps), seam: RMSE of the jump across the mask border
+              minus the true jump (pixel pairs straddling the border). Baseline: harmonic (membrane) fill,
+              the classical diffusion inpainting (solved exactly by conjugate gradients).
+  shade       PSNR (dB) of the sRGB image against the true render. Baselines: local shading of the true buffers
+              with the true lights but no shadows (an oracle for everything except visibility), and albedo alone.
+  synthesize  coherence RMSE: the generated image teammate against the flash render (conventions.md 3) of the
+              generated maps. Baseline: mismatched pairs (one held-out material's photo vs another's maps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from teamwork_cli import procedural as P  # noqa: E402
+from teamwork_cli import render as R  # noqa: E402
+from teamwork_cli import scenes as S  # noqa: E402
+from teamwork_cli.conventions import srgb_to_linear  # noqa: E402
+from teamwork_cli.encoding import encode  # noqa: E402
+from teamwork_cli.pipeline import EMBEDDED_DIR, TeamPipeline  # noqa: E402
+from teamwork_cli.task_data import random_masks  # noqa: E402
+from teamwork_cli.tasks import inpaint as inpaint_task  # noqa: E402
+from teamwork_cli.tasks import intrinsics as intrinsics_task  # noqa: E402
+from teamwork_cli.tasks import shade as shade_task  # noqa: E402
+from teamwork_cli.tasks import synthesize as synth_task  # noqa: E402
+
+MAPS = ("diffuse", "specular", "roughness", "normals")
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+
+def si_rmse(pred: torch.Tensor, gt: torch.Tensor, shift: bool = False) -> float:
+    """Mean over images of the RMSE after the least-squares scale (and shift) of pred onto gt."""
+    errs = []
+    for p, g in zip(pred.flatten(1), gt.flatten(1), strict=True):
+        cols = [p, torch.ones_like(p)] if shift else [p]
+        a = torch.stack(cols, 1).double()
+        coef = torch.linalg.lstsq(a, g.double().unsqueeze(1), driver="gelsd").solution
+        errs.append(((a @ coef).squeeze(1) - g.double()).pow(2).mean().sqrt().item())
+    return sum(errs) / len(errs)
+
+
+def angular_error(pred: torch.Tensor, gt: torch.Tensor) -> float:
+    cos = (F.normalize(pred, dim=1) * F.normalize(gt, dim=1)).sum(1).clamp(-1, 1)
+    return torch.rad2deg(torch.acos(cos)).mean().item()
+
+
+def rmse(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor | None = None) -> float:
+    d = (a - b) ** 2
+    if where is None:
+        return d.mean().sqrt().item()
+    w = where.expand_as(d)
+    return (d[w > 0.5].mean().sqrt().item()) if (w > 0.5).any() else float("nan")
+
+
+def seam_error(result: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> float:
+    """RMSE of (jump of result) - (jump of gt) over neighbouring pixel pairs with exactly one pixel masked."""
+    errs = []
+    for dim in (-1, -2):
+        n = mask.shape[dim] - 1
+        cross = (mask.narrow(dim, 0, n) != mask.narrow(dim, 1, n)).expand(-1, result.shape[1], -1, -1)
+        diff = result - gt
+        errs.append((diff.narrow(dim, 1, n) - diff.narrow(dim, 0, n))[cross])
+    e = torch.cat(errs)
+    return e.pow(2).mean().sqrt().item() if e.numel() else float("nan")
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-12)
+    return (10 * torch.log10(1 / mse)).mean().item()
+
+
+# --------------------------------------------------------------------------------------------- baselines
+
+
+def harmonic_fill(x: torch.Tensor, mask: torch.Tensor, iters: int = 400) -> torch.Tensor:
+    """Solve the Laplace equation inside the mask with the known pixels as boundary values (Neumann at the image
+    border), by conjugate gradients on the masked unknowns: the membrane / diffusion fill."""
+    m = mask.expand_as(x)
+
+    def lap(v: torch.Tensor) -> torch.Tensor:  # graph Laplacian with replicate (Neumann) borders: SPD on the mask
+        p = F.pad(v, (1, 1, 1, 1), mode="replicate")
+        return 4 * v - p[..., :-2, 1:-1] - p[..., 2:, 1:-1] - p[..., 1:-1, :-2] - p[..., 1:-1, 2:]
+
+    known = x * (1 - m)
+    b = -lap(known) * m
+    v = torch.zeros_like(x)
+    r = b.clone()
+    d = r.clone()
+    rr = (r * r).flatten(1).sum(1).view(-1, 1, 1, 1)
+    for _ in range(iters):
+        ad = lap(d) * m
+        alpha = rr / (d * ad).flatten(1).sum(1).view(-1, 1, 1, 1).clamp_min(1e-20)
+        v = v + alpha * d
+        r = r - alpha * ad
+        rr_new = (r * r).flatten(1).sum(1).view(-1, 1, 1, 1)
+        if rr_new.max() < 1e-12:
+            break
+        d = r + rr_new / rr.clamp_min(1e-20) * d
+        rr = rr_new
+    return known + v * m
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    k = int(math.ceil(3 * sigma))
+    t = torch.arange(-k, k + 1, dtype=x.dtype)
+    w = torch.exp(-0.5 * (t / sigma) ** 2)
+    w = (w / w.sum()).to(x)
+    c = x.shape[1]
+    x = F.pad(x, (k, k, k, k), mode="replicate")
+    x = F.conv2d(x, w.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, w.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def retinex(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Albedo, shading: shading is the smooth part of log luminance (Land & McCann 1971, one wide scale)."""
+    lum = (image * torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)).sum(1, keepdim=True).clamp_min(1e-4)
+    shading = torch.exp(gaussian_blur(torch.log(lum), image.shape[-1] / 16)).expand(-1, 3, -1, -1)
+    return (image / shading).clamp(0, 1), shading
+
+
+# ----------------------------------------------------------------------------------------------- methods
+
+
+def load_methods(preset: str, weights: Path, base: str | None) -> dict[str, TeamPipeline]:
+    """The shipped adapter and its coordination-off twin that exist; the others are reported as not shipped."""
+    methods: dict[str, TeamPipeline] = {}
+    for label, name in (("teamwork (shipped)", preset), ("coordination off", f"{preset}-nocoord")):
+        path = weights / f"{name}.safetensors"
+        if path.is_file():
+            methods[label] = TeamPipeline.load(path, base=base, device="cpu")
+        else:
+            print(f"{label:<36}not shipped ({path.name}), skipped")
+    return methods
+
+
+def row(label: str, values: list[float]) -> None:
+    print(f"{label:<36}" + "".join(f"{v:>16.4f}" for v in values))
+
+
+def header(title: str, cols: list[str]) -> None:
+    print(f"\n## {title}\n{'method':<36}" + "".join(f"{c:>16}" for c in cols))
+
+
+def bench_intrinsics(args: argparse.Namespace) -> None:
+    buf = S.generate([S.EVAL_SEED0 + i for i in range(args.count)], args.size)
+    image = srgb_to_linear(buf["photo"])  # what the methods see: the stored photo
+    ramp = torch.linspace(1, 0, args.size).view(1, 1, -1, 1).expand(args.count, 1, -1, args.size)
+    flat = torch.zeros_like(image)
+    flat[:, 2] = 1
+
+    def scores(albedo, shading, normals, depth) -> list[float]:
+        return [si_rmse(albedo, buf["albedo"]), si_rmse(shading, buf["diffuseshading"]),
+                angular_error(normals, buf["normals"]), si_rmse(depth, buf["depth"], shift=True)]
+
+    header("intrinsics", ["albedo siRMSE", "shading siRMSE", "normals deg", "depth siRMSE"])
+    row("constant shading (albedo = image)", scores(image.clamp(0, 1), torch.ones_like(image), flat,
+                                                    torch.full_like(ramp, 0.5)))
+    albedo, shading = retinex(image)
+    row("Retinex-style split", scores(albedo, shading, flat, ramp))
+    for label, pipe in load_methods("intrinsics", args.weights, args.base).items():
+        want = ["albedo", "diffuseshading", "normals", "depth"]
+        have = intrinsics_task.available(pipe)
+        if not set(want) <= set(have):
+            print(f"{label:<36}lacks {', '.join(sorted(set(want) - set(have)))}, skipped")
+            continue
+        est = intrinsics_task.estimate(pipe, buf["photo"], want, steps=args.steps, seed=0)
+        row(label, scores(est["albedo"], est["diffuseshading"], est["normals"], est["depth"]))
+
+
+def bench_inpaint(args: argparse.Namespace) -> None:
+    g = torch.Generator().manual_seed(S.EVAL_SEED0)
+    masks = random_masks(args.count, args.size, g)
+    photos = S.generate([S.EVAL_SEED0 + 1000 + i for i in range(args.count)], args.size)["photo"]
+    mats = P.generate([S.EVAL_SEED0 + i for i in range(args.count)], args.size, augment=False)
+    maps = {c: encode(c, mats[c]) for c in MAPS}
+    for preset, truth in (("inpaint", {"image": photos}), ("inpaint-material", maps)):
+        header(f"{preset} (mean over {', '.join(truth)})", ["RMSE in mask", "seam"])
+
+        def scores(filled: dict[str, torch.Tensor], truth=truth) -> list[float]:
+            return [sum(rmse(filled[c], truth[c], masks) for c in truth) / len(truth),
+                    sum(seam_error(filled[c], truth[c], masks) for c in truth) / len(truth)]
+
+        row("harmonic (diffusion) fill", scores({c: harmonic_fill(x, masks) for c, x in truth.items()}))
+        for label, pipe in load_methods(preset, args.weights, args.base).items():
+            filled = {c: torch.zeros_like(x) for c, x in truth.items()}
+            for i in range(args.count):  # one mask per image
+                out = inpaint_task.inpaint(pipe, {c: x[i : i + 1] for c, x in truth.items()}, masks[i : i + 1],
+                                           steps=args.steps, seed=i)
+                for c in truth:  # back to the encoded domain the truth is in
+                    filled[c][i] = encode(c, out[c])[0]
+            row(label, scores(filled))
+
+
+def bench_shade(args: argparse.Namespace) -> None:
+    seeds = [S.EVAL_SEED0 + 2000 + i for i in range(args.count)]
+    buf = S.generate(seeds, args.size)
+    local = S.generate(seeds, args.size, shadows=False)["photo"]
+    header("shade", ["PSNR dB"])
+    row("local shading, no shadows (oracle)", [psnr(local, buf["photo"])])
+    row("albedo alone", [psnr(R.to_photo(buf["albedo"]), buf["photo"])])
+    for label, pipe in load_methods("shade", args.weights, args.base).items():
+        ins = shade_task.check_team(pipe)
+        image = shade_task.shade(pipe, {c: encode(c, buf[c]) for c in ins}, steps=args.steps, seed=0)
+        row(label, [psnr(R.to_photo(image), buf["photo"])])
+
+
+def bench_synthesize(args: argparse.Namespace) -> None:
+    mats = P.generate([S.EVAL_SEED0 + 3000 + i for i in range(args.count + 1)], args.size, augment=False)
+    header("synthesize", ["coherence RMSE"])
+    shuffled = {m: mats[m][1:] for m in MAPS}
+    shuffled["image"] = srgb_to_linear(mats["image"][:-1])
+    row("mismatched pairs", [synth_task.coherence_rmse(shuffled)])
+    for label, pipe in load_methods("synthesize", args.weights, args.base).items():
+        gen = synth_task.synthesize(pipe, args.count, (args.size, args.size), steps=args.steps, seed=S.EVAL_SEED0)
+        row(label, [sum(synth_task.coherence_rmse(m) for m in gen) / len(gen)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=16, help="held-out samples per task")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: each command's default)")
+    ap.add_argument("--weights", type=Path, default=EMBEDDED_DIR, help="folder of <preset>.safetensors adapters")
+    ap.add_argument("--base", default=None, help="base model of the adapters (default: their metadata)")
+    ap.add_argument("--tasks", default="intrinsics,inpaint,shade,synthesize")
+    args = ap.parse_args()
+    tasks = {"intrinsics": (bench_intrinsics, 1), "inpaint": (bench_inpaint, 8), "shade": (bench_shade, 4),
+             "synthesize": (bench_synthesize, 16)}
+    print(f"# held-out seeds >= {S.EVAL_SEED0}; {args.count} samples per task at {args.size} px; "
+          f"adapters from {args.weights}")
+    for name in args.tasks.split(","):
+        if name not in tasks:
+            raise SystemExit(f"--tasks: {name!r} is not one of {', '.join(tasks)}")
+        fn, default_steps = tasks[name]
+        fn(argparse.Namespace(**{**vars(args), "steps": args.steps or default_steps}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""`teamwork intrinsics | inpaint | shade | synthesize` end to end on a tiny model: files, sizes, subsets, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_adapter, write_png
+from PIL import Image
+
+from teamwork_cli.cli.app import main
+from teamwork_cli.io import read_image, write_map
+from teamwork_cli.layout import load_preset
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_base, tmp_path_factory):
+    root = tmp_path_factory.mktemp("task_adapters")
+    presets = ("intrinsics", "inpaint", "inpaint-material", "shade", "synthesize")
+    return {p: make_adapter(tiny_base, load_preset(p).names, root / f"{p}.safetensors") for p in presets}
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out.split(), err
+
+
+def written(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_intrinsics_all_channels_and_request(tmp_path, tiny_base, adapters, capsys):
+    photo = write_png(tmp_path / "room.png", np.random.default_rng(0).random((40, 36, 3)))
+    common = ["--adapter", adapters["intrinsics"], "--base", tiny_base, "--steps", "1"]
+    code, out, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "all", *common)
+    assert code == 0, err
+    chans = ["diffuse", "specular", "roughness", "normals", "depth", "albedo", "inverseshading", "residual",
+             "metallic"]
+    assert written(tmp_path / "all") == sorted([f"room_{c}.png" for c in chans] + ["room_diffuseshading.exr"])
+    assert Image.open(tmp_path / "all/room_albedo.png").size == (36, 40)
+    assert read_image(tmp_path / "all/room_diffuseshading.exr").pixels.shape == (40, 36, 3)
+    code, out, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "some", "--request", "albedo,normals", *common)
+    assert code == 0, err
+    assert written(tmp_path / "some") == ["room_albedo.png", "room_normals.png"]
+    code, _, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "bad", "--request", "albedo,sheen", *common)
+    assert code == 1 and "Error:" in err and "sheen" in err and "inverseshading" in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_inpaint_keeps_unmasked_pixels_bit_exact(tmp_path, tiny_base, adapters, capsys):
+    rng = np.random.default_rng(1)
+    photo = write_png(tmp_path / "img.png", rng.random((32, 40, 3)))  # 8-bit
+    deep = write_map(tmp_path / "deep.png", rng.random((32, 40, 3)).astype(np.float32), "image")  # 16-bit
+    mask = np.zeros((32, 40), np.uint8)
+    mask[8:20, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    common = ["--mask", tmp_path / "mask.png", "--adapter", adapters["inpaint"], "--base", tiny_base, "--steps", "2"]
+    for fmt, src in (("png8", photo), ("png", photo), ("png", deep)):
+        out = tmp_path / f"{fmt}_{src.stem}"
+        code, files, err = run(capsys, "inpaint", src, "-o", out, "--format", fmt, *common)
+        assert code == 0, err
+        assert files == [str(out / f"{src.stem}_image.png")]
+        a, b = read_image(src).pixels, read_image(out / f"{src.stem}_image.png").pixels
+        keep = mask == 0
+        assert np.array_equal(a[keep], b[keep]), (fmt, src.name)
+        assert not np.array_equal(a[~keep], b[~keep])  # the hole was filled by the model, not copied
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "small.png")
+    code, _, err = run(capsys, "inpaint", photo, "--mask", tmp_path / "small.png", "-o", tmp_path / "x",
+                       "--adapter", adapters["inpaint"], "--base", tiny_base)
+    assert code == 1 and "Error:" in err and "20x20" in err and "40x32" in err
+
+
+def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
+    rng = np.random.default_rng(2)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for c in ("diffuse", "specular", "normals"):
+        write_png(maps / f"brick_{c}.png", rng.random((24, 24, 3)))
+    Image.fromarray((rng.random((24, 24)) * 255).astype(np.uint8)).save(maps / "brick_roughness.png")
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:12, 4:12] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    code, files, err = run(capsys, "inpaint", "--maps", maps / "brick", "--mask", tmp_path / "m.png", "-o",
+                           tmp_path / "out", "--adapter", adapters["inpaint-material"], "--base", tiny_base,
+                           "--steps", "1", "--format", "png8")
+    assert code == 0, err
+    assert written(tmp_path / "out") == [f"brick_{c}.png" for c in ("diffuse", "normals", "roughness", "specular")]
+    for c in ("diffuse", "normals", "roughness"):
+        a, b = read_image(maps / f"brick_{c}.png").pixels, read_image(tmp_path / f"out/brick_{c}.png").pixels
+        assert np.array_equal(a[mask == 0], b[mask == 0]), c
+    (maps / "brick_specular.png").unlink()
+    code, _, err = run(capsys, "inpaint", "--maps", maps, "--mask", tmp_path / "m.png", "-o", tmp_path / "o2",
+                       "--adapter", adapters["inpaint-material"], "--base", tiny_base)
+    assert code == 1 and "brick_specular" in err
+
+
+def test_shade_optional_buffers_and_errors(tmp_path, tiny_base, adapters, capsys):
+    rng = np.random.default_rng(3)
+    albedo = write_png(tmp_path / "a.png", rng.random((24, 32, 3)))
+    normals = write_png(tmp_path / "n.png", np.dstack([rng.random((24, 32, 2)) * 0.2 + 0.4, np.ones((24, 32))]))
+    Image.fromarray((rng.random((24, 32)) * 255).astype(np.uint8)).save(tmp_path / "r.png")
+    common = ["--adapter", adapters["shade"], "--base", tiny_base, "--steps", "2"]
+    code, files, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "-o", tmp_path / "s.png", *common)
+    assert code == 0, err
+    assert files == [str(tmp_path / "s.png")] and Image.open(tmp_path / "s.png").size == (32, 24)
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--roughness", tmp_path / "r.png",
+                       "-o", tmp_path / "s.exr", *common)
+    assert code == 0, err
+    assert read_image(tmp_path / "s.exr").pixels.shape == (24, 32, 3)
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "-o", tmp_path / "t.png", *common)
+    assert code == 2 and "Error:" in err and "--normals" in err
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", tmp_path / "nope.png", "-o",
+                       tmp_path / "t.png", *common)
+    assert code == 1 and "Error:" in err and "nope.png" in err
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--depth", tmp_path / "small.png",
+                       "-o", tmp_path / "t.png", *common)
+    assert code == 1 and "Error:" in err and "10x10" in err
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_synthesize_materials_and_seeds(tmp_path, tiny_base, adapters, capsys):
+    common = ["--adapter", adapters["synthesize"], "--base", tiny_base, "--steps", "2", "--size", "24"]
+    code, files, err = run(capsys, "synthesize", "-n", "2", "-o", tmp_path / "a", "--seed", "5", *common)
+    assert code == 0, err
+    chans = ("diffuse", "specular", "roughness", "normals", "image", "basecolor", "metallic")
+    assert written(tmp_path / "a") == sorted(f"material_{i:03d}_{c}.png" for i in range(2) for c in chans)
+    assert Image.open(tmp_path / "a/material_001_image.png").size == (24, 24)
+    # material i comes from seed + i alone
+    code, files, err = run(capsys, "synthesize", "-n", "1", "-o", tmp_path / "b", "--seed", "6", "--stem", "x",
+                           *common)
+    assert code == 0, err
+    assert (tmp_path / "b/x_000_normals.png").read_bytes() == (tmp_path / "a/material_001_normals.png").read_bytes()
+    code, _, err = run(capsys, "synthesize", "-n", "1", "-o", tmp_path / "c", "--prompt", "rusty metal", *common)
+    assert code == 1 and "Error:" in err and "prompt" in err
+    code, _, err = run(capsys, "synthesize", "-o", tmp_path / "c", "--size", "big", *common[:4])
+    assert code == 2 and "--size" in err
+
+
+def test_missing_shipped_adapter_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from teamwork_cli.cli import tasks_common
+
+    monkeypatch.setattr(tasks_common, "default_adapter", lambda preset: tmp_path / f"{preset}.safetensors")
+    photo = write_png(tmp_path / "p.png", np.full((16, 16, 3), 0.5))
+    code, _, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "o")
+    assert code == 1 and "is shipped with this version yet" in err and "--adapter" in err
