@@ -140,7 +140,7 @@ def retinex(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Albedo, shading: shading is the smooth part of log luminance (Land & McCann 1971, one wide scale)."""
     lum = (image * torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)).sum(1, keepdim=True).clamp_min(1e-4)
     shading = torch.exp(gaussian_blur(torch.log(lum), image.shape[-1] / 16)).expand(-1, 3, -1, -1)
-    return (image / shading).clamp(0, 1), shading
+    return image / shading, shading  # not clipped at 1: the score fits the scale anyway
 
 
 # ----------------------------------------------------------------------------------------------- methods

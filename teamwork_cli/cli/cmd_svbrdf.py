@@ -8,9 +8,6 @@ import torch
 import typer
 
 from ..errors import TeamworkError
-from ..hub.resolve import resolve_adapter
-from ..pipeline import TeamPipeline, default_adapter
-from ..tasks import svbrdf as task
 from . import common as C
 
 
@@ -47,6 +44,12 @@ def svbrdf(
 
     Example: teamwork svbrdf photo.jpg -o maps/
     """
+    # Heavy imports (diffusers) here, not at module level: `teamwork --help` stays fast.
+    from ..encoding import encode
+    from ..hub.resolve import resolve_adapter
+    from ..pipeline import TeamPipeline, default_adapter
+    from ..tasks import svbrdf as task
+
     ext, bits = C.split_format(fmt)
     files = C.inputs_or_fail(inputs)
     if adapter is None:
@@ -59,7 +62,6 @@ def svbrdf(
                              attention_slicing=attention_slicing, compile=compile_model, guidance=guidance)
     task.check_team(pipe)
     channels = list(task.OUTPUTS)
-    from ..encoding import encode
 
     def read(path: Path) -> tuple[tuple[int, int], tuple[dict[str, Path], torch.Tensor]]:
         paths = C.planned(out, path.stem, channels, ext, overwrite)  # fail before the work, not after
