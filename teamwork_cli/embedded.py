@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
 from torch import Tensor
 
 from .denoiser import PatchCodec, TeamDenoiser
+
+if TYPE_CHECKING:  # diffusers is imported where a model is built: `teamwork --help` need not pay for it
+    from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "weights"
 BASE_DIR = EMBEDDED_DIR / "base"
@@ -41,6 +44,8 @@ class EmbeddedDenoiser(TeamDenoiser):
 
     @classmethod
     def from_config(cls, config: dict | None = None, patch: int = 2) -> EmbeddedDenoiser:
+        from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
+
         cfg = dict(DEFAULT_CONFIG if config is None else config)
         return cls(UNet2DModel(**cfg), FlowMatchEulerDiscreteScheduler(shift=1.0), patch)
 
@@ -54,6 +59,8 @@ class EmbeddedDenoiser(TeamDenoiser):
                 "`python -m teamwork_cli.pretrain` or pass a diffusers model with --base"
             )
         meta = json.loads(meta_path.read_text())
+        from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
+
         model = UNet2DModel.from_pretrained(path / "unet", torch_dtype=dtype)
         scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(path / "scheduler")
         return cls(model, scheduler, int(meta.get("patch", 2)))

@@ -17,7 +17,9 @@ def finetune(
     preset: str = typer.Option(None, "--preset", help="A preset's teammates instead of --channels (see "
                                "`teamwork presets`)."),
     data: str = typer.Option(..., "--data", help="DIR with DIR/<sample>/<channel>.<png|jpg|exr|tif> (a sample "
-                             "may lack channels), or procedural:svbrdf for generated materials."),
+                             "may lack channels), or generated data: procedural:svbrdf, procedural:scenes, "
+                             "procedural:inpaint, "
+                             "procedural:synthesize."),
     base: str = typer.Option(None, "--base", help="Base model: a diffusers folder or hub id (default: embedded)."),
     steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per micro-batch (each a whole team)."),
