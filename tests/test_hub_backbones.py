@@ -1,7 +1,8 @@
 """SD3, SDXL, SD2 and Flux backbones on tiny random pipelines saved to disk and loaded by path, offline.
 
-For each family: `teamwork svbrdf` end to end through the CLI with a published-format adapter, every layer of
-the file adapted under its published name, and the team sampler reproducing diffusers' own pipeline.
+For each family: `teamwork svbrdf` and `teamwork intrinsics` end to end through the CLI with published-format
+adapters, every layer of the file adapted under its published name, and the team sampler reproducing diffusers'
+own pipeline.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from teamwork_cli.checkpoint import read_adapter_info, save_adapter
 from teamwork_cli.cli.app import main
 from teamwork_cli.hub import load_hub_denoiser
 from teamwork_cli.hub.testing import FAMILIES, save_tiny_pipeline
-from teamwork_cli.layout import TeamLayout
+from teamwork_cli.io import read_image
+from teamwork_cli.layout import TeamLayout, load_preset
 from teamwork_cli.pipeline import TeamPipeline
 from teamwork_cli.sampler import sample_team
 
 SVBRDF = ["image.in", "halfway.in", "diffuse.out", "specular.out", "roughness.out", "normals.out"]
+# What `teamwork intrinsics` writes with the published decomposition teammates: its outputs, plus glTF metallic.
+INTRINSICS = ["diffuse", "specular", "roughness", "normals", "depth", "albedo", "inverseshading", "diffuseshading",
+              "residual", "metallic"]
 MAPS = ["diffuse", "specular", "roughness", "normals", "basecolor", "metallic", "render"]
 # Published layer names (conventions.md section 5), as leaf paths inside each block.
 MMDIT = {"norm1.linear", "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.net.0.proj", "ff.net.2"}
@@ -44,21 +49,33 @@ def _offline(monkeypatch, tmp_path):
     monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path / "cache"))
 
 
+def published_adapter(family, folder, teammates, path, task):
+    """A random (non-zero) adapter for the pipeline at `folder`, written in the published format."""
+    den = load_hub_denoiser(str(folder), cache_embeds=False)
+    inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), 4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in adapter_layers(den.model).values():
+            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * 0.02)
+    return save_adapter(den.model, path, teammates, base_model=str(folder), title=f"tiny {family} {task}",
+                        profile=family.upper(), architecture=family)
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def team(request, tmp_path_factory):
     """(family, pipeline folder, svbrdf adapter in the published format with non-zero weights)."""
     family = request.param
     root = tmp_path_factory.mktemp(family)
     folder = save_tiny_pipeline(family, root / "base")
-    den = load_hub_denoiser(str(folder), cache_embeds=False)
-    inject_adapter(den.model, layers_to_adapt(den.model), len(SVBRDF), 4)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for layer in adapter_layers(den.model).values():
-            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * 0.02)
-    adapter = save_adapter(den.model, root / f"svbrdf_{family}.safetensors", SVBRDF, base_model=str(folder),
-                           title=f"tiny {family} svbrdf", profile=family.upper(), architecture=family)
-    return family, folder, adapter
+    return family, folder, published_adapter(family, folder, SVBRDF, root / f"svbrdf_{family}.safetensors", "svbrdf")
+
+
+@pytest.fixture(scope="module")
+def intrinsics_adapter(team):
+    """An intrinsics adapter (the published decomposition checkpoint's teammates) for `team`'s pipeline."""
+    family, folder, _ = team
+    return published_adapter(family, folder, load_preset("intrinsics").names,
+                             folder.parent / f"intrinsics_{family}.safetensors", "intrinsics")
 
 
 def test_svbrdf_cli_end_to_end(team, tmp_path, capsys):
@@ -75,6 +92,30 @@ def test_svbrdf_cli_end_to_end(team, tmp_path, capsys):
         im = Image.open(out / f"tile_{c}.png")
         assert im.size == (56, 40)
         assert len(im.getbands()) == (1 if c in ("roughness", "metallic") else 3)
+
+
+def test_intrinsics_cli_end_to_end(team, intrinsics_adapter, tmp_path, capsys):
+    _, folder, _ = team
+    photo = write_png(tmp_path / "room.png", np.random.default_rng(1).random((40, 56, 3)))
+    common = ["--adapter", str(intrinsics_adapter), "--base", str(folder), "--steps", "1"]
+    code = main(["intrinsics", str(photo), "-o", str(tmp_path / "all"), *common])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    files = {f"room_{c}.{'exr' if c == 'diffuseshading' else 'png'}": c for c in INTRINSICS}
+    assert sorted(stdout.split()) == sorted(str(tmp_path / "all" / f) for f in files)
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(files)
+    for name, c in files.items():
+        im = read_image(tmp_path / "all" / name)
+        assert im.pixels.shape == (40, 56, 1 if c in ("roughness", "depth", "metallic") else 3), name
+        assert np.isfinite(im.pixels).all(), name
+    assert read_image(tmp_path / "all" / "room_diffuseshading.exr").is_float
+    code = main(["intrinsics", str(photo), "-o", str(tmp_path / "some"), "--request", "albedo,normals", *common])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    some = [tmp_path / "some" / "room_albedo.png", tmp_path / "some" / "room_normals.png"]
+    assert sorted(stdout.split()) == [str(p) for p in some]
+    assert sorted((tmp_path / "some").iterdir()) == some
+    assert all(read_image(p).pixels.shape == (40, 56, 3) for p in some)
 
 
 def test_published_layer_names_all_adapted(team):
