@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--resolution", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ensemble", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     shared = Path(args.shared)
@@ -80,7 +81,7 @@ def main() -> None:
             methods[label] = TeamPipeline.load(path, device="cpu")
         else:
             print(f"# {label}: {path} not found, skipped", file=sys.stderr)
-    print(f"# steps={args.steps} resolution={args.resolution or 'input'} seed={args.seed}; "
+    print(f"# steps={args.steps} ensemble={args.ensemble} resolution={args.resolution or 'input'} seed={args.seed}; "
           f"{len(crops)} crops of {', '.join(SETS)} at 256 px")
     header = f"{'method':<22}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
     print(header)
@@ -91,7 +92,8 @@ def main() -> None:
             if pipe is None:
                 pred = naive(srgb_to_linear(photo))
             else:
-                pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution)
+                pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
+                                     ensemble=args.ensemble)
             rows.append(scores(pred, gt))
         mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
         print(f"{label:<22}" + "".join(f"{mean[k]:>11.4f}" for k in (*MAPS, "render")))
@@ -105,7 +107,8 @@ def main() -> None:
                 if pipe is None:
                     pred = naive(srgb_to_linear(photo))
                 else:
-                    pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution)
+                    pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
+                                     ensemble=args.ensemble)
                 rerender = R.to_photo(R.render_flash(*(pred[m] for m in MAPS)))
                 errs.append(((rerender - photo) ** 2).mean().sqrt().item())
             print(f"{label:<22}{sum(errs) / len(errs):>11.4f}   " + " ".join(f"{e:.4f}" for e in errs))

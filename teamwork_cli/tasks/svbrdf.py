@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import render as R
@@ -26,13 +27,24 @@ def check_team(pipe: TeamPipeline) -> None:
                          f"halfway.in) to {', '.join(m + '.out' for m in MAPS)}")
 
 
-def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps: int = 1, seed: int = 0,
-             resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
-    """Maps (channel values, [1, C, H, W]) for a flash photo given as stored ([1, 3, H, W] sRGB in [0, 1]).
+def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps: int = 1,
+             seed: int | Sequence[int] = 0, resolution: int | None = None, ensemble: int = 1,
+             callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    """Maps (channel values, [N, C, H, W]) for flash photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
     Also `basecolor`/`metallic` (glTF) and `render`: the estimate re-rendered under the same flash, for checking.
+    ensemble: average the maps of this many samples with different noise (test-time ensembling, as Marigold,
+    Ke et al. 2024, section 3.3): the mean of samples is a lower-error estimate than any one of them.
     """
     check_team(pipe)
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be at least 1, got {ensemble}")
+    n = photo.shape[0]
+    seeds = [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
+    if ensemble > 1:  # one batch of n * ensemble rows; sample k of image i gets seed seeds[i] + 1000003 * k
+        photo = photo.repeat(ensemble, 1, 1, 1)
+        seeds = [s + 1_000_003 * k for k in range(ensemble) for s in seeds]
+    seed = seeds
     h, w = photo.shape[-2:]
     inputs = {"image.in": photo}
     if pipe.layout.has("halfway.in"):
@@ -42,6 +54,9 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
     out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seed, resolution=resolution,
                callback=callback)
     maps = {m: decode(m, out[m + ".out"]) for m in MAPS}
+    if ensemble > 1:
+        maps = {m: v.unflatten(0, (ensemble, n)).mean(0) for m, v in maps.items()}
+        maps["normals"] = F.normalize(maps["normals"], dim=1, eps=1e-6)
     base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
     radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)

@@ -1,0 +1,89 @@
+"""The CLI skeleton: help, presets, info, and the error conventions (Error:/Hint:, exit codes 1 and 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import SVBRDF
+
+from teamwork_cli.cli.app import main
+
+COMMANDS = ["svbrdf", "intrinsics", "inpaint", "shade", "synthesize", "finetune", "render", "info", "presets"]
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_every_command(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for c in COMMANDS:
+        assert f"  {c}" in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(command, capsys):
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0 and "Usage:" in out
+
+
+def test_presets_text_and_json(capsys):
+    code, out, _ = run(["presets"], capsys)
+    assert code == 0 and "svbrdf:" in out and "image.in, halfway.in" in out
+    code, out, _ = run(["presets", "--json"], capsys)
+    data = json.loads(out)
+    assert data["svbrdf"]["inputs"] == ["image.in", "halfway.in"]
+    assert data["synthesize"]["inputs"] == []
+    assert set(data) >= {"svbrdf", "intrinsics", "inpaint", "inpaint-material", "shade", "synthesize"}
+
+
+def test_info_text_and_json(tiny_svbrdf_adapter, capsys):
+    code, out, err = run(["info", str(tiny_svbrdf_adapter)], capsys)
+    assert code == 0, err
+    assert "tiny test adapter" in out and "image.in, halfway.in" in out and "coordination" in out
+    code, out, _ = run(["info", str(tiny_svbrdf_adapter), "--json"], capsys)
+    data = json.loads(out)
+    assert data["inputs"] == SVBRDF[:2] and data["outputs"] == SVBRDF[2:]
+    assert data["rank"] == 4 and data["coordination"] is True
+    assert data["adapted_layers"] > 0 and data["parameters"] > 0
+
+
+def test_info_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 40)
+    code, out, err = run(["info", str(bad)], capsys)
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("Error:") and "bad.safetensors" in lines[0] and lines[1].startswith("Hint:")
+    code, _, err = run(["info", str(tmp_path / "missing.safetensors")], capsys)
+    assert code == 1 and err.startswith("Error:") and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys):
+    code, _, err = run(["info"], capsys)
+    assert code == 2 and err.startswith("Error:") and "Hint:" in err
+    code, _, err = run(["nonsense"], capsys)
+    assert code == 2 and err.startswith("Error:")
+    code, _, err = run(["presets", "--bogus"], capsys)
+    assert code == 2 and "--bogus" in err
+
+
+def test_finetune_unknown_preset_lists_available(tmp_path, capsys):
+    code, _, err = run(["finetune", "--preset", "nope", "--data", str(tmp_path), "-o", str(tmp_path / "a")], capsys)
+    assert code == 1 and "svbrdf" in err and "available" in err
+
+
+def test_console_script_and_debug_traceback(tmp_path):
+    """The real entry point: one Error line by default, a traceback with TEAMWORK_DEBUG=1."""
+    args = [sys.executable, "-m", "teamwork_cli", "info", str(tmp_path / "missing.safetensors")]
+    p = subprocess.run(args, capture_output=True, text=True)
+    assert p.returncode == 1 and p.stdout == "" and "Traceback" not in p.stderr
+    p = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "TEAMWORK_DEBUG": "1"})
+    assert p.returncode != 0 and "Traceback" in p.stderr
