@@ -19,6 +19,8 @@ def svbrdf(
                                 "the embedded model."),
     base: str = C.BASE_OPT,
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
+    ensemble: int = typer.Option(4, "--ensemble", min=1, help="Average the maps of this many samples (different "
+                                 "noise, one batch): less noise, cost x N."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
@@ -76,7 +78,8 @@ def svbrdf(
             job = bar.add_task(C.batch_label(batch), total=steps)
             # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
             maps = task.estimate(pipe, encode("image", photos), fov_deg=fov, steps=steps, seed=[seed] * len(batch),
-                                 resolution=resolution, callback=lambda i, n: bar.update(job, completed=i))
+                                 resolution=resolution, ensemble=ensemble,
+                                 callback=lambda i, n: bar.update(job, completed=i))
         return [{c: m[k:k + 1] for c, m in maps.items()} for k in range(len(batch))]
 
     def save(path: Path, data: tuple[dict[str, Path], torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
