@@ -10,10 +10,16 @@ python -m teamwork_cli.pretrain --steps 1600 --batch-size 8 --size 128 --lr 5e-4
   --out teamwork_cli/weights/base --work runs/pretrain --threads 1
 
 # 2. The svbrdf adapter and its coordination-off twin (same budget); run both at once on two cores.
-common=(--preset svbrdf --data procedural:svbrdf --steps 1000 --batch-size 4 --resolution 128 --rank 16
+#    Phase a: 1000 steps (cosine schedule over 1000); phase b: the same runs resumed with --steps 2000, which
+#    continues from step 1000 with the schedule recomputed for 2000 steps (a warm restart of the learning rate).
+common=(--preset svbrdf --data procedural:svbrdf --batch-size 4 --resolution 128 --rank 16
         --lr 2e-3 --warmup 50 --timestep-mean 1.0 --checkpoint-every 50 --threads 1)
-teamwork finetune "${common[@]}" -o runs/svbrdf/svbrdf.safetensors --title "teamwork svbrdf (embedded)" &
-teamwork finetune "${common[@]}" --no-coordination -o runs/svbrdf/svbrdf-nocoord.safetensors \
-  --title "teamwork svbrdf, coordination off (embedded)" &
-wait
+for phase in "--steps 1000" "--steps 2000 --resume"; do
+  # shellcheck disable=SC2086
+  teamwork finetune "${common[@]}" $phase -o runs/svbrdf/svbrdf.safetensors --title "teamwork svbrdf (embedded)" &
+  # shellcheck disable=SC2086
+  teamwork finetune "${common[@]}" $phase --no-coordination -o runs/svbrdf/svbrdf-nocoord.safetensors \
+    --title "teamwork svbrdf, coordination off (embedded)" &
+  wait
+done
 cp runs/svbrdf/svbrdf.safetensors runs/svbrdf/svbrdf-nocoord.safetensors teamwork_cli/weights/

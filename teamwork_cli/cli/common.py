@@ -92,13 +92,15 @@ def planned(out_dir: Path, stem: str, channels: list[str], ext: str, overwrite: 
     return paths
 
 
-def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int, overwrite: bool) -> list[Path]:
-    """Write every map, or none: maps already written are removed again if a later one fails."""
+def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int | dict[str, int],
+              overwrite: bool) -> list[Path]:
+    """Write every map ([1, C, H, W] values; `bits` for all or per channel), or none: maps already written are
+    removed again if a later one fails."""
     done: list[Path] = []
     try:
         for c, p in paths.items():
             arr = values[c][0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
-            write_map(p, arr, c, bits=bits, overwrite=overwrite)
+            write_map(p, arr, c, bits=bits[c] if isinstance(bits, dict) else bits, overwrite=overwrite)
             done.append(p)
     except BaseException:
         if not overwrite:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import TeamworkError
-from ..io import OutputExistsError, map_path, write_map
+from ..io import OutputExistsError, map_path
 from ..pipeline import TeamPipeline, default_adapter
 
 # The `teamwork finetune --data` source each task's shipped adapter is trained on, for the hint.
@@ -53,18 +52,9 @@ def plan_files(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], ov
 
 def write_mixed(plan: dict[str, tuple[Path, int]], values: dict[str, torch.Tensor], overwrite: bool) -> list[Path]:
     """Write every map ([1, C, H, W] values) at its own path and bit depth, or none of them."""
-    done: list[Path] = []
-    try:
-        for c, (p, bits) in plan.items():
-            arr = values[c][0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
-            write_map(p, arr, c, bits=bits, overwrite=overwrite)
-            done.append(p)
-    except BaseException:
-        if not overwrite:
-            for p in done:
-                p.unlink(missing_ok=True)
-        raise
-    return done
+    from .common import write_all
+
+    return write_all({c: p for c, (p, _) in plan.items()}, values, {c: b for c, (_, b) in plan.items()}, overwrite)
 
 
 def size_text(x: torch.Tensor) -> str:
