@@ -53,10 +53,19 @@ class MaterialFiles:
         return [c for c in MAPS if c not in have and not (gltf and c in ("diffuse", "specular"))]
 
 
+# File names texture libraries use for our channels (Poly Haven's `normal_opengl.jpg`, ...), so their downloads
+# load as they are. Only OpenGL-convention normals: a DirectX map would need its Y flipped.
+ALIASES = {"normal_opengl": "normals", "normal_gl": "normals", "nor_gl": "normals", "normal": "normals",
+           "rough": "roughness", "metalness": "metallic"}
+
+
 def _parse(path: Path) -> tuple[str, str] | None:
     """(stem, channel) of a map file name, or None if it is not a material map."""
     if path.name.startswith(".") or path.suffix.lower() not in SUPPORTED_READ or not path.is_file():
         return None
+    for alias, channel in ALIASES.items():
+        if path.stem == alias or path.stem.endswith("_" + alias):
+            return path.stem[: -len(alias)].rstrip("_"), channel
     stem, _, channel = path.stem.rpartition("_")
     return (stem, channel) if channel in CHANNELS else None
 
