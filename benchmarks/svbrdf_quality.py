@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--resolution", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ensemble", type=int, default=4, help="as teamwork svbrdf --ensemble (default 4)")
+    ap.add_argument("--ensemble", type=int, default=2, help="as teamwork svbrdf --ensemble (default 2)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     shared = Path(args.shared)

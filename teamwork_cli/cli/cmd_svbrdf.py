@@ -19,7 +19,7 @@ def svbrdf(
                                 "the embedded model."),
     base: str = C.BASE_OPT,
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
-    ensemble: int = typer.Option(4, "--ensemble", min=1, help="Average the maps of this many samples (different "
+    ensemble: int = typer.Option(2, "--ensemble", min=1, help="Average the maps of this many samples (different "
                                  "noise, one batch): less noise, cost x N."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
