@@ -148,7 +148,9 @@ class _Tally:
     def exit_code(self) -> int:
         failed = distributed.total(self.failed)  # every process gets here, once, after its own share
         if failed and self.shard.is_main:
-            print(f"Hint: {failed} of {self.total} inputs failed; the others were written", file=sys.stderr)
+            rest = "nothing was written" if failed == self.total else "the others were written"
+            print(f"Hint: {failed} of {self.total} inputs failed; {rest} (see the Error lines above)",
+                  file=sys.stderr)
         return 1 if failed else 0
 
 
