@@ -160,3 +160,13 @@ def test_fp16_vae_flagged_force_upcast_runs_in_fp32():
         z = codec.encode(pixels)
         x = codec.decode(z)
     assert z.dtype == x.dtype == torch.float16 and z.shape == (2, 4, 8, 8) and torch.isfinite(x).all()
+
+
+def test_adapter_for_another_base_names_both(tmp_path, sd2_folder, tiny_svbrdf_adapter, capsys):
+    """An embedded-model adapter on an SD2 base: one error naming the base's class and the adapter's base."""
+    photo = write_png(tmp_path / "p.png", np.full((32, 32, 3), 0.5))
+    code = main(["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter),
+                 "--base", str(sd2_folder), "--steps", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "UNet2DConditionModel" in err and "tinybase" in err
