@@ -96,12 +96,12 @@ def svbrdf_views(pool: dict[str, Tensor], batch_size: int, size: int, generator:
     idx = torch.randint(0, n, (batch_size,), generator=generator)
     views: dict[str, list[Tensor]] = {k: [] for k in POOL_KEYS}
     for i in idx.tolist():
-        side = int(torch.randint(size, full + 1, (1,), generator=generator))
+        side = int(torch.randint(min(size, full), full + 1, (1,), generator=generator))
         oy, ox = (int(v) for v in torch.randint(0, full, (2,), generator=generator))
         for k in POOL_KEYS:
             m = torch.roll(pool[k][i : i + 1].float(), (-oy, -ox), dims=(-2, -1))[..., :side, :side]
-            if side != size:
-                m = F.interpolate(m, size=(size, size), mode="area")
+            if side != size:  # a training size above the pool's upsamples its windows
+                m = F.interpolate(m, size=(size, size), mode="area" if side > size else "bilinear")
             views[k].append(m)
     maps = {k: torch.cat(v) for k, v in views.items()}
     fx, fy, tr = (bool(b) for b in torch.randint(0, 2, (3,), generator=generator))
@@ -178,8 +178,13 @@ class FolderSource:
         for b in range(batch_size):
             i = int(torch.randint(0, len(self.samples), (1,), generator=generator))
             maps = {c: self._load(i, c) for c in self.samples[i]}
-            h = min(m.shape[-2] for m in maps.values())
-            w = min(m.shape[-1] for m in maps.values())
+            # Maps of one sample at different resolutions cover the same surface: bring them to the largest size
+            # so that one pixel window is the same region in every map.
+            h = max(m.shape[-2] for m in maps.values())
+            w = max(m.shape[-1] for m in maps.values())
+            maps = {c: m if m.shape[-2:] == (h, w) else
+                    F.interpolate(m[None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
+                    for c, m in maps.items()}
             side = min(h, w)
             oy = int(torch.randint(0, h - side + 1, (1,), generator=generator))
             ox = int(torch.randint(0, w - side + 1, (1,), generator=generator))

@@ -95,7 +95,9 @@ def sample_team(
         t_rows = t.expand(rows.shape[0]).to(device)
         pred = batch.from_rows(denoiser(rows.to(dtype), t_rows, batch, **(cond or {})))
         pred_out = pred[:, idx_out].flatten(0, 1).float()
-        step_gen = row_gens if latents.device.type == "cpu" else None
+        # CPU generators work for any device (diffusers draws on the CPU and moves the noise): per-image seeds
+        # then hold for stochastic schedulers on a GPU too.
+        step_gen = row_gens
         latents = denoiser.scheduler.step(pred_out, t, latents, generator=step_gen).prev_sample
         if callback:
             callback(i + 1, len(timesteps))

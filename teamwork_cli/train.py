@@ -105,7 +105,7 @@ def train(
         raise ValueError("the model has no trainable parameters")
     opt = make_optimizer([p for _, p in named], cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-    step = 0
+    step, state = 0, {}
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         params = dict(named)
@@ -117,13 +117,16 @@ def train(
     elif resume:
         raise FileNotFoundError(f"--resume: no training state at {state_path}")
     prepared, opt, sched = acc.prepare(model, opt, sched)
+    if resume and acc.scaler is not None and state.get("scaler"):  # fp16: the loss scale is part of the state
+        acc.scaler.load_state_dict(state["scaler"])
 
     def checkpoint() -> None:
         if acc.is_main_process:
             state_path.parent.mkdir(parents=True, exist_ok=True)
             params = {n: p.detach().cpu().clone() for n, p in named}
+            scaler = acc.scaler.state_dict() if acc.scaler is not None else None
             _atomic_save({"params": params, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "step": step, "config": asdict(cfg)}, state_path)
+                          "scaler": scaler, "step": step, "config": asdict(cfg)}, state_path)
             if on_checkpoint:
                 on_checkpoint(acc.unwrap_model(prepared), step)
         acc.wait_for_everyone()

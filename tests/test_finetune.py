@@ -88,3 +88,19 @@ def test_dropout_keeps_an_output():
     active = draw_active(available, is_output, 0.9, g)
     assert (active & is_output).any(dim=1).all()
     assert (active <= available).all()
+
+
+def test_views_larger_than_the_pool_and_mixed_sizes(tmp_path):
+    """Training crops above the pool size upsample; maps of one sample at two resolutions stay aligned."""
+    from teamwork_cli.data import FolderSource, build_pool, svbrdf_views
+
+    pool = build_pool(2, size=32)
+    views = svbrdf_views(pool, 2, 48, torch.Generator().manual_seed(0))
+    assert views["diffuse"].shape == (2, 3, 48, 48)
+    d = tmp_path / "s0"
+    d.mkdir()
+    ramp = np.linspace(0, 1, 32)[None, :, None] * np.ones((32, 32, 3))
+    write_png(d / "image.png", ramp)
+    write_png(d / "diffuse.png", ramp[::2, ::2])  # the same surface at half the resolution
+    batch = FolderSource(tmp_path, ["image", "diffuse"], 16)(1, torch.Generator().manual_seed(1))
+    assert (batch["image"] - batch["diffuse"]).abs().mean() < 0.03
