@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .conventions import DIELECTRIC_F0, basecolor_to_diffuse_specular, normalize
+from .conventions import DIELECTRIC_F0, basecolor_to_diffuse_specular, normalize, normals_gl_to_dx
 from .io import SUPPORTED_READ, ImageError, read_map
 
 MAPS = ("diffuse", "specular", "roughness", "normals")  # what the renderer and the scores need
@@ -129,10 +129,17 @@ def _where(m: MaterialFiles) -> str:
     return str(m.folder / m.stem) + "_*" if m.stem else str(m.folder)
 
 
-def read_material(m: MaterialFiles, *, size: Size = None) -> tuple[dict[str, Tensor], list[str]]:
+NORMAL_CONVENTIONS = ("opengl", "directx")
+
+
+def read_material(m: MaterialFiles, *, size: Size = None,
+                  normal_convention: str = "opengl") -> tuple[dict[str, Tensor], list[str]]:
     """Value-domain maps [1, C, H, W] (MAPS, plus basecolor/metallic if they have files) and notes on what was
     defaulted, derived or resized.  `size` is (height, width) or the longer side (keeping the aspect ratio);
-    by default every map gets the diffuse (or basecolor) map's size."""
+    by default every map gets the diffuse (or basecolor) map's size.  normal_convention: how the normal map
+    file is stored ("directx": +Y down, as Unreal and some exporters write it); the maps returned are OpenGL."""
+    if normal_convention not in NORMAL_CONVENTIONS:
+        raise ValueError(f"normal_convention must be one of {', '.join(NORMAL_CONVENTIONS)}; got {normal_convention!r}")
     arrays = {c: read_map(p, c) for c, p in m.files.items()}
     h, w = arrays["diffuse" if "diffuse" in arrays else "basecolor"].shape[:2]
     if isinstance(size, int):
@@ -162,6 +169,8 @@ def read_material(m: MaterialFiles, *, size: Size = None) -> tuple[dict[str, Ten
         if c not in maps:
             notes.append(f"{_where(m)}: no {c} map: using {DEFAULTS[c]}")
             maps[c] = value
+    if normal_convention == "directx" and "normals" in m.files:
+        maps["normals"] = normals_gl_to_dx(maps["normals"], axis=-3)  # the same Y flip both ways
     maps["normals"] = normalize(maps["normals"], axis=-3)  # EXR normals are taken as stored: make them unit
     return maps, notes
 

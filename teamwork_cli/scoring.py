@@ -65,7 +65,8 @@ def score_maps(pred: dict[str, Tensor], gt: dict[str, Tensor], fov_deg: float = 
     return scores
 
 
-def score_pair(pair: Pair, fov_deg: float = 45.0) -> tuple[dict[str, float], list[str]]:
+def score_pair(pair: Pair, fov_deg: float = 45.0,
+               normal_convention: str = "opengl") -> tuple[dict[str, float], list[str]]:
     """Scores of one pair, and notes on defaulted ground truth or resized predictions."""
     missing = pair.pred.missing(strict=True)
     if missing:
@@ -73,11 +74,11 @@ def score_pair(pair: Pair, fov_deg: float = 45.0) -> tuple[dict[str, float], lis
         raise ImageError(f"{where}: prediction {pair.name!r} has no {', '.join(missing)} map "
                          f"(found: {', '.join(sorted(pair.pred.files)) or 'none'})")
     gt, notes = read_material(pair.gt)
-    pred, pred_notes = read_material(pair.pred)
+    pred, pred_notes = read_material(pair.pred, normal_convention=normal_convention)
     hw, own = gt["diffuse"].shape[-2:], pred["diffuse"].shape[-2:]
     if own != hw:
         notes.append(f"{pair.name}: prediction is {own[1]}x{own[0]}, resized to the ground truth's {hw[1]}x{hw[0]}")
-        pred, pred_notes = read_material(pair.pred, size=(hw[0], hw[1]))
+        pred, pred_notes = read_material(pair.pred, size=(hw[0], hw[1]), normal_convention=normal_convention)
     notes += pred_notes
     return score_maps(pred, gt, fov_deg), notes
 

@@ -70,3 +70,24 @@ def test_svbrdf_usage_errors(tmp_path, tiny_svbrdf_adapter, capsys):
     assert code == 2 and "--format" in err
     code, _, err = run(["svbrdf"], capsys)
     assert code == 2 and "Error:" in err
+
+
+def test_directx_normals_round_trip(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    """--normal-convention directx flips Y in the written normals; render reads them back as OpenGL."""
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(2).random((32, 32, 3)))
+    args = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1"]
+    assert run([*args, "-o", str(tmp_path / "gl")], capsys)[0] == 0
+    assert run([*args, "-o", str(tmp_path / "dx"), "--normal-convention", "directx"], capsys)[0] == 0
+    gl = np.asarray(Image.open(tmp_path / "gl/p_normals.png"), dtype=np.int64)
+    dx = np.asarray(Image.open(tmp_path / "dx/p_normals.png"), dtype=np.int64)
+    assert np.array_equal(gl[..., [0, 2]], dx[..., [0, 2]])
+    assert np.abs(gl[..., 1] + dx[..., 1] - 255).max() <= 1  # (n+1)/2 with n_y negated
+    a = run(["render", str(tmp_path / "gl/p"), "-o", str(tmp_path / "a.png")], capsys)
+    b = run(["render", str(tmp_path / "dx/p"), "-o", str(tmp_path / "b.png"), "--normal-convention", "directx"],
+            capsys)
+    assert a[0] == b[0] == 0
+    ra = np.asarray(Image.open(tmp_path / "a.png"), dtype=np.float64)
+    rb = np.asarray(Image.open(tmp_path / "b.png"), dtype=np.float64)
+    assert np.abs(ra - rb).mean() < 2.0  # 8-bit PNG rounding of the normals only
+    code, _, err = run([*args, "-o", str(tmp_path / "x"), "--normal-convention", "directx", "--gltf"], capsys)
+    assert code == 2 and "--normal-convention" in err

@@ -21,6 +21,8 @@ def svbrdf(
                               "sub-folder per material) or a prefix such as out/brick."),
     gt: Path = typer.Option(..., "--gt", help="Ground-truth maps, laid out like --pred; materials pair by stem."),
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees."),
+    normal_convention: str = typer.Option("opengl", "--normal-convention", help="How --pred stores its normal "
+                                          "maps: opengl (the default, as conventions.md) or directx."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Per-map RMSE (diffuse, specular in linear values; roughness; normals as (n+1)/2) and render RMSE (mean
@@ -40,7 +42,7 @@ def svbrdf(
                             "sub-folder per material) or prefixes like out/brick; materials pair by stem") from e
     for pair in pairs:
         try:
-            scores, notes = score_pair(pair, fov_deg=fov)
+            scores, notes = score_pair(pair, fov_deg=fov, normal_convention=normal_convention)
         except ImageError as e:
             raise TeamworkError(str(e), "a prediction needs diffuse, specular (or basecolor and metallic), "
                                 "roughness and normals maps") from e

@@ -14,6 +14,7 @@ from ..errors import TeamworkError
 from ..io import ImageError, OutputExistsError, write_map
 from ..materials import find_material, read_material
 from ..render import camera_height, render, to_photo
+from . import common as C
 
 # Besides the flash, the sheet lights the patch from four sides at about 50 degrees from the vertical, low
 # enough for relief to show: a bump must look lit from the light's side, which checks the normals' orientation.
@@ -38,6 +39,7 @@ def render_cmd(
     size: int = typer.Option(None, "--size", help="Resample the maps so the longer side has this many pixels."),
     bits: int = typer.Option(16, "--bits", help="Bits per sample: 8 or 16 for PNG/TIFF, 16 or 32 for EXR."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    normal_convention: str = C.NORMALS_OPT,
 ) -> None:
     """Render a material (conventions.md section 3) to check it by eye; prints the written files.
 
@@ -45,6 +47,9 @@ def render_cmd(
 
     Example: teamwork render maps/brick --sheet -o brick_sheet.png
     """
+    if gltf and normal_convention == "directx":
+        raise typer.BadParameter("glTF normal maps are OpenGL (+Y up); the glTF would reference a DirectX map",
+                                 param_hint="--normal-convention")
     point = _parse_light(light)
     if not 1 <= fov < 180:
         raise typer.BadParameter(f"must be in [1, 180), got {fov}", param_hint="--fov")
@@ -54,7 +59,7 @@ def render_cmd(
         material = find_material(maps)
     except ImageError as e:
         raise TeamworkError(str(e), MAPS_HINT) from e
-    values, notes = read_material(material, size=size)
+    values, notes = read_material(material, size=size, normal_convention=normal_convention)
     for note in notes:
         typer.echo(f"Note: {note}", err=True)
     with torch.no_grad():

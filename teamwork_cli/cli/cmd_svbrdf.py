@@ -34,6 +34,7 @@ def svbrdf(
     compile_model: bool = C.COMPILE_OPT,
     guidance: float = C.GUIDANCE_OPT,
     overwrite: bool = C.OVERWRITE_OPT,
+    normal_convention: str = C.NORMALS_OPT,
 ) -> int:
     """Estimate diffuse, specular, roughness and normal maps (plus glTF basecolor/metallic) from photos taken
     with the flash on, camera and light together, looking straight at a flat material.
@@ -47,12 +48,19 @@ def svbrdf(
     Example: teamwork svbrdf photo.jpg -o maps/
     """
     # Heavy imports (diffusers) here, not at module level: `teamwork --help` stays fast.
+    from ..conventions import normals_gl_to_dx
     from ..encoding import encode
     from ..hub.resolve import resolve_adapter
     from ..pipeline import TeamPipeline, default_adapter
     from ..tasks import svbrdf as task
 
     ext, bits = C.split_format(fmt)
+    if normal_convention not in ("opengl", "directx"):
+        raise typer.BadParameter(f"must be opengl or directx; got {normal_convention!r}",
+                                 param_hint="--normal-convention")
+    if gltf and normal_convention == "directx":
+        raise typer.BadParameter("glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl",
+                                 param_hint="--normal-convention")
     files = C.inputs_or_fail(inputs)
     if adapter is None:
         adapter = str(default_adapter("svbrdf"))
@@ -80,6 +88,8 @@ def svbrdf(
             maps = task.estimate(pipe, encode("image", photos), fov_deg=fov, steps=steps, seed=[seed] * len(batch),
                                  resolution=resolution, ensemble=ensemble,
                                  callback=lambda i, n: bar.update(job, completed=i))
+        if normal_convention == "directx":  # the files only: the re-render above used the true normals
+            maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)
         return [{c: m[k:k + 1] for c, m in maps.items()} for k in range(len(batch))]
 
     def save(path: Path, data: tuple[dict[str, Path], torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:

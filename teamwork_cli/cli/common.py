@@ -33,6 +33,8 @@ STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4)."
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
 RES_OPT = typer.Option(None, "--resolution", help="Process with the longer side at this many pixels, then "
                        "resize to the input size (default: the input's own size).")
+NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
+                           "default) or directx (+Y down: Unreal, some exporters).")
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
                           "process's own device), cpu, cuda, cuda:N or mps.")
 DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU, fp32 on a GPU), fp32, bf16 or fp16; the "
