@@ -28,19 +28,26 @@ def tiny_base(tmp_path_factory):
     return path
 
 
+def randomize_up(model, scale, seed=0):
+    """Give every adapter layer a random `up` (a fresh adapter is an exact no-op), reproducibly."""
+    from teamwork_cli.adapter import adapter_layers
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in adapter_layers(model).values():
+            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * scale)
+
+
 def make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0):
     """A random (non-zero) adapter for the tiny base, written in the published format."""
-    from teamwork_cli.adapter import adapter_layers, inject_adapter
+    from teamwork_cli.adapter import inject_adapter
     from teamwork_cli.backbones import layers_to_adapt
     from teamwork_cli.checkpoint import save_adapter
     from teamwork_cli.embedded import EmbeddedDenoiser
 
     den = EmbeddedDenoiser.from_pretrained(base_path)
     inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), rank, communication=communication)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in adapter_layers(den.model).values():
-            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * 0.05)
+    randomize_up(den.model, 0.05, seed)
     save_adapter(den.model, path, teammates, base_model=str(base_path), title="tiny test adapter",
                  profile="UNET2D", architecture="UNet2DModel")
     return path

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import write_png
+from conftest import randomize_up, write_png
 from PIL import Image
 
 from teamwork_cli.adapter import adapter_layers, inject_adapter
@@ -53,10 +53,7 @@ def published_adapter(family, folder, teammates, path, task):
     """A random (non-zero) adapter for the pipeline at `folder`, written in the published format."""
     den = load_hub_denoiser(str(folder), cache_embeds=False)
     inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), 4)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for layer in adapter_layers(den.model).values():
-            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * 0.02)
+    randomize_up(den.model, 0.02)
     return save_adapter(den.model, path, teammates, base_model=str(folder), title=f"tiny {family} {task}",
                         profile=family.upper(), architecture=family)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import randomize_up
 
-from teamwork_cli.adapter import adapter_layers, inject_adapter
+from teamwork_cli.adapter import inject_adapter
 from teamwork_cli.backbones import layers_to_adapt
 from teamwork_cli.checkpoint import save_adapter
 from teamwork_cli.hub import load_hub_denoiser
@@ -36,10 +37,7 @@ def team(request, tmp_path_factory):
     folder = save_tiny_pipeline(family, root / "base")
     den = load_hub_denoiser(str(folder), cache_embeds=False)
     inject_adapter(den.model, layers_to_adapt(den.model), len(SVBRDF), 4)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for layer in adapter_layers(den.model).values():
-            layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * 0.02)
+    randomize_up(den.model, 0.02)
     adapter = save_adapter(den.model, root / "svbrdf.safetensors", SVBRDF, base_model=str(folder), title="tiny",
                            profile=family.upper(), architecture=family)
     return family, folder, adapter
