@@ -4,8 +4,11 @@
 
 Renders two 512 px crops of each dielectric set in ../shared/data/materials-cc0 (box-filtered to 256 px) under
 the colocated flash, estimates maps from the photo, and prints per-map and render RMSE for the shipped adapter,
-its coordination-off twin (same training budget) and the naive baseline. Then the re-render RMSE on the real
-flash photos in ../shared/data/flash-photos (estimate rendered under the same flash vs the photo).
+its coordination-off twin (same training budget) and the naive baseline, each alone and followed by the flash fit
+that `teamwork svbrdf` applies by default (`teamwork_cli.flashfit`; the naive row + flash fit is its control: it
+shows what the fit does without the network). Then the re-render RMSE on the real flash photos in
+../shared/data/flash-photos (estimate rendered under the same flash vs the photo), without the fit: the fit solves
+diffuse from the photo, so its re-render matches the photo by construction and would measure nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from teamwork_cli import flashfit  # noqa: E402
 from teamwork_cli import render as R  # noqa: E402
 from teamwork_cli.conventions import decode_normals, srgb_to_linear  # noqa: E402
 from teamwork_cli.io import read_image  # noqa: E402
@@ -83,10 +87,10 @@ def main() -> None:
             print(f"# {label}: {path} not found, skipped", file=sys.stderr)
     print(f"# steps={args.steps} ensemble={args.ensemble} resolution={args.resolution or 'input'} seed={args.seed}; "
           f"{len(crops)} crops of {', '.join(SETS)} at 256 px")
-    header = f"{'method':<22}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
+    header = f"{'method':<30}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
     print(header)
     for label, pipe in methods.items():
-        rows = []
+        rows: dict[str, list[dict[str, float]]] = {label: [], f"{label} + flash fit": []}
         for _, gt in crops:
             photo = R.to_photo(R.render_flash(*(gt[m] for m in MAPS)))
             if pipe is None:
@@ -94,9 +98,13 @@ def main() -> None:
             else:
                 pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
                                      ensemble=args.ensemble)
-            rows.append(scores(pred, gt))
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
-        print(f"{label:<22}" + "".join(f"{mean[k]:>11.4f}" for k in (*MAPS, "render")))
+            rows[label].append(scores(pred, gt))
+            # The same post-process `teamwork svbrdf` applies by default (--fit), on every method alike.
+            fitted = flashfit.demodulate_diffuse(flashfit.fit_levels(pred, photo), photo)
+            rows[f"{label} + flash fit"].append(scores(fitted, gt))
+        for name, rr in rows.items():
+            mean = {k: sum(r[k] for r in rr) / len(rr) for k in rr[0]}
+            print(f"{name:<30}" + "".join(f"{mean[k]:>11.4f}" for k in (*MAPS, "render")))
     photos = sorted((shared / "data/flash-photos").glob("*.png"))
     if photos:
         print("\n# re-render RMSE on real flash photos (sRGB, estimate under the same flash vs the photo)")
@@ -108,7 +116,7 @@ def main() -> None:
                     pred = naive(srgb_to_linear(photo))
                 else:
                     pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
-                                     ensemble=args.ensemble)
+                                         ensemble=args.ensemble)
                 rerender = R.to_photo(R.render_flash(*(pred[m] for m in MAPS)))
                 errs.append(((rerender - photo) ** 2).mean().sqrt().item())
             print(f"{label:<22}{sum(errs) / len(errs):>11.4f}   " + " ".join(f"{e:.4f}" for e in errs))

@@ -16,8 +16,9 @@ Metrics (lower is better except PSNR):
   inpaint     RMSE inside the mask (sRGB image / encoded maps), seam: RMSE of the jump across the mask border
               minus the true jump (pixel pairs straddling the border). Baseline: harmonic (membrane) fill,
               the classical diffusion inpainting (solved exactly by conjugate gradients).
-  shade       PSNR (dB) of the sRGB image against the true render. Baselines: local shading of the true buffers
-              with the true lights but no shadows (an oracle for everything except visibility), and albedo alone.
+  shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
+              (scenes.STUDIO_KEY). Baselines: local shading of the true buffers with the same rig but no shadows (an
+              oracle for everything except visibility), and albedo alone.
   synthesize  coherence RMSE: the generated image teammate against the flash render (conventions.md 3) of the
               generated maps. Baseline: mismatched pairs (one held-out material's photo vs another's maps).
 """
@@ -218,8 +219,8 @@ def bench_inpaint(args: argparse.Namespace) -> None:
 
 def bench_shade(args: argparse.Namespace) -> None:
     seeds = [S.EVAL_SEED0 + 2000 + i for i in range(args.count)]
-    buf = S.generate(seeds, args.size)
-    local = S.generate(seeds, args.size, shadows=False)["photo"]
+    buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (scenes.STUDIO_KEY)
+    local = S.generate(seeds, args.size, shadows=False, lighting="studio")["photo"]
     header("shade", ["PSNR dB"])
     row("local shading, no shadows (oracle)", [psnr(local, buf["photo"])])
     row("albedo alone", [psnr(R.to_photo(buf["albedo"]), buf["photo"])])

@@ -46,7 +46,8 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
 
     def loss_fn(model: TeamDenoiser, g: torch.Generator) -> Tensor:
         den = model.module if hasattr(model, "module") else model  # unwrap DDP for the codec and schedule
-        data = source(batch_size, g)
+        with torch.autocast(next(den.model.parameters()).device.type, enabled=False):
+            data = source(batch_size, g)  # renderers inside sources must stay fp32 under the trainer's autocast
         data = {t.name: data[t.name] if t.name in data else data[t.channel] for t in layout.teammates
                 if t.name in data or t.channel in data}  # per teammate: its own key, else its channel's
         n = batch_size

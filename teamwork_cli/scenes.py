@@ -65,6 +65,7 @@ class Scene:
     sky: Tensor  # [3] ambient irradiance from above
     bounce: Tensor  # [3] ambient irradiance from below
     exposure: float = 0.85  # the 97th luminance percentile lands here (before clipping)
+    gain: float | None = None  # a fixed exposure gain instead (the studio rig: no per-image normalisation)
 
 
 # ----------------------------------------------------------------------------------------------- sampling
@@ -109,8 +110,25 @@ def _rot_x(angle: float) -> Tensor:
     return torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
-def sample_scene(seed: int) -> Scene:
-    """The scene of a seed: camera at height 1-2 looking at -z, tilted down; objects rest on the ground y = 0."""
+# The studio rig of neural shading (tasks.shade): shading buffers carry no lighting, so a shader can only learn a
+# fixed one. One white key light above and to the right of the camera (in camera space, so its shadows fall
+# to the left of the objects, where the camera sees them), a weak grey sky and floor bounce, and no automatic
+# exposure (it would tie every pixel to the image's brightest ones). Powers are set so that the median scene's
+# 97th luminance percentile lands near 0.85, as under random lighting.
+STUDIO_KEY = (2.0, 2.5, -0.5)  # camera-space offset: right, up, ahead (inside the room's side walls)
+STUDIO_KEY_POWER = 170.0
+STUDIO_SKY = 1.1
+STUDIO_BOUNCE = 0.4  # times the sky
+LIGHTINGS = ("random", "studio")
+
+
+def sample_scene(seed: int, lighting: str = "random") -> Scene:
+    """The scene of a seed: camera at height 1-2 looking at -z, tilted down; objects rest on the ground y = 0.
+
+    lighting: "random" (1-2 coloured point lights, random ambient and exposure) or "studio" (the fixed rig above;
+    layout and materials are those of the same seed under random lighting)."""
+    if lighting not in LIGHTINGS:
+        raise ValueError(f"lighting must be one of {', '.join(LIGHTINGS)}; got {lighting!r}")
     r = P._Rng(seed)
     fov = r.u(40.0, 60.0)
     pitch = -math.radians(r.u(5.0, 20.0))
@@ -157,7 +175,12 @@ def sample_scene(seed: int) -> Scene:
     # Ambient well below the key light's irradiance (~0.5 at the objects), so cast shadows stay visible.
     sky = _colour(r, (0.0, 0.4), (1.0, 1.0)) * r.logu(0.03, 0.3)
     bounce = sky * r.u(0.2, 0.6)
-    return Scene(camera, rotation, fov, surfaces, lights, sky, bounce, exposure=r.u(0.7, 1.0))
+    exposure = r.u(0.7, 1.0)
+    if lighting == "studio":
+        lights = [Light(camera + rotation @ torch.tensor(STUDIO_KEY), torch.full((3,), STUDIO_KEY_POWER))]
+        sky, bounce = torch.full((3,), STUDIO_SKY), torch.full((3,), STUDIO_SKY * STUDIO_BOUNCE)
+        return Scene(camera, rotation, fov, surfaces, lights, sky, bounce, gain=1.0)
+    return Scene(camera, rotation, fov, surfaces, lights, sky, bounce, exposure=exposure)
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -193,7 +216,7 @@ def render_scene(scene: Scene, size: int | tuple[int, int] = 128, *, shadows: bo
     residual = residual + fresnel * (scene.sky + scene.bounce) / (2 * math.pi)
     image = albedo * diffuse_shading + residual
     lum = image @ torch.tensor([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance
-    k = scene.exposure / torch.quantile(lum, 0.97).clamp_min(1e-6)
+    k = scene.exposure / torch.quantile(lum, 0.97).clamp_min(1e-6) if scene.gain is None else scene.gain
     diffuse_shading, residual = diffuse_shading * k, residual * k
     image = albedo * diffuse_shading + residual
     to_camera = scene.rotation  # row vectors: v_cam = v_world @ R, i.e. R^T v (R is orthonormal)
@@ -207,15 +230,15 @@ def render_scene(scene: Scene, size: int | tuple[int, int] = 128, *, shadows: bo
     return {key: v.reshape(h, w, -1).permute(2, 0, 1).contiguous() for key, v in out.items()}
 
 
-def generate(seeds: Sequence[int] | int, size: int | tuple[int, int] = 128, *, shadows: bool = True
-             ) -> dict[str, Tensor]:
+def generate(seeds: Sequence[int] | int, size: int | tuple[int, int] = 128, *, shadows: bool = True,
+             lighting: str = "random") -> dict[str, Tensor]:
     """Buffers [B, C, H, W] of the scenes of `seeds`, plus `photo`: what a camera stores (sRGB of clip(image))."""
     from .render import to_photo
 
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     if not seeds:
         raise ValueError("seeds must name at least one scene")
-    scenes = [render_scene(sample_scene(int(s)), size, shadows=shadows) for s in seeds]
+    scenes = [render_scene(sample_scene(int(s), lighting), size, shadows=shadows) for s in seeds]
     out = {k: torch.stack([sc[k] for sc in scenes]) for k in scenes[0]}
     out["photo"] = to_photo(out["image"])
     return out

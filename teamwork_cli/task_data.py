@@ -38,9 +38,10 @@ def _train_seeds(n: int, g: torch.Generator) -> list[int]:
     return torch.randint(0, scenes.EVAL_SEED0, (n,), generator=g).tolist()
 
 
-def scene_batch(seeds: list[int], size: int, channels: set[str] | None = None) -> dict[str, Tensor]:
+def scene_batch(seeds: list[int], size: int, channels: set[str] | None = None, lighting: str = "random"
+                ) -> dict[str, Tensor]:
     """Scene buffers in file encoding: the image as a camera stores it, shading through its bounded picture."""
-    buf = scenes.generate(seeds, size)
+    buf = scenes.generate(seeds, size, lighting=lighting)
     buf["inverseshading"] = inverse_shading(buf["diffuseshading"])
     keys = SCENE_CHANNELS if channels is None else [c for c in SCENE_CHANNELS if c in channels]
     return {c: buf["photo"] if c == "image" else encode(c, buf[c]) for c in keys}
@@ -55,9 +56,11 @@ def scene_source(layout: TeamLayout, size: int) -> Source:
     # Only-input optional buffers are sometimes unknown at inference (tasks.shade gives them neutral values).
     optional = [c for c in OPTIONAL if f"{c}.in" in names and f"{c}.out" not in names]
     noisy_photo = "image.in" in names and "image.out" not in names
+    # A shading team (image out, not in) learns the studio rig: its input buffers carry no lighting.
+    lighting = "studio" if "image.out" in names and "image.in" not in names else "random"
 
     def draw(n: int, g: torch.Generator) -> dict[str, Tensor]:
-        data = scene_batch(_train_seeds(n, g), size, wanted)
+        data = scene_batch(_train_seeds(n, g), size, wanted, lighting)
         if noisy_photo:  # real photos carry sensor noise (as procedural.generate's augmentation)
             sigma = torch.exp(torch.empty(n, 1, 1, 1).uniform_(math.log(0.002), math.log(0.02), generator=g))
             data["image"] = (data["image"] + sigma * torch.randn(data["image"].shape, generator=g)).clamp(0, 1)

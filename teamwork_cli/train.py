@@ -90,8 +90,13 @@ def train(
     `checkpoint_every` steps and at the end; `on_checkpoint(model, step)` writes the user-facing file.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
 
     cfg.check()
+    # accelerate keeps its settings process-wide; a second train() in one process (a notebook, a test) with
+    # another precision would be refused. The distributed group (PartialState) is kept: only our settings reset.
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
     from .distributed import cpu_only
 
     # The schedule counts optimizer steps, whatever the number of processes. cpu=True on a machine without an

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from teamwork_cli import scenes as S
@@ -88,3 +89,25 @@ def test_training_sources_give_encoded_team_channels():
     assert masks.shape == (6, 1, 32, 32) and set(masks.unique().tolist()) <= {0.0, 1.0}
     cover = masks.mean(dim=(1, 2, 3))
     assert (cover > 0).all() and (cover < 0.95).all()
+
+
+def test_studio_lighting_is_fixed_and_keeps_the_layout():
+    random, studio = S.sample_scene(7), S.sample_scene(7, "studio")
+    assert [s.kind for s in studio.surfaces] == [s.kind for s in random.surfaces]
+    assert studio.gain == 1.0 and len(studio.lights) == 1
+    offset = (studio.lights[0].position - studio.camera) @ studio.rotation  # back to camera space
+    assert torch.allclose(offset, torch.tensor(S.STUDIO_KEY), atol=1e-5)
+    # A fixed gain (no automatic exposure): removing the shadows can only add light, pixel by pixel.
+    lit = S.generate([7, 8], 24, lighting="studio")
+    local = S.generate([7, 8], 24, lighting="studio", shadows=False)
+    assert (local["image"] >= lit["image"] - 1e-6).all() and (local["image"] > lit["image"] + 1e-3).any()
+    with pytest.raises(ValueError, match="lighting must be one of random, studio; got 'noon'"):
+        S.sample_scene(7, "noon")
+
+
+def test_shading_teams_train_on_the_studio_rig():
+    from teamwork_cli.task_data import scene_batch
+
+    data = scene_source(load_preset("shade"), 16)(1, torch.Generator().manual_seed(0))
+    seed = int(torch.randint(0, S.EVAL_SEED0, (1,), generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(data["image"], scene_batch([seed], 16, {"image"}, "studio")["image"])

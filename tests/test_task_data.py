@@ -30,3 +30,13 @@ def test_finetune_on_task_sources(tmp_path, tiny_base, monkeypatch, preset, kind
                  str(out), "--steps", "1", "--batch-size", "2", "--resolution", "16", "--rank", "2", "--pool", "3",
                  "--mixed-precision", "no"]) == 0
     assert out.is_file()
+
+
+def test_finetune_renders_scenes_in_fp32_under_bf16_training(tmp_path, tiny_base, monkeypatch):
+    """The scene tracer runs inside the loss; the trainer's bf16 autocast must not reach it (it once did)."""
+    monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path))
+    out = tmp_path / "a.safetensors"
+    assert main(["finetune", "--preset", "intrinsics", "--data", "procedural:scenes", "--base", str(tiny_base),
+                 "-o", str(out), "--steps", "1", "--batch-size", "1", "--resolution", "16", "--rank", "2",
+                 "--mixed-precision", "bf16"]) == 0
+    assert out.is_file()

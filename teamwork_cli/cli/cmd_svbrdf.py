@@ -21,6 +21,9 @@ def svbrdf(
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
     ensemble: int = typer.Option(2, "--ensemble", min=1, help="Average the maps of this many samples (different "
                                  "noise, one batch): less noise, cost x N."),
+    fit: bool = typer.Option(True, "--fit/--no-fit", help="Fit the maps' global levels (roughness, specular, "
+                             "diffuse gain, normal strength) to the photo, then solve diffuse per pixel from it: "
+                             "about 2 s per photo."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
@@ -86,7 +89,7 @@ def svbrdf(
             job = bar.add_task(C.batch_label(batch), total=steps)
             # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
             maps = task.estimate(pipe, encode("image", photos), fov_deg=fov, steps=steps, seed=[seed] * len(batch),
-                                 resolution=resolution, ensemble=ensemble,
+                                 resolution=resolution, ensemble=ensemble, fit=fit,
                                  callback=lambda i, n: bar.update(job, completed=i))
         if normal_convention == "directx":  # the files only: the re-render above used the true normals
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)

@@ -1,6 +1,8 @@
 """Neural shading: an image from intrinsic buffers (albedo, normals, and optionally roughness, metallic, depth).
 
 Buffers follow conventions.md section 1 (albedo is the diffuse reflectance, normals camera space, depth relative).
+Buffers carry no lighting, so the shader renders under the one it learned: the studio rig of `scenes` (a white key
+light above and right of the camera, a weak sky and floor bounce, fixed exposure), with its cast shadows.
 An optional buffer the user does not have is given to the adapter as a neutral constant (`neutral`), because
 `TeamPipeline` runs every input teammate of an adapter; training on `procedural:scenes` replaces the optional
 buffers by the same constants at random (`task_data.NEUTRAL_P`), so the adapter knows what "unknown" looks like.

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import flashfit
 from .. import render as R
 from ..conventions import diffuse_specular_to_basecolor
 from ..encoding import decode, encode
@@ -28,18 +29,20 @@ def check_team(pipe: TeamPipeline) -> None:
 
 
 def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps: int = 1,
-             seed: int | Sequence[int] = 0, resolution: int | None = None, ensemble: int = 1,
+             seed: int | Sequence[int] = 0, resolution: int | None = None, ensemble: int = 1, fit: bool = False,
              callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) for flash photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
     Also `basecolor`/`metallic` (glTF) and `render`: the estimate re-rendered under the same flash, for checking.
     ensemble: average the maps of this many samples with different noise (test-time ensembling, as Marigold,
     Ke et al. 2024, section 3.3): the mean of samples is a lower-error estimate than any one of them.
+    fit: fit the maps' global levels to the photo, then solve the diffuse map per pixel from it (`flashfit`).
     """
     check_team(pipe)
     if ensemble < 1:
         raise ValueError(f"ensemble must be at least 1, got {ensemble}")
     n = photo.shape[0]
+    stored = photo
     seeds = [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
     if ensemble > 1:  # one batch of n * ensemble rows; sample k of image i gets seed seeds[i] + 1000003 * k
         photo = photo.repeat(ensemble, 1, 1, 1)
@@ -57,6 +60,8 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
     if ensemble > 1:
         maps = {m: v.unflatten(0, (ensemble, n)).mean(0) for m, v in maps.items()}
         maps["normals"] = F.normalize(maps["normals"], dim=1, eps=1e-6)
+    if fit:
+        maps = flashfit.demodulate_diffuse(flashfit.fit_levels(maps, stored, fov_deg=fov_deg), stored, fov_deg=fov_deg)
     base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
     radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)

@@ -1,0 +1,53 @@
+"""The flash fit: global levels recovered from the photo, diffuse solved per pixel, shape errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from teamwork_cli import flashfit
+from teamwork_cli import render as R
+
+
+def _truth(size: int = 48) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    diffuse = 0.25 + 0.2 * torch.rand(1, 3, size, size, generator=g)
+    tilt = 0.15 * torch.randn(1, 2, size, size, generator=g)
+    normals = torch.nn.functional.normalize(torch.cat([tilt, torch.ones(1, 1, size, size)], 1), dim=1)
+    return {"diffuse": diffuse, "specular": torch.full((1, 3, size, size), 0.04),
+            "roughness": torch.full((1, 1, size, size), 0.35), "normals": normals}
+
+
+def _photo(maps: dict[str, torch.Tensor]) -> torch.Tensor:
+    return R.to_photo(R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"]))
+
+
+def test_fit_recovers_the_roughness_and_specular_levels():
+    truth = _truth()
+    guess = {**truth, "roughness": torch.full_like(truth["roughness"], 0.7),
+             "specular": torch.full_like(truth["specular"], 0.1), "extra": torch.ones(1)}
+    fitted = flashfit.fit_levels(guess, _photo(truth), iters=300)
+    assert fitted["roughness"].mean().item() == pytest.approx(0.35, abs=0.05)
+    assert fitted["specular"].mean().item() == pytest.approx(0.04, abs=0.015)
+    assert torch.equal(fitted["extra"], guess["extra"])  # keys it does not fit pass through
+    before = (_photo(guess) - _photo(truth)).pow(2).mean()
+    assert (_photo(fitted) - _photo(truth)).pow(2).mean() < before / 20
+
+
+def test_demodulation_solves_the_diffuse_that_made_the_photo():
+    truth = _truth()
+    guess = {**truth, "diffuse": torch.full_like(truth["diffuse"], 0.5)}
+    photo = _photo(truth)
+    solved = flashfit.demodulate_diffuse(guess, photo)["diffuse"]
+    clipped = (photo >= flashfit.SATURATED).any(1, keepdim=True).expand_as(solved)
+    assert 0 < clipped.sum() < clipped.numel() / 4  # the highlight's centre is clipped, the rest is not
+    assert (solved - truth["diffuse"])[~clipped].abs().max() < 1e-4
+    assert torch.equal(solved[clipped], guess["diffuse"][clipped])  # no information there: the guess stays
+
+
+def test_size_mismatch_is_an_error():
+    truth = _truth()
+    with pytest.raises(ValueError, match="photo is 24x24 but the maps are 48x48"):
+        flashfit.fit_levels(truth, _photo(truth)[..., ::2, ::2])
+    with pytest.raises(ValueError, match="photo is 24x24 but the maps are 48x48"):
+        flashfit.demodulate_diffuse(truth, _photo(truth)[..., ::2, ::2])
