@@ -253,4 +253,21 @@ def save_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list
     return path
 
 
-__all__ = ["AdapterInfo", "build_metadata", "load_adapter", "read_adapter_info", "save_adapter"]
+def convert_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dtype: torch.dtype) -> Path:
+    """Rewrite an adapter file with its tensors in `dtype` (e.g. float16 to ship it at half the size; loading casts
+    back to the model's dtype), metadata unchanged; atomic like save_adapter."""
+    info = read_adapter_info(src)
+    with safe_open(info.path, framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k).to(dtype).contiguous() for k in f.keys()}
+    path = Path(dst)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, os.fspath(tmp), metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+__all__ = ["AdapterInfo", "build_metadata", "convert_adapter", "load_adapter", "read_adapter_info", "save_adapter"]

@@ -199,3 +199,19 @@ def test_loading_leaves_the_global_rng_alone(tmp_path: Path) -> None:
     before = torch.get_rng_state()
     load_adapter(model, path)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_half_precision_copy_keeps_metadata_and_loads(tmp_path: Path) -> None:
+    from teamwork_cli.checkpoint import convert_adapter
+
+    src = write(tmp_path / "a.safetensors")
+    dst = convert_adapter(src, tmp_path / "a16.safetensors", torch.float16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "a16.safetensors"]
+    with safe_open(str(src), framework="pt") as f, safe_open(str(dst), framework="pt") as h:
+        assert h.metadata() == f.metadata() and set(h.keys()) == set(f.keys())
+        assert all(h.get_tensor(k).dtype == torch.float16 for k in h.keys())
+    model = tiny_sd3()
+    load_adapter(model, dst)
+    p = adapter_state_dict(model)[f"{Q}.adapter.down"]
+    assert p.dtype == torch.float32  # loaded into the model's dtype
+    assert torch.allclose(p, published_tensors()[f"{Q}.adapter.down"], rtol=1e-3, atol=1e-3)

@@ -37,6 +37,9 @@ def shade(
 ) -> int:
     """Render an image from intrinsic buffers (a G-buffer) with the shading adapter.
 
+    The buffers hold no lights, so the image is lit as the adapter learned: the shipped one by a studio rig (a
+    white key light above and to the right of the camera, casting shadows to the left, and a weak sky).
+
     Buffers the adapter takes but you do not give (roughness, metallic, depth) are replaced by neutral values
     (roughness 0.5, metallic 0, depth 0.5), which the shipped adapter was trained to expect.
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Reproduce the shipped adapters of intrinsics, inpaint, inpaint-material, shade and synthesize (embedded base).
+# Each preset trains twice at once on two cores: the adapter and its coordination-off twin, same budget.
+# A killed job continues with the same line plus --resume. Timings on a 2-core CPU are in the README.
+#   scripts/train_tasks.sh [PRESET...]        (default: all five, in this order)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
+common=(--batch-size 4 --resolution 128 --rank 16 --lr 2e-3 --warmup 30 --checkpoint-every 50 --threads 1)
+declare -A recipe=(
+  [inpaint]="--data procedural:inpaint --steps 1000"
+  [synthesize]="--data procedural:synthesize --steps 700"
+  [intrinsics]="--data procedural:scenes --steps 330 --timestep-mean 1.0 --dropout 0.2"
+  [shade]="--data procedural:scenes --steps 500 --timestep-mean 1.0"
+  [inpaint-material]="--data procedural:inpaint --steps 400"
+)
+mkdir -p runs/tasks
+for preset in "${@:-inpaint synthesize intrinsics shade inpaint-material}"; do
+  for p in $preset; do
+    # shellcheck disable=SC2086
+    teamwork finetune --preset "$p" ${recipe[$p]} "${common[@]}" -o "runs/tasks/$p.safetensors" \
+      --title "teamwork $p (embedded)" &
+    # shellcheck disable=SC2086
+    teamwork finetune --preset "$p" ${recipe[$p]} "${common[@]}" --no-coordination \
+      -o "runs/tasks/$p-nocoord.safetensors" --title "teamwork $p, coordination off (embedded)" &
+    wait
+    for f in "$p" "$p-nocoord"; do  # shipped in float16: half the size, same results (README)
+      python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/$f.safetensors"
+    done
+  done
+done
