@@ -127,7 +127,7 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   coordination: bool = True, optimizer: str = "adamw", lr: float = 1e-3, warmup: int = 50,
                   schedule: str = "cosine", clip: float = 1.0, dropout: float = 0.0, seed: int = 0,
                   resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
-                  mixed_precision: str = "bf16", title: str | None = None, command: str = "",
+                  mixed_precision: str = "auto", title: str | None = None, command: str = "",
                   progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0) -> int:
     """Inject a fresh adapter into the base, train it, and write it in the published format."""
     from .adapter import inject_adapter
@@ -140,6 +140,10 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
+    if mixed_precision == "auto":  # bf16 where it is native: a GPU, or a CPU with AVX-512 BF16/AMX
+        from .train import resolve_mixed_precision
+
+        mixed_precision = resolve_mixed_precision()
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)

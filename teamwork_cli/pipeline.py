@@ -31,6 +31,20 @@ EMBEDDED_BASE_NAMES = ("embedded", "teamwork-embedded", "")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16/AMX class). Without it bf16 is emulated and,
+    measured on a 2-core AVX2 EPYC, 50x slower than fp32 (README, design notes), so `auto` must not pick it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private op: absent means unknown, and fp32 is the safe side
+        return False
+
+
+def auto_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `--dtype auto`: bf16 on a CPU that computes it natively, else none (fp32)."""
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else None
+
+
 def default_adapter(preset: str) -> Path:
     return EMBEDDED_DIR / f"{preset}.safetensors"
 
@@ -100,8 +114,8 @@ class TeamPipeline:
         dev = resolve_device(device)
         if dtype != "auto" and dtype not in DTYPES:
             raise ValueError(f"dtype must be one of auto, {', '.join(DTYPES)}; got {dtype!r}")
-        auto = None
-        if dev.type == "cpu" and dtype in ("auto", "bf16"):
+        auto = auto_dtype(dev) if dtype == "auto" else None
+        if dev.type == "cpu" and dtype == "bf16":
             auto = torch.bfloat16
         elif dev.type != "cpu" and dtype in ("bf16", "fp16"):
             auto = DTYPES[dtype]

@@ -32,18 +32,27 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     checkpoint_every: int = 200
-    mixed_precision: str = "bf16"  # "bf16" | "fp16" | "no"
+    mixed_precision: str = "auto"  # "auto" | "bf16" | "fp16" | "no"
 
     def check(self) -> None:
         if self.optimizer not in ("adamw", "prodigy"):
             raise ValueError(f"optimizer must be one of adamw, prodigy; got {self.optimizer!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be one of cosine, constant; got {self.schedule!r}")
-        if self.mixed_precision not in ("bf16", "fp16", "no"):
-            raise ValueError(f"mixed_precision must be one of bf16, fp16, no; got {self.mixed_precision!r}")
+        if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
+            raise ValueError(f"mixed_precision must be one of auto, bf16, fp16, no; got {self.mixed_precision!r}")
         for name in ("steps", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
+
+
+def resolve_mixed_precision() -> str:
+    """`auto`: bf16 on a GPU or on a CPU that computes it natively, else no (emulated bf16 on an AVX2 CPU runs
+    50x slower than fp32; README, design notes)."""
+    from .pipeline import auto_dtype, resolve_device
+
+    dev = resolve_device("auto")
+    return "bf16" if dev.type != "cpu" or auto_dtype(dev) is not None else "no"
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -102,7 +111,8 @@ def train(
     # The schedule counts optimizer steps, whatever the number of processes. cpu=True on a machine without an
     # accelerator, so that processes started by `accelerate launch` join one (gloo) group instead of each
     # training alone.
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+    precision = resolve_mixed_precision() if cfg.mixed_precision == "auto" else cfg.mixed_precision
+    acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
                       step_scheduler_with_optimizer=False, cpu=cpu_only())
     state_path = Path(state_path)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

@@ -37,7 +37,8 @@ def finetune(
     seed: int = typer.Option(0, "--seed", help="Seed of the whole run (data, noise, init)."),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from OUT.state.pt."),
-    mixed_precision: str = typer.Option("bf16", "--mixed-precision", help="bf16, fp16 or no."),
+    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (bf16 on a GPU or on a "
+                                       "CPU with native bf16, else no), bf16, fp16 or no."),
     title: str = typer.Option(None, "--title", help="modelspec.title of the file (default: from the channels)."),
     pool: int = typer.Option(1536, "--pool", help="procedural: number of cached materials to draw views from."),
     pool_seed: int = typer.Option(0, "--pool-seed", help="procedural: first seed of the material pool."),

@@ -37,8 +37,8 @@ NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as
                            "default) or directx (+Y down: Unreal, some exporters).")
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
                           "process's own device), cpu, cuda, cuda:N or mps.")
-DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU, fp32 on a GPU), fp32, bf16 or fp16; the "
-                         "adapter stays fp32.")
+DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
+                         "AMX; else fp32), fp32, bf16 or fp16; the adapter stays fp32.")
 BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
                         "base_model, or the embedded model).")
 BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "
