@@ -188,6 +188,28 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: l
     return state, info
 
 
+def init_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list[str]) -> AdapterInfo:
+    """Copy a file's adapter tensors into the adapter already injected into `model` (to continue training a
+    shipped or published adapter). The file must have the same teammates, in order, and the same layers and
+    shapes; everything is checked before anything is copied."""
+    info = read_adapter_info(path)
+    if list(teammates) != info.teammates:
+        raise ValueError(f"{info.path}: its teammates {info.teammates} differ from the team's {list(teammates)}")
+    current = adapter_state_dict(model)
+    if set(current) != set(info.shapes):
+        missing, extra = sorted(set(current) - set(info.shapes)), sorted(set(info.shapes) - set(current))
+        raise ValueError(f"{info.path}: its layers differ from this adapter's (missing {missing[:3]}, extra "
+                         f"{extra[:3]}): was it trained on another base, or with another --rank or coordination?")
+    bad = [k for k, v in current.items() if tuple(v.shape) != info.shapes[k]]
+    if bad:
+        raise ValueError(f"{info.path}: tensor {bad[0]} has shape {list(info.shapes[bad[0]])}, this adapter needs "
+                         f"{list(current[bad[0]].shape)} (another --rank?)")
+    with safe_open(info.path, framework="pt") as f, torch.no_grad():
+        for key, tensor in current.items():
+            tensor.copy_(f.get_tensor(key))
+    return info
+
+
 def build_metadata(teammates: list[str], *, rank: int, communication: bool, use_bias: bool, base_model: str,
                    title: str, profile: str, architecture: str, resolution: int | None = None,
                    extra: Mapping[str, str] | None = None) -> dict[str, str]:

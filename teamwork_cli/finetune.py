@@ -128,11 +128,13 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   schedule: str = "cosine", clip: float = 1.0, dropout: float = 0.0, seed: int = 0,
                   resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
                   mixed_precision: str = "auto", title: str | None = None, command: str = "",
-                  progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0) -> int:
-    """Inject a fresh adapter into the base, train it, and write it in the published format."""
+                  progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0,
+                  init: str | Path | None = None) -> int:
+    """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
+    write it in the published format."""
     from .adapter import inject_adapter
     from .backbones import layers_to_adapt, profile_for
-    from .checkpoint import save_adapter
+    from .checkpoint import init_adapter, save_adapter
     from .pipeline import load_denoiser
     from .train import TrainConfig, train
 
@@ -148,13 +150,17 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
+    extra = {"teamwork.command": command}
+    if init is not None:
+        info = init_adapter(den.model, init, layout.names)
+        extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"
     out = Path(out)
     base_name = base or "embedded"
 
     def save(model: TeamDenoiser, step: int) -> None:
         save_adapter(model.model, out, layout.names, base_model=base_name, profile=profile.name,
                      title=title or f"teamwork {layout.name}", architecture=type(model.model).__name__,
-                     resolution=resolution, extra={"teamwork.train_steps": str(step), "teamwork.command": command})
+                     resolution=resolution, extra={"teamwork.train_steps": str(step), **extra})
 
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                       warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,

@@ -117,3 +117,17 @@ def test_auto_precision_avoids_emulated_bf16(monkeypatch):
     assert pipeline.auto_dtype(cpu) is None and resolve_mixed_precision() == "no"
     monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: True)
     assert pipeline.auto_dtype(cpu) == torch.bfloat16 and resolve_mixed_precision() == "bf16"
+
+
+def test_init_continues_from_an_adapter(tmp_path, dataset, tiny_base, capsys):
+    first, cont = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    assert main(_args(dataset, tiny_base, first, 3)) == 0
+    assert main([*_args(dataset, tiny_base, cont, 1), "--init", str(first), "--lr", "0"]) == 0
+    (a, _), (b, meta) = _tensors(first), _tensors(cont)
+    assert meta["teamwork.init"] == "a.safetensors (3 steps)"
+    for k in a:  # with lr 0 the continued adapter is the initial one
+        torch.testing.assert_close(a[k], b[k])
+    capsys.readouterr()
+    args = _args(dataset, tiny_base, tmp_path / "c.safetensors", 1, "--init", str(first))
+    code = main([*args[: args.index("--rank") + 1], "4", *args[args.index("--rank") + 2 :]])
+    assert code == 1 and "another --rank" in capsys.readouterr().err

@@ -43,6 +43,9 @@ def finetune(
     pool: int = typer.Option(1536, "--pool", help="procedural: number of cached materials to draw views from."),
     pool_seed: int = typer.Option(0, "--pool-seed", help="procedural: first seed of the material pool."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: default)."),
+    init: Path = typer.Option(None, "--init", help="Start from this adapter's weights (same teammates, base, "
+                              "--rank and coordination) instead of a fresh adapter: continue a shipped or "
+                              "published adapter on more or other data. Its step count is recorded in OUT."),
     timestep_mean: float = typer.Option(0.0, "--timestep-mean", help="Flow models: mean of the logit-normal "
                                         "noise-level draw; >0 favours high noise (estimation tasks)."),
 ) -> None:
@@ -81,6 +84,6 @@ def finetune(
                          schedule=schedule, clip=clip, dropout=dropout, seed=seed, resolution=resolution,
                          checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
                          title=title, command="teamwork " + " ".join(argv), progress=progress,
-                         logit_mean=timestep_mean)
+                         logit_mean=timestep_mean, init=init)
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)
