@@ -88,6 +88,14 @@ def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
     for c in ("diffuse", "normals", "roughness"):
         a, b = read_image(maps / f"brick_{c}.png").pixels, read_image(tmp_path / f"out/brick_{c}.png").pixels
         assert np.array_equal(a[mask == 0], b[mask == 0]), c
+    plain = tmp_path / "plain"  # finetune's data layout: DIR/<channel>.<ext>, the material named after DIR
+    plain.mkdir()
+    for f in maps.iterdir():
+        (plain / f.name.removeprefix("brick_")).write_bytes(f.read_bytes())
+    code, files, err = run(capsys, "inpaint", "--maps", plain, "--mask", tmp_path / "m.png", "-o", tmp_path / "o3",
+                           "--adapter", adapters["inpaint-material"], "--base", tiny_base, "--steps", "1")
+    assert code == 0, err
+    assert written(tmp_path / "o3") == [f"plain_{c}.png" for c in ("diffuse", "normals", "roughness", "specular")]
     (maps / "brick_specular.png").unlink()
     code, _, err = run(capsys, "inpaint", "--maps", maps, "--mask", tmp_path / "m.png", "-o", tmp_path / "o2",
                        "--adapter", adapters["inpaint-material"], "--base", tiny_base)

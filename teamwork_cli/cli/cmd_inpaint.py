@@ -14,7 +14,8 @@ from . import tasks_common as TC
 
 
 def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str, Path]]:
-    """Materials as prefix -> channel -> file: `DIR` (every <stem>_<channel>.<ext> in it) or `DIR/<stem>`."""
+    """Materials as prefix -> channel -> file: `DIR` (every <stem>_<channel>.<ext> in it, or, as in finetune data,
+    DIR/<channel>.<ext>: the material named after DIR) or `DIR/<stem>`."""
     found: dict[Path, dict[str, Path]] = {}
     for spec in specs:
         p = Path(spec).expanduser()
@@ -23,8 +24,12 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
             raise TeamworkError(f"--maps {spec}: no such folder", "give a folder of maps or a prefix like maps/brick")
         for f in sorted(folder.iterdir()):
             head, _, channel = f.stem.rpartition("_")
-            if f.suffix.lower() in SUPPORTED_READ and channel in channels and head and (stem is None or head == stem):
+            if f.suffix.lower() not in SUPPORTED_READ or channel not in channels:
+                continue
+            if head and (stem is None or head == stem):
                 found.setdefault(folder / head, {}).setdefault(channel, f)
+            elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself
+                found.setdefault(folder, {}).setdefault(channel, f)
         if stem is not None and folder / stem not in found:
             raise TeamworkError(f"--maps {spec}: no file {stem}_<channel>.<ext> for channels {', '.join(channels)}",
                                 "name maps like brick_diffuse.png, brick_normals.png, ...")
@@ -34,7 +39,8 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
     for prefix, maps in found.items():
         missing = [c for c in channels if c not in maps]
         if missing:
-            raise TeamworkError(f"material {prefix}: missing {', '.join(f'{prefix.name}_{c}.<ext>' for c in missing)}",
+            names = [f"{c}.<ext>" if prefix.is_dir() else f"{prefix.name}_{c}.<ext>" for c in missing]
+            raise TeamworkError(f"material {prefix}: missing {', '.join(names)}",
                                 f"the adapter needs every map: {', '.join(channels)}")
     return found
 
@@ -44,7 +50,8 @@ def inpaint(
     mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (> 50%) = fill."),
     out: Path = C.OUT_OPT,
     maps: list[str] = typer.Option(None, "--maps", help="Fill a whole material instead: a folder of "
-                                   "<stem>_<channel> maps or a prefix like maps/brick (brick_diffuse.png, ...)."),
+                                   "<stem>_<channel> maps (or of <channel> maps: diffuse.png, ...) or a prefix "
+                                   "like maps/brick (brick_diffuse.png, ...)."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
                                 "inpaint (or, with --maps, inpaint-material) adapter."),
     base: str = C.BASE_OPT,
