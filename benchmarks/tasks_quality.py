@@ -15,7 +15,8 @@ Metrics (lower is better except PSNR):
               normals facing the camera, and depth constant resp. growing towards the top of the image.
   inpaint     RMSE inside the mask (sRGB image / encoded maps), seam: RMSE of the jump across the mask border
               minus the true jump (pixel pairs straddling the border). Baseline: harmonic (membrane) fill,
-              the classical diffusion inpainting (solved exactly by conjugate gradients).
+              the classical diffusion inpainting (solved exactly by conjugate gradients). The shipped adapter
+              runs as `teamwork inpaint` does (context held while sampling) and once with --no-keep-context.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
               (scenes.STUDIO_KEY). Baselines: local shading of the true buffers with the same rig but no shadows (an
               oracle for everything except visibility), and albedo alone.
@@ -207,11 +208,15 @@ def bench_inpaint(args: argparse.Namespace) -> None:
                     sum(seam_error(filled[c], truth[c], masks) for c in truth) / len(truth)]
 
         row("harmonic (diffusion) fill", scores({c: harmonic_fill(x, masks) for c, x in truth.items()}))
-        for label, pipe in load_methods(preset, args.weights, args.base).items():
+        methods = load_methods(preset, args.weights, args.base)
+        runs = [(label, pipe, True) for label, pipe in methods.items()]
+        if "teamwork (shipped)" in methods:  # the same adapter without holding the context while sampling
+            runs.append(("shipped, --no-keep-context", methods["teamwork (shipped)"], False))
+        for label, pipe, keep in runs:
             filled = {c: torch.zeros_like(x) for c, x in truth.items()}
             for i in range(args.count):  # one mask per image
                 out = inpaint_task.inpaint(pipe, {c: x[i : i + 1] for c, x in truth.items()}, masks[i : i + 1],
-                                           steps=args.steps, seed=i)
+                                           steps=args.steps, seed=i, keep_context=keep)
                 for c in truth:  # back to the encoded domain the truth is in
                     filled[c][i] = encode(c, out[c])[0]
             row(label, scores(filled))

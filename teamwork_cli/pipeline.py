@@ -175,13 +175,16 @@ class TeamPipeline:
     @torch.no_grad()
     def __call__(self, inputs: dict[str, Tensor], *, outputs: list[str] | None = None, steps: int = 4,
                  seed: int | Sequence[int] = 0, resolution: int | None = None, size: tuple[int, int] | None = None,
-                 num_images: int = 1, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+                 num_images: int = 1, callback: Callable[[int, int], None] | None = None,
+                 known: dict[str, Tensor] | None = None, known_mask: Tensor | None = None) -> dict[str, Tensor]:
         """Outputs (file encoding, [N, C, H, W]) for inputs in file encoding, at the inputs' own size.
 
         seed: image i's noise comes from its own generator, seeded with seed + i (an int) or seed[i] (one per
         image); so image i's result does not depend on the other images of the call. To batch files that would
         each run alone with seed s, pass [s] * N.
         resolution: process with the longer side at this many pixels (default: the input size), then resize.
+        known, known_mask: output teammate -> its known pixels (file encoding), and where they hold ([N, 1, H, W],
+        1 = known): those regions are held to the known values while sampling (`sampler.sample_team`).
         """
         self.check_inputs(inputs, outputs, steps)
         if inputs:
@@ -198,19 +201,29 @@ class TeamPipeline:
         ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
         m = self.denoiser.pixel_multiple
         th, tw = math.ceil(ph / m) * m, math.ceil(pw / m) * m
-        model_in = {}
-        for n, x in inputs.items():
+        def prepare(n: str, x: Tensor) -> Tensor:
             x = x.float()
             if (ph, pw) != (h, w):
                 x = _resize(x, (ph, pw))
             # Reflect padding up to the UNet's multiple keeps the borders' statistics; it is cropped off below.
             x = F.pad(x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw)
                       else "replicate")
-            model_in[n] = to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
+            return to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
+
+        model_in = {n: prepare(n, x) for n, x in inputs.items()}
+        guide: dict = {}
+        if known:
+            if known_mask is None:
+                raise ValueError("known_mask is required with known ([N, 1, H, W], 1 = known)")
+            km = known_mask.float()
+            if (ph, pw) != (h, w):  # a resized cell is known only if all of it was
+                km = (_resize(km, (ph, pw)) > 0.999).float()
+            guide = {"known": {n: prepare(n, x) for n, x in known.items()},
+                     "known_mask": F.pad(km, (0, tw - pw, 0, th - ph)).to(self.device)}  # padding: free
         gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
-                              outputs=outputs, steps=steps, generator=gens, callback=callback)
+                              outputs=outputs, steps=steps, generator=gens, callback=callback, **guide)
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]

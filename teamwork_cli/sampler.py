@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .adapter import TeamBatch
@@ -31,6 +32,8 @@ def sample_team(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     callback: Callback | None = None,
     cond: dict | None = None,
+    known: dict[str, Tensor] | None = None,
+    known_mask: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Denoise the output teammates given the input teammates (pixels in [-1, 1], [N, 3, H, W] each).
 
@@ -38,6 +41,10 @@ def sample_team(
     `num_images` are needed only when there are no inputs. Returns decoded outputs in [-1, 1].
     `generator`: one for the whole batch, or one per image (CPU generators), so that an image's noise, and
     with it its result, does not depend on the other images of the batch.
+    `known` (output name -> clean pixels in [-1, 1]) with `known_mask` ([N, 1, H, W], 1 = known): before every
+    step the known region of those outputs is replaced by the clean pixels noised to the step's level, so the
+    model fills only the rest in agreement with it (diffusion inpainting: Song et al. 2021, "Score-Based
+    Generative Modeling through SDEs", section 5; Lugmayr et al. 2022, RePaint). Spatial latents only.
     """
     missing = [t.name for t in layout.inputs if t.name not in inputs]
     if missing:
@@ -87,7 +94,13 @@ def sample_team(
     full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
     if in_names:
         full[:, idx_in] = clean
+    guide = _known_latents(denoiser, outs, known, known_mask, n_img, latent_shape, device, dtype)
     for i, t in enumerate(timesteps):
+        if guide is not None:
+            x0, keep = guide
+            eps = _step_noise(latents.shape, generator, n_img).to(device)
+            noisy = denoiser.add_noise(x0, eps, t.expand(x0.shape[0]).to(device))
+            latents = torch.where(keep, noisy, latents)
         model_in = denoiser.scheduler.scale_model_input(latents, t) if hasattr(
             denoiser.scheduler, "scale_model_input") else latents
         full[:, idx_out] = model_in.unflatten(0, (n_img, len(outs)))
@@ -103,3 +116,38 @@ def sample_team(
             callback(i + 1, len(timesteps))
     decoded = denoiser.decode(latents.to(dtype)).float().unflatten(0, (n_img, len(outs)))
     return {n: decoded[:, k] for k, n in enumerate(outs)}
+
+
+def _known_latents(denoiser: TeamDenoiser, outs: list[str], known: dict[str, Tensor] | None,
+                   known_mask: Tensor | None, n_img: int, latent_shape: torch.Size, device, dtype
+                   ) -> tuple[Tensor, Tensor] | None:
+    """Clean latents of the known outputs and where they hold, as rows of `latents` ([N * n_out, ...])."""
+    if not known:
+        return None
+    bad = [n for n in known if n not in outs]
+    if bad or known_mask is None:
+        raise ValueError(f"known: {', '.join(bad)} are not running outputs ({', '.join(outs)})" if bad else
+                         "known needs known_mask ([N, 1, H, W], 1 = known)")
+    if len(latent_shape) != 3:
+        raise ValueError("known regions need a spatial latent [C, h, w]; this backbone's is "
+                         f"{list(latent_shape)}")
+    h, w = latent_shape[-2:]
+    factor = known_mask.shape[-2] // h
+    # A latent cell is known only if every pixel it covers is: min-pooling the mask.
+    keep = -F.max_pool2d(-known_mask.float().to(device), factor)[..., :h, :w] > 0.5  # [N, 1, h, w]
+    x0 = torch.zeros((n_img, len(outs), *latent_shape), device=device)
+    held = torch.zeros((n_img, len(outs), 1, h, w), dtype=torch.bool, device=device)
+    for k, n in enumerate(outs):
+        if n in known:
+            x0[:, k] = denoiser.encode(known[n].to(device, dtype)).float()
+            held[:, k] = keep
+    return x0.flatten(0, 1), held.flatten(0, 1)
+
+
+def _step_noise(shape: torch.Size, generator: torch.Generator | Sequence[torch.Generator] | None,
+                n_img: int) -> Tensor:
+    """Fresh noise for all rows, image i's from its own generator when there is one per image."""
+    if isinstance(generator, Sequence):
+        per = (shape[0] // n_img, *shape[1:])
+        return torch.cat([torch.randn(per, generator=g) for g in generator])
+    return torch.randn(shape, generator=generator)

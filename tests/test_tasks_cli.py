@@ -55,9 +55,10 @@ def test_inpaint_keeps_unmasked_pixels_bit_exact(tmp_path, tiny_base, adapters, 
     mask[8:20, 10:30] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
     common = ["--mask", tmp_path / "mask.png", "--adapter", adapters["inpaint"], "--base", tiny_base, "--steps", "2"]
-    for fmt, src in (("png8", photo), ("png", photo), ("png", deep)):
-        out = tmp_path / f"{fmt}_{src.stem}"
-        code, files, err = run(capsys, "inpaint", src, "-o", out, "--format", fmt, *common)
+    for fmt, src, extra in (("png8", photo, []), ("png", photo, []), ("png", deep, []),
+                            ("png8", photo, ["--no-keep-context"])):
+        out = tmp_path / f"{fmt}_{src.stem}{len(extra)}"
+        code, files, err = run(capsys, "inpaint", src, "-o", out, "--format", fmt, *common, *extra)
         assert code == 0, err
         assert files == [str(out / f"{src.stem}_image.png")]
         a, b = read_image(src).pixels, read_image(out / f"{src.stem}_image.png").pixels
@@ -152,3 +153,24 @@ def test_missing_shipped_adapter_is_a_clear_error(tmp_path, capsys, monkeypatch)
     photo = write_png(tmp_path / "p.png", np.full((16, 16, 3), 0.5))
     code, _, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "o")
     assert code == 1 and "is shipped with this version yet" in err and "--adapter" in err
+
+
+def test_known_region_is_held_while_sampling(tiny_base, adapters):
+    """Held context: with every pixel known, 20 steps end near the known image; with none, nothing changes."""
+    import torch
+
+    from teamwork_cli.pipeline import TeamPipeline
+
+    pipe = TeamPipeline.load(adapters["inpaint"], base=str(tiny_base), device="cpu", dtype="fp32")
+    g = torch.Generator().manual_seed(0)
+    image, mask = torch.rand(1, 3, 16, 16, generator=g), torch.zeros(1, 1, 16, 16)
+    inputs = {"image.in": image, "mask.in": mask.expand(1, 3, -1, -1)}
+    free = pipe(inputs, steps=20)["image.out"]
+    held = pipe(inputs, steps=20, known={"image.out": image}, known_mask=torch.ones_like(mask))["image.out"]
+    none = pipe(inputs, steps=20, known={"image.out": image}, known_mask=mask)["image.out"]
+    assert (held - image).abs().mean() < 0.5 * (free - image).abs().mean()
+    torch.testing.assert_close(none, free)
+    with pytest.raises(ValueError, match="known_mask"):
+        pipe(inputs, steps=2, known={"image.out": image})
+    with pytest.raises(ValueError, match="not running outputs"):
+        pipe(inputs, steps=2, known={"image.in": image}, known_mask=mask)

@@ -56,6 +56,10 @@ def inpaint(
                                 "inpaint (or, with --maps, inpaint-material) adapter."),
     base: str = C.BASE_OPT,
     steps: int = typer.Option(8, "--steps", help="Sampling steps."),
+    keep_context: bool = typer.Option(True, "--keep-context/--no-keep-context", help="Hold the unmasked region "
+                                      "to the input at every step, so the fill agrees with its surroundings "
+                                      "(RePaint-style); off: the team redraws everything, the outside is restored "
+                                      "only at the end."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fmt: str = C.FORMAT_OPT,
@@ -104,7 +108,7 @@ def inpaint(
         with C.progress_bar() as bar:
             job = bar.add_task(stem, total=steps)
             filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
-                                  callback=lambda i, n: bar.update(job, completed=i))
+                                  callback=lambda i, n: bar.update(job, completed=i), keep_context=keep_context)
         return TC.write_mixed(plan, filled, overwrite)
 
     return C.run_batch(items, work)

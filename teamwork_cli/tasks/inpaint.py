@@ -71,8 +71,13 @@ def blank(encoded: Tensor, mask: Tensor) -> Tensor:
 
 
 def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps: int = 8, seed: int = 0,
-            resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
-    """Maps (channel values, [N, C, H, W]) with the mask's region filled; `maps` in file encoding, mask binary."""
+            resolution: int | None = None, callback: Callable[[int, int], None] | None = None,
+            keep_context: bool = True) -> dict[str, Tensor]:
+    """Maps (channel values, [N, C, H, W]) with the mask's region filled; `maps` in file encoding, mask binary.
+
+    keep_context: hold the outputs' unmasked region to the input at every step, so the fill is sampled in
+    agreement with its surroundings (`sampler.sample_team`'s `known`); otherwise the team redraws the whole map
+    and only the final composite restores the outside."""
     channels = check_team(pipe)
     missing = [c for c in channels if c not in maps]
     if missing:
@@ -84,6 +89,7 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
     mask = (mask > 0.5).float()
     inputs = {f"{c}.in": blank(maps[c], mask) for c in channels}
     inputs["mask.in"] = mask.expand(maps[channels[0]].shape[0], -1, -1, -1)
+    guide = {"known": {f"{c}.out": maps[c] for c in channels}, "known_mask": 1 - mask} if keep_context else {}
     out = pipe(inputs, outputs=[f"{c}.out" for c in channels], steps=steps, seed=seed, resolution=resolution,
-               callback=callback)
+               callback=callback, **guide)
     return {c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), stored_value(c, maps[c])) for c in channels}
