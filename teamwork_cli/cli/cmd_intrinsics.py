@@ -11,6 +11,8 @@ from ..tasks import intrinsics as task
 from . import common as C
 from . import tasks_common as TC
 
+ENSEMBLE_DEFAULT = 1
+
 
 def intrinsics(
     inputs: list[str] = typer.Argument(..., help="Scene photos: files, folders or quoted globs."),
@@ -21,6 +23,8 @@ def intrinsics(
                                 "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
     base: str = C.BASE_OPT,
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
+    ensemble: int = typer.Option(ENSEMBLE_DEFAULT, "--ensemble", min=1, help="Average the channels of this many "
+                                 "samples (different noise, one batch): less noise, cost x N."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fmt: str = C.FORMAT_OPT,
@@ -58,7 +62,8 @@ def intrinsics(
         with C.progress_bar() as bar:
             job = bar.add_task(path.name, total=steps)
             maps = task.estimate(pipe, encode("image", photo), channels, steps=steps, seed=seed,
-                                 resolution=resolution, callback=lambda i, n: bar.update(job, completed=i))
+                                 resolution=resolution, ensemble=ensemble,
+                                 callback=lambda i, n: bar.update(job, completed=i))
         return TC.write_mixed(plan, maps, overwrite)
 
     return C.run_batch(files, work)

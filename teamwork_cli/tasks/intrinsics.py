@@ -8,7 +8,7 @@ glTF metallic from diffuse + specular. Only the teammates a request needs are ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -16,6 +16,7 @@ from torch import Tensor
 from ..conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
 from ..encoding import decode
 from ..pipeline import TeamPipeline
+from . import ensemble as ensemble_
 
 # Derived channel -> the adapter outputs it can be computed from (any one of the alternatives).
 DERIVED: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -54,14 +55,19 @@ def teammates_for(pipe: TeamPipeline, channels: list[str]) -> list[str]:
     return [f"{c}.out" for c in need]
 
 
-def estimate(pipe: TeamPipeline, photo: Tensor, channels: list[str] | None = None, *, steps: int = 1, seed: int = 0,
-             resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
-    """Requested channels (values, [N, C, H, W]) of photos given as stored ([N, 3, H, W] sRGB in [0, 1])."""
+def estimate(pipe: TeamPipeline, photo: Tensor, channels: list[str] | None = None, *, steps: int = 1,
+             seed: int | Sequence[int] = 0,
+             resolution: int | None = None, ensemble: int = 1,
+             callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+    """Requested channels (values, [N, C, H, W]) of photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
+
+    ensemble: average this many samples with different noise (`tasks.ensemble`)."""
     check_team(pipe)
     channels = available(pipe) if channels is None else list(channels)
     run = teammates_for(pipe, channels)
-    out = pipe({"image.in": photo}, outputs=run, steps=steps, seed=seed, resolution=resolution, callback=callback)
-    got = {n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}
+    inputs, seeds = ensemble_.repeat({"image.in": photo}, seed, ensemble)
+    out = pipe(inputs, outputs=run, steps=steps, seed=seeds, resolution=resolution, callback=callback)
+    got = ensemble_.mean({n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}, ensemble)
     if "diffuseshading" not in got and "inverseshading" in got:
         got["diffuseshading"] = shading_from_inverse(got["inverseshading"])
     if "inverseshading" not in got and "diffuseshading" in got:

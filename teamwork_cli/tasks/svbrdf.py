@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import flashfit
@@ -13,6 +12,7 @@ from .. import render as R
 from ..conventions import diffuse_specular_to_basecolor
 from ..encoding import decode, encode
 from ..pipeline import TeamPipeline
+from . import ensemble as ensemble_
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 OUTPUTS = (*MAPS, "basecolor", "metallic", "render")
@@ -39,27 +39,17 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
     fit: fit the maps' global levels to the photo, then solve the diffuse map per pixel from it (`flashfit`).
     """
     check_team(pipe)
-    if ensemble < 1:
-        raise ValueError(f"ensemble must be at least 1, got {ensemble}")
-    n = photo.shape[0]
     stored = photo
-    seeds = [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
-    if ensemble > 1:  # one batch of n * ensemble rows; sample k of image i gets seed seeds[i] + 1000003 * k
-        photo = photo.repeat(ensemble, 1, 1, 1)
-        seeds = [s + 1_000_003 * k for k in range(ensemble) for s in seeds]
-    seed = seeds
     h, w = photo.shape[-2:]
     inputs = {"image.in": photo}
     if pipe.layout.has("halfway.in"):
         # The halfway map describes the capture geometry at the photo's own pixels (conventions.md section 3).
         hw = R.halfway_map(h, w, fov_deg).unsqueeze(0).expand(photo.shape[0], -1, -1, -1)
         inputs["halfway.in"] = encode("halfway", hw)
-    out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seed, resolution=resolution,
+    inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
+    out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seeds, resolution=resolution,
                callback=callback)
-    maps = {m: decode(m, out[m + ".out"]) for m in MAPS}
-    if ensemble > 1:
-        maps = {m: v.unflatten(0, (ensemble, n)).mean(0) for m, v in maps.items()}
-        maps["normals"] = F.normalize(maps["normals"], dim=1, eps=1e-6)
+    maps = ensemble_.mean({m: decode(m, out[m + ".out"]) for m in MAPS}, ensemble)
     if fit:
         maps = flashfit.demodulate_diffuse(flashfit.fit_levels(maps, stored, fov_deg=fov_deg), stored, fov_deg=fov_deg)
     base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)

@@ -1,0 +1,32 @@
+"""Test-time ensembling for the estimation tasks (Marigold, Ke et al. 2024, section 3.3): run several noise draws
+of the same inputs in one batch and average the decoded results; the mean of samples is a lower-error estimate
+than any one of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor
+
+SEED_STRIDE = 1_000_003  # sample k of image i gets seed seeds[i] + SEED_STRIDE * k
+
+
+def repeat(inputs: dict[str, Tensor], seed: int | Sequence[int], ensemble: int) -> tuple[dict[str, Tensor], list[int]]:
+    """Inputs repeated `ensemble` times along the batch, and one seed per row."""
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be at least 1, got {ensemble}")
+    n = next(iter(inputs.values())).shape[0]
+    seeds = [seed + i for i in range(n)] if isinstance(seed, int) else [int(s) for s in seed]
+    rows = [s + SEED_STRIDE * k for k in range(ensemble) for s in seeds]
+    return {k: v.repeat(ensemble, *[1] * (v.ndim - 1)) for k, v in inputs.items()}, rows
+
+
+def mean(values: dict[str, Tensor], ensemble: int) -> dict[str, Tensor]:
+    """Average decoded values over the ensemble; unit vectors (normals) are renormalised."""
+    if ensemble == 1:
+        return values
+    out = {c: v.unflatten(0, (ensemble, -1)).mean(0) for c, v in values.items()}
+    if "normals" in out:
+        out["normals"] = F.normalize(out["normals"], dim=1, eps=1e-6)
+    return out
