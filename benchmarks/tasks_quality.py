@@ -190,7 +190,7 @@ def bench_intrinsics(args: argparse.Namespace) -> None:
         if not set(want) <= set(have):
             print(f"{label:<36}lacks {', '.join(sorted(set(want) - set(have)))}, skipped")
             continue
-        for k in sorted({1, args.ensemble}):  # as `teamwork intrinsics --ensemble k`
+        for k in sorted({1, *(int(e) for e in args.ensemble.split(","))}):  # as `teamwork intrinsics --ensemble k`
             est = intrinsics_task.estimate(pipe, buf["photo"], want, steps=args.steps, seed=0, ensemble=k)
             row(label + (f", ensemble {k}" if k > 1 else ""),
                 scores(est["albedo"], est["diffuseshading"], est["normals"], est["depth"]))
@@ -256,7 +256,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=EMBEDDED_DIR, help="folder of <preset>.safetensors adapters")
     ap.add_argument("--base", default=None, help="base model of the adapters (default: their metadata)")
     ap.add_argument("--tasks", default="intrinsics,inpaint,shade,synthesize")
-    ap.add_argument("--ensemble", type=int, default=4, help="intrinsics: also score this ensemble size")
+    ap.add_argument("--ensemble", default="2,4", help="intrinsics: also score these ensemble sizes (1 always)")
     args = ap.parse_args()
     tasks = {"intrinsics": (bench_intrinsics, 1), "inpaint": (bench_inpaint, 8), "shade": (bench_shade, 4),
              "synthesize": (bench_synthesize, 16)}
