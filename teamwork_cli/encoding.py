@@ -22,6 +22,11 @@ from .conventions import (
     srgb_to_linear,
 )
 
+# Decoding caps shading here, not at infinity: an encoded value one 8-bit code below 1 already means S = 115, and
+# nearer 1 the encoding's steps are wider than any real shading, so a model's near-1 output is "very bright", and
+# uncapped (S = y / (1 - y)) a few such pixels dominate every error measure.
+MAX_SHADING = 100.0
+
 
 def encode(channel: str, value: Tensor) -> Tensor:
     """Channel values -> [0, 1] file encoding."""
@@ -44,7 +49,7 @@ def decode(channel: str, encoded: Tensor) -> Tensor:
     if enc == "vector":
         return F.normalize(encoded * 2 - 1, dim=1, eps=1e-6)
     if enc == "hdr":
-        return shading_from_inverse(encoded)
+        return shading_from_inverse(encoded, max_shading=MAX_SHADING)
     return encoded
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
-from ..encoding import decode
+from ..encoding import MAX_SHADING, decode
 from ..pipeline import TeamPipeline
 from . import ensemble as ensemble_
 
@@ -69,7 +69,7 @@ def estimate(pipe: TeamPipeline, photo: Tensor, channels: list[str] | None = Non
     out = pipe(inputs, outputs=run, steps=steps, seed=seeds, resolution=resolution, callback=callback)
     got = ensemble_.mean({n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}, ensemble)
     if "diffuseshading" not in got and "inverseshading" in got:
-        got["diffuseshading"] = shading_from_inverse(got["inverseshading"])
+        got["diffuseshading"] = shading_from_inverse(got["inverseshading"], max_shading=MAX_SHADING)
     if "inverseshading" not in got and "diffuseshading" in got:
         got["inverseshading"] = inverse_shading(got["diffuseshading"])
     if "metallic" not in got and {"diffuse", "specular"} <= got.keys():
