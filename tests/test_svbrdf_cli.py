@@ -91,3 +91,19 @@ def test_directx_normals_round_trip(tmp_path, tiny_base, tiny_svbrdf_adapter, ca
     assert np.abs(ra - rb).mean() < 2.0  # 8-bit PNG rounding of the normals only
     code, _, err = run([*args, "-o", str(tmp_path / "x"), "--normal-convention", "directx", "--gltf"], capsys)
     assert code == 2 and "--normal-convention" in err
+
+
+def test_default_ensemble_follows_the_precision(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    """fp32 on a CPU: 1 sample (speed); bf16 autocast (native on the CPUs that pick it): 2."""
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(0).random((16, 16, 3)))
+    common = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--no-fit"]
+
+    def normals(name, *extra):
+        code, _, err = run([*common, "-o", str(tmp_path / name), *extra], capsys)
+        assert code == 0, err
+        return (tmp_path / name / "p_normals.png").read_bytes()
+
+    default = normals("a", "--dtype", "fp32")
+    assert default == normals("b", "--dtype", "fp32", "--ensemble", "1")
+    assert default != normals("c", "--dtype", "fp32", "--ensemble", "2")
+    assert normals("d", "--dtype", "bf16") == normals("e", "--dtype", "bf16", "--ensemble", "2")
