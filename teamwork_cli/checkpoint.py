@@ -188,16 +188,21 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: l
     return state, info
 
 
-def init_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list[str]) -> AdapterInfo:
+def init_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list[str],
+                 communication: bool) -> AdapterInfo:
     """Copy a file's adapter tensors into the adapter already injected into `model` (to continue training a
     shipped or published adapter). The file must have the same teammates, in order, and the same layers and
     shapes; everything is checked before anything is copied."""
     info = read_adapter_info(path)
     if list(teammates) != info.teammates:
         raise ValueError(f"{info.path}: its teammates {info.teammates} differ from the team's {list(teammates)}")
+    if info.communication != communication:  # same keys and shapes either way: only the metadata tells
+        raise ValueError(f"{info.path}: it was trained with coordination {'on' if info.communication else 'off'}; "
+                         f"pass {'--coordination' if info.communication else '--no-coordination'} to continue it")
     current = adapter_state_dict(model)
-    if set(current) != set(info.shapes):
-        missing, extra = sorted(set(current) - set(info.shapes)), sorted(set(info.shapes) - set(current))
+    stored = set(info.shapes) - set(info.ignored_keys)
+    if set(current) != stored:
+        missing, extra = sorted(set(current) - stored), sorted(stored - set(current))
         raise ValueError(f"{info.path}: its layers differ from this adapter's (missing {missing[:3]}, extra "
                          f"{extra[:3]}): was it trained on another base, or with another --rank or coordination?")
     bad = [k for k, v in current.items() if tuple(v.shape) != info.shapes[k]]

@@ -152,7 +152,7 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
     extra = {"teamwork.command": command}
     if init is not None:
-        info = init_adapter(den.model, init, layout.names)
+        info = init_adapter(den.model, init, layout.names, coordination)
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"
     out = Path(out)
     base_name = base or "embedded"

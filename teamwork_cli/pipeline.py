@@ -32,11 +32,13 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16/AMX class). Without it bf16 is emulated and,
-    measured on a 2-core AVX2 EPYC, 50x slower than fp32 (README, design notes), so `auto` must not pick it."""
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX). Without it bf16 is emulated: 73x slower
+    than fp32 on a 2-core AVX2 EPYC (`benchmarks/dtype_speed.py`), so `auto` must not pick it. (oneDNN's own
+    `_is_mkldnn_bf16_supported` is also true on plain AVX-512 CPUs, which only convert.)"""
+    cpu = getattr(torch, "cpu", None)
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a private op: absent means unknown, and fp32 is the safe side
+        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+    except AttributeError:  # private probes: absent means unknown, and fp32 is the safe side
         return False
 
 
@@ -215,6 +217,11 @@ class TeamPipeline:
         if known:
             if known_mask is None:
                 raise ValueError("known_mask is required with known ([N, 1, H, W], 1 = known)")
+            for name, x in {**known, "known_mask": known_mask}.items():
+                chans = (1,) if name == "known_mask" else (1, 3)
+                if x.ndim != 4 or x.shape[0] not in (1, n_img) or x.shape[1] not in chans or x.shape[-2:] != (h, w):
+                    raise ValueError(f"{name}: must be [1 or {n_img}, {' or '.join(map(str, chans))}, {h}, {w}] "
+                                     f"(the inputs' size), got {tuple(x.shape)}")
             km = known_mask.float()
             if (ph, pw) != (h, w):  # a resized cell is known only if all of it was
                 km = (_resize(km, (ph, pw)) > 0.999).float()

@@ -99,8 +99,7 @@ def sample_team(
         if guide is not None:
             x0, keep = guide
             eps = _step_noise(latents.shape, generator, n_img).to(device)
-            noisy = denoiser.add_noise(x0, eps, t.expand(x0.shape[0]).to(device))
-            latents = torch.where(keep, noisy, latents)
+            latents = torch.where(keep, _noised(denoiser, x0, eps, t), latents)
         model_in = denoiser.scheduler.scale_model_input(latents, t) if hasattr(
             denoiser.scheduler, "scale_model_input") else latents
         full[:, idx_out] = model_in.unflatten(0, (n_img, len(outs)))
@@ -142,6 +141,15 @@ def _known_latents(denoiser: TeamDenoiser, outs: list[str], known: dict[str, Ten
             x0[:, k] = denoiser.encode(known[n].to(device, dtype)).float()
             held[:, k] = keep
     return x0.flatten(0, 1), held.flatten(0, 1)
+
+
+def _noised(denoiser: TeamDenoiser, x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+    """x0 at step t in the form the scheduler keeps its latents: (1 - s) x0 + s eps for flow models; the
+    scheduler's own `add_noise` otherwise (x0 + sigma eps for Euler-type, sqrt(abar) x0 + ... for DDIM/DDPM)."""
+    ts = t.expand(x0.shape[0]).to(x0.device)
+    if getattr(denoiser, "prediction_type", None) == "flow" or not hasattr(denoiser.scheduler, "add_noise"):
+        return denoiser.add_noise(x0, eps, ts)
+    return denoiser.scheduler.add_noise(x0, eps, ts)
 
 
 def _step_noise(shape: torch.Size, generator: torch.Generator | Sequence[torch.Generator] | None,

@@ -49,10 +49,12 @@ class TrainConfig:
 def resolve_mixed_precision() -> str:
     """`auto`: bf16 on a GPU or on a CPU that computes it natively, else no (emulated bf16 on an AVX2 CPU runs
     50x slower than fp32; README, design notes)."""
-    from .pipeline import auto_dtype, resolve_device
+    from .distributed import cpu_only
+    from .pipeline import auto_dtype
 
-    dev = resolve_device("auto")
-    return "bf16" if dev.type != "cpu" or auto_dtype(dev) is not None else "no"
+    if not cpu_only():  # the Accelerator will train on the GPU
+        return "bf16"
+    return "bf16" if auto_dtype(torch.device("cpu")) is not None else "no"
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:

@@ -108,15 +108,18 @@ def test_views_larger_than_the_pool_and_mixed_sizes(tmp_path):
 
 def test_auto_precision_avoids_emulated_bf16(monkeypatch):
     """On a CPU without native bf16 (emulated: 50x slower than fp32 on an AVX2 EPYC) auto means fp32."""
+    import teamwork_cli.distributed as distributed
     import teamwork_cli.pipeline as pipeline
     from teamwork_cli.train import resolve_mixed_precision
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(pipeline, "resolve_device", lambda device="auto": cpu)
+    monkeypatch.setattr(distributed, "cpu_only", lambda: True)
     monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: False)
     assert pipeline.auto_dtype(cpu) is None and resolve_mixed_precision() == "no"
     monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: True)
     assert pipeline.auto_dtype(cpu) == torch.bfloat16 and resolve_mixed_precision() == "bf16"
+    monkeypatch.setattr(distributed, "cpu_only", lambda: False)  # training on a GPU
+    assert resolve_mixed_precision() == "bf16"
 
 
 def test_init_continues_from_an_adapter(tmp_path, dataset, tiny_base, capsys):
@@ -131,3 +134,5 @@ def test_init_continues_from_an_adapter(tmp_path, dataset, tiny_base, capsys):
     args = _args(dataset, tiny_base, tmp_path / "c.safetensors", 1, "--init", str(first))
     code = main([*args[: args.index("--rank") + 1], "4", *args[args.index("--rank") + 2 :]])
     assert code == 1 and "another --rank" in capsys.readouterr().err
+    code = main([*_args(dataset, tiny_base, tmp_path / "d.safetensors", 1), "--init", str(first), "--no-coordination"])
+    assert code == 1 and "coordination on" in capsys.readouterr().err

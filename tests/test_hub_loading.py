@@ -170,3 +170,20 @@ def test_adapter_for_another_base_names_both(tmp_path, sd2_folder, tiny_svbrdf_a
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "UNet2DConditionModel" in err and "tinybase" in err
+
+
+def test_held_regions_are_noised_in_each_schedulers_own_form(tmp_path):
+    """Known regions (inpainting's held context) enter Euler latents as x0 + sigma eps, flow ones as a blend."""
+    from teamwork_cli.embedded import EmbeddedDenoiser
+    from teamwork_cli.sampler import _noised
+
+    x0, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    den = load_hub_denoiser(str(save_tiny_pipeline("sdxl", tmp_path / "sdxl")))  # EulerDiscreteScheduler
+    timesteps = den.set_timesteps(4, x0)
+    sigma = den.scheduler.sigmas[1]
+    torch.testing.assert_close(_noised(den, x0, eps, timesteps[1]), x0 + sigma * eps)
+    flow = EmbeddedDenoiser.from_config({"block_out_channels": (8, 8), "layers_per_block": 1, "norm_num_groups": 4,
+                                         "down_block_types": ("DownBlock2D", "DownBlock2D"),
+                                         "up_block_types": ("UpBlock2D", "UpBlock2D")})
+    s = flow.set_timesteps(4, x0)[1] / 1000
+    torch.testing.assert_close(_noised(flow, x0, eps, flow.scheduler.timesteps[1]), (1 - s) * x0 + s * eps)

@@ -172,6 +172,8 @@ def test_known_region_is_held_while_sampling(tiny_base, adapters):
     torch.testing.assert_close(none, free)
     with pytest.raises(ValueError, match="known_mask"):
         pipe(inputs, steps=2, known={"image.out": image})
+    with pytest.raises(ValueError, match=r"known_mask: must be \[1 or 1, 1, 16, 16\]"):
+        pipe(inputs, steps=2, known={"image.out": image}, known_mask=torch.ones(1, 1, 8, 8))
     with pytest.raises(ValueError, match="not running outputs"):
         pipe(inputs, steps=2, known={"image.in": image}, known_mask=mask)
 

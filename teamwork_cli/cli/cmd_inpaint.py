@@ -28,8 +28,8 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
                 continue
             if head and (stem is None or head == stem):
                 found.setdefault(folder / head, {}).setdefault(channel, f)
-            elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself
-                found.setdefault(folder, {}).setdefault(channel, f)
+            elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself (named even for ".")
+                found.setdefault(folder.resolve(), {}).setdefault(channel, f)
         if stem is not None and folder / stem not in found:
             raise TeamworkError(f"--maps {spec}: no file {stem}_<channel>.<ext> for channels {', '.join(channels)}",
                                 "name maps like brick_diffuse.png, brick_normals.png, ...")

@@ -11,8 +11,6 @@ from ..tasks import intrinsics as task
 from . import common as C
 from . import tasks_common as TC
 
-ENSEMBLE_DEFAULT = 2  # as svbrdf: the tasks_quality figures in the README show what 1, 2 and 4 give
-
 
 def intrinsics(
     inputs: list[str] = typer.Argument(..., help="Scene photos: files, folders or quoted globs."),
@@ -23,8 +21,9 @@ def intrinsics(
                                 "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
     base: str = C.BASE_OPT,
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
-    ensemble: int = typer.Option(ENSEMBLE_DEFAULT, "--ensemble", min=1, help="Average the channels of this many "
-                                 "samples (different noise, one batch): less noise, cost x N."),
+    ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the channels of this many samples "
+                                 "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
+                                 "with native bf16, else 1 (as svbrdf)."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fmt: str = C.FORMAT_OPT,
@@ -47,6 +46,8 @@ def intrinsics(
     files = C.inputs_or_fail(inputs)
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)
+    if ensemble is None:  # as svbrdf: a second sample costs as much as the first, cheap only with fast bf16 or a GPU
+        ensemble = 2 if pipe.device.type != "cpu" or pipe.autocast is not None else 1
     channels = task.available(pipe) if request is None else [c.strip() for c in request.split(",") if c.strip()]
     try:
         task.teammates_for(pipe, channels)

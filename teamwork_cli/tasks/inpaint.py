@@ -89,7 +89,8 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
     mask = (mask > 0.5).float()
     inputs = {f"{c}.in": blank(maps[c], mask) for c in channels}
     inputs["mask.in"] = mask.expand(maps[channels[0]].shape[0], -1, -1, -1)
-    guide = {"known": {f"{c}.out": maps[c] for c in channels}, "known_mask": 1 - mask} if keep_context else {}
+    # Blanked, like the inputs: a VAE's latent cells near the hole would otherwise encode the hidden pixels.
+    guide = {"known": {f"{c}.out": inputs[f"{c}.in"] for c in channels}, "known_mask": 1 - mask} if keep_context else {}
     out = pipe(inputs, outputs=[f"{c}.out" for c in channels], steps=steps, seed=seed, resolution=resolution,
                callback=callback, **guide)
     return {c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), stored_value(c, maps[c])) for c in channels}
