@@ -48,7 +48,7 @@ class TrainConfig:
 
 def resolve_mixed_precision() -> str:
     """`auto`: bf16 on a GPU or on a CPU that computes it natively, else no (emulated bf16 on an AVX2 CPU runs
-    50x slower than fp32; README, design notes)."""
+    73x slower than fp32 in benchmarks/dtype_speed.py; README, design notes)."""
     from .distributed import cpu_only
     from .pipeline import auto_dtype
 

@@ -107,7 +107,7 @@ def test_views_larger_than_the_pool_and_mixed_sizes(tmp_path):
 
 
 def test_auto_precision_avoids_emulated_bf16(monkeypatch):
-    """On a CPU without native bf16 (emulated: 50x slower than fp32 on an AVX2 EPYC) auto means fp32."""
+    """On a CPU without native bf16 (emulated: 73x slower than fp32 on an AVX2 EPYC) auto means fp32."""
     import teamwork_cli.distributed as distributed
     import teamwork_cli.pipeline as pipeline
     from teamwork_cli.train import resolve_mixed_precision
