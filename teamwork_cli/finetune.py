@@ -143,9 +143,11 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
     if mixed_precision == "auto":  # bf16 where it is native: a GPU, or a CPU with AVX-512 BF16/AMX
-        from .train import resolve_mixed_precision
+        from .train import resolve_mixed_precision, stored_precision
 
-        mixed_precision = resolve_mixed_precision()
+        # A resumed run keeps the precision it started with (the base's dtype below depends on it).
+        state_file = Path(out).with_name(Path(out).name + ".state.pt")
+        mixed_precision = (stored_precision(state_file) if resume else None) or resolve_mixed_precision()
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)

@@ -57,6 +57,14 @@ def resolve_mixed_precision() -> str:
     return "bf16" if auto_dtype(torch.device("cpu")) is not None else "no"
 
 
+def stored_precision(state_path: str | Path) -> str | None:
+    """The resolved mixed precision a checkpointed run used (None: no state, or one written before it was kept)."""
+    path = Path(state_path)
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False).get("precision")
+
+
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     """Linear warm-up, then constant or cosine decay to 10% (Loshchilov & Hutter 2017, SGDR)."""
 
@@ -113,10 +121,12 @@ def train(
     # The schedule counts optimizer steps, whatever the number of processes. cpu=True on a machine without an
     # accelerator, so that processes started by `accelerate launch` join one (gloo) group instead of each
     # training alone.
-    precision = resolve_mixed_precision() if cfg.mixed_precision == "auto" else cfg.mixed_precision
+    state_path = Path(state_path)
+    precision = cfg.mixed_precision
+    if precision == "auto":  # a resumed run keeps the precision it started with, whatever this machine prefers
+        precision = (stored_precision(state_path) if resume else None) or resolve_mixed_precision()
     acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
                       step_scheduler_with_optimizer=False, cpu=cpu_only())
-    state_path = Path(state_path)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise ValueError("the model has no trainable parameters")
@@ -143,7 +153,8 @@ def train(
             params = {n: p.detach().cpu().clone() for n, p in named}
             scaler = acc.scaler.state_dict() if acc.scaler is not None else None
             _atomic_save({"params": params, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "scaler": scaler, "step": step, "config": asdict(cfg)}, state_path)
+                          "scaler": scaler, "step": step, "config": asdict(cfg),
+                          "precision": precision}, state_path)
             if on_checkpoint:
                 on_checkpoint(acc.unwrap_model(prepared), step)
         acc.wait_for_everyone()

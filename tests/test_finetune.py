@@ -136,3 +136,17 @@ def test_init_continues_from_an_adapter(tmp_path, dataset, tiny_base, capsys):
     assert code == 1 and "another --rank" in capsys.readouterr().err
     code = main([*_args(dataset, tiny_base, tmp_path / "d.safetensors", 1), "--init", str(first), "--no-coordination"])
     assert code == 1 and "coordination on" in capsys.readouterr().err
+
+
+def test_resume_keeps_the_precision_the_run_started_with(tmp_path, dataset, tiny_base, monkeypatch):
+    from teamwork_cli import train
+
+    out = tmp_path / "p.safetensors"
+    args = [a for a in _args(dataset, tiny_base, out, 2) if a not in ("--mixed-precision", "no")]
+    monkeypatch.setattr(train, "resolve_mixed_precision", lambda: "bf16")  # a machine with native bf16
+    assert main(args) == 0
+    assert train.stored_precision(out.with_name(out.name + ".state.pt")) == "bf16"
+    monkeypatch.setattr(train, "resolve_mixed_precision", lambda: "no")  # resumed elsewhere
+    args[args.index("--steps") + 1] = "4"
+    assert main([*args, "--resume"]) == 0
+    assert train.stored_precision(out.with_name(out.name + ".state.pt")) == "bf16"
