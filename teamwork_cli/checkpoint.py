@@ -269,6 +269,11 @@ def save_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list
                           base_model=base_model, title=title, profile=profile, architecture=architecture,
                           resolution=resolution, extra=extra)
     tensors = {k: v.contiguous().cpu() for k, v in adapter_state_dict(model).items()}
+    return _write_atomic(tensors, meta, path)
+
+
+def _write_atomic(tensors: dict[str, torch.Tensor], meta: dict[str, str], path: str | os.PathLike[str]) -> Path:
+    """A temporary file, then a rename: a killed run never leaves a half-written adapter under the real name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -287,14 +292,11 @@ def convert_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dt
     with safe_open(info.path, framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k).to(dtype).contiguous() for k in f.keys()}
-    path = Path(dst)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(tensors, os.fspath(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{info.path}: {bad[0]} is not finite in {dtype} (out of range); keep a wider dtype")
+    return _write_atomic(tensors, meta, dst)
 
 
-__all__ = ["AdapterInfo", "build_metadata", "convert_adapter", "load_adapter", "read_adapter_info", "save_adapter"]
+__all__ = ["AdapterInfo", "build_metadata", "convert_adapter", "init_adapter", "load_adapter", "read_adapter_info",
+           "save_adapter"]
