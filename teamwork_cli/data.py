@@ -56,9 +56,14 @@ def load_or_build_pool(path: str | Path, count: int, size: int = 256, seed0: int
             return {k: pool[k] for k in POOL_KEYS}
     pool = build_pool(count, size, seed0, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({**pool, "meta": meta}, tmp)
-    os.replace(tmp, path)
+    # A name per process: two jobs started together (an adapter and its twin) both build the pool; each renames
+    # its own complete file into place, and the last rename wins with identical contents.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({**pool, "meta": meta}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return pool
 
 

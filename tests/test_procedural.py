@@ -103,3 +103,16 @@ def test_seed_independence_from_thread_count() -> None:
         torch.set_num_threads(threads)
     assert torch.get_num_threads() == threads
     assert torch.equal(a["normals"], b["normals"])
+
+
+def test_pool_cache_write_leaves_other_writers_alone(tmp_path) -> None:
+    """An adapter and its twin start together and both build the cached pool: each writes its own temporary file
+    (a shared name once made one of them fail), and the cache ends complete."""
+    from teamwork_cli.data import load_or_build_pool
+
+    other = tmp_path / "pool.pt.tmp"  # what the other job, mid-write, would hold under a shared name
+    other.write_bytes(b"half written")
+    pool = load_or_build_pool(tmp_path / "pool.pt", 3, 32)
+    assert other.read_bytes() == b"half written"
+    assert torch.equal(load_or_build_pool(tmp_path / "pool.pt", 3, 32)["diffuse"], pool["diffuse"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == ["pool.pt.tmp"]
