@@ -114,5 +114,5 @@ def test_pool_cache_write_leaves_other_writers_alone(tmp_path) -> None:
     other.write_bytes(b"half written")
     pool = load_or_build_pool(tmp_path / "pool.pt", 3, 32)
     assert other.read_bytes() == b"half written"
-    assert torch.equal(load_or_build_pool(tmp_path / "pool.pt", 3, 32)["diffuse"], pool["diffuse"])
+    assert torch.equal(load_or_build_pool(tmp_path / "pool.pt", 3, 32)["basecolor"], pool["basecolor"])
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == ["pool.pt.tmp"]
