@@ -136,18 +136,14 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     from .backbones import layers_to_adapt, profile_for
     from .checkpoint import init_adapter, save_adapter
     from .pipeline import load_denoiser
-    from .train import TrainConfig, train
+    from .train import TrainConfig, run_precision, train
 
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
-    if mixed_precision == "auto":  # bf16 where it is native: a GPU, or a CPU with AVX-512 BF16/AMX
-        from .train import resolve_mixed_precision, stored_precision
-
-        # A resumed run keeps the precision it started with (the base's dtype below depends on it).
-        state_file = Path(out).with_name(Path(out).name + ".state.pt")
-        mixed_precision = (stored_precision(state_file) if resume else None) or resolve_mixed_precision()
+    # Resolved here, not in train(): the frozen base's dtype below depends on it.
+    mixed_precision = run_precision(mixed_precision, Path(out).with_name(Path(out).name + ".state.pt"), resume)
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)

@@ -57,6 +57,13 @@ def resolve_mixed_precision() -> str:
     return "bf16" if auto_dtype(torch.device("cpu")) is not None else "no"
 
 
+def run_precision(mixed_precision: str, state_path: str | Path, resume: bool) -> str:
+    """`auto` for one run: a resumed run keeps the precision it started with, whatever this machine prefers."""
+    if mixed_precision != "auto":
+        return mixed_precision
+    return (stored_precision(state_path) if resume else None) or resolve_mixed_precision()
+
+
 def stored_precision(state_path: str | Path) -> str | None:
     """The resolved mixed precision a checkpointed run used (None: no state, or one written before it was kept)."""
     path = Path(state_path)
@@ -122,9 +129,7 @@ def train(
     # accelerator, so that processes started by `accelerate launch` join one (gloo) group instead of each
     # training alone.
     state_path = Path(state_path)
-    precision = cfg.mixed_precision
-    if precision == "auto":  # a resumed run keeps the precision it started with, whatever this machine prefers
-        precision = (stored_precision(state_path) if resume else None) or resolve_mixed_precision()
+    precision = run_precision(cfg.mixed_precision, state_path, resume)
     acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
                       step_scheduler_with_optimizer=False, cpu=cpu_only())
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import TeamworkError
 from ..tasks import intrinsics as task
+from ..tasks.ensemble import default_size as default_ensemble
 from . import common as C
 from . import tasks_common as TC
 
@@ -46,8 +47,8 @@ def intrinsics(
     files = C.inputs_or_fail(inputs)
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)
-    if ensemble is None:  # as svbrdf: a second sample costs as much as the first, cheap only with fast bf16 or a GPU
-        ensemble = 2 if pipe.device.type != "cpu" or pipe.autocast is not None else 1
+    if ensemble is None:
+        ensemble = default_ensemble(pipe.device.type, pipe.autocast)
     channels = task.available(pipe) if request is None else [c.strip() for c in request.split(",") if c.strip()]
     try:
         task.teammates_for(pipe, channels)

@@ -8,6 +8,7 @@ import torch
 import typer
 
 from ..errors import TeamworkError
+from ..tasks.ensemble import default_size as default_ensemble
 from . import common as C
 
 
@@ -76,8 +77,8 @@ def svbrdf(
                              attention_slicing=attention_slicing, compile=compile_model, guidance=guidance)
     task.check_team(pipe)
     channels = list(task.OUTPUTS)
-    if ensemble is None:  # README, svbrdf speed: the second sample costs 13 s at 512 px on a 2-core fp32 CPU
-        ensemble = 2 if pipe.device.type != "cpu" or pipe.autocast is not None else 1
+    if ensemble is None:
+        ensemble = default_ensemble(pipe.device.type, pipe.autocast)
 
     def read(path: Path) -> tuple[tuple[int, int], tuple[dict[str, Path], torch.Tensor]]:
         paths = C.planned(out, path.stem, channels, ext, overwrite)  # fail before the work, not after
