@@ -85,6 +85,9 @@ def main() -> None:
             methods[label] = TeamPipeline.load(path, device="cpu")
         else:
             print(f"# {label}: {path} not found, skipped", file=sys.stderr)
+    one = [label for label, pipe in methods.items() if pipe is not None and pipe.one_step]
+    if one:  # deterministic: `teamwork svbrdf` runs them once whatever --ensemble says
+        print(f"# one-step adapters (1 pass, no noise, no ensemble): {', '.join(one)}")
     print(f"# steps={args.steps} ensemble={args.ensemble} resolution={args.resolution or 'input'} seed={args.seed}; "
           f"{len(crops)} crops of {', '.join(SETS)} at 256 px")
     header = f"{'method':<30}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))

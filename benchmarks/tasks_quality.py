@@ -190,7 +190,8 @@ def bench_intrinsics(args: argparse.Namespace) -> None:
         if not set(want) <= set(have):
             print(f"{label:<36}lacks {', '.join(sorted(set(want) - set(have)))}, skipped")
             continue
-        for k in sorted({1, *(int(e) for e in args.ensemble.split(","))}):  # as `teamwork intrinsics --ensemble k`
+        sizes = {1} if pipe.one_step else {1, *(int(e) for e in args.ensemble.split(","))}  # one-step: deterministic
+        for k in sorted(sizes):  # as `teamwork intrinsics --ensemble k`
             est = intrinsics_task.estimate(pipe, buf["photo"], want, steps=args.steps, seed=0, ensemble=k)
             row(label + (f", ensemble {k}" if k > 1 else ""),
                 scores(est["albedo"], est["diffuseshading"], est["normals"], est["depth"]))

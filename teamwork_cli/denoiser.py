@@ -72,6 +72,23 @@ class TeamDenoiser(nn.Module, ABC):
             return eps
         return self.scheduler.get_velocity(x0, eps, t.long())
 
+    def x0_from(self, pred: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+        """The clean sample implied by a prediction at x_t: x_t - sigma v (flow); (x_t - sqrt(1 - abar) eps) /
+        sqrt(abar) (epsilon); sqrt(abar) x_t - sqrt(1 - abar) v (v-prediction; Salimans & Ho 2022, section 4)."""
+        if self.prediction_type == "flow":
+            return x_t - self._sigma(t, x_t) * pred
+        abar = self.scheduler.alphas_cumprod.to(x_t.device)[t.long()].to(x_t.dtype).view(-1, *[1] * (x_t.ndim - 1))
+        if self.prediction_type == "epsilon":
+            return (x_t - (1 - abar).sqrt() * pred) / abar.sqrt().clamp_min(1e-4)
+        return abar.sqrt() * x_t - (1 - abar).sqrt() * pred
+
+    def one_step_timestep(self) -> int:
+        """The timestep of one-step estimation: the last of training, where x_t holds no signal (with the noise
+        replaced by its mean, zero: Garcia et al. 2025, "Fine-Tuning Image-Conditional Diffusion Models is Easier
+        than You Think", section 4). Flow models' timesteps are sigma * num_train_timesteps, so sigma = 1."""
+        n = self.scheduler.config.num_train_timesteps
+        return n if self.prediction_type == "flow" else n - 1
+
     def _sigma(self, t: Tensor, like: Tensor) -> Tensor:
         sigma = t.to(like.dtype) / self.scheduler.config.num_train_timesteps
         return sigma.view(-1, *([1] * (like.ndim - 1)))

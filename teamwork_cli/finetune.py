@@ -39,8 +39,14 @@ def draw_active(available: Tensor, is_output: Tensor, dropout: float, g: torch.G
 
 
 def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout: float = 0.0,
-              logit_mean: float = 0.0):
-    """The finetuning loss as a `train.LossFn`."""
+              logit_mean: float = 0.0, one_step: bool = False):
+    """The finetuning loss as a `train.LossFn`.
+
+    one_step: train the adapter as a deterministic one-step estimator instead of a denoiser: outputs start from
+    zero (the noise's mean) at the last timestep and the loss is on the clean outputs the prediction implies
+    (Garcia et al. 2025, "Fine-Tuning Image-Conditional Diffusion Models is Easier than You Think", section 4).
+    All training then goes to the one condition inference meets: estimation tasks, not generation.
+    """
     names = layout.names
     is_output = torch.tensor([not t.is_input for t in layout.teammates])
 
@@ -63,15 +69,23 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
                                        torch.zeros(n, 1, *next(iter(data.values())).shape[-2:]))
                               for t in layout.teammates], 1)  # [N, T, 3, H, W]
         x0 = den.encode(pixels.flatten(0, 1).to(device)).unflatten(0, (n, len(names)))
-        t_img = den.draw_timesteps(n, g, device, logit_mean=logit_mean)
-        eps = torch.randn(x0.shape, generator=g).to(device)
+        if one_step:
+            t_img = torch.full((n,), float(den.one_step_timestep()), device=device)
+            eps = torch.zeros(x0.shape, device=device)
+        else:
+            t_img = den.draw_timesteps(n, g, device, logit_mean=logit_mean)
+            eps = torch.randn(x0.shape, generator=g).to(device)
         t_full = t_img[:, None].expand(n, len(names)).flatten()
         noisy = den.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
         x_in = torch.where(is_output.to(device).view(1, -1, *[1] * (x0.ndim - 2)), noisy, x0)
-        target = den.target(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
         rows = batch.to_rows(x_in)
-        pred = model(rows, t_img[batch.group_ids.to(device)], batch)
+        t_rows = t_img[batch.group_ids.to(device)]
+        pred = model(rows, t_rows, batch)
         out_rows = is_output.to(device)[batch.teammate_ids.to(device)]
+        if one_step:
+            est = den.x0_from(pred[out_rows].float(), rows[out_rows].float(), t_rows[out_rows])
+            return F.mse_loss(est, batch.to_rows(x0)[out_rows].float())
+        target = den.target(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
         return F.mse_loss(pred[out_rows].float(), batch.to_rows(target)[out_rows].float())
 
     return loss_fn
@@ -129,9 +143,10 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
                   mixed_precision: str = "auto", title: str | None = None, command: str = "",
                   progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0,
-                  init: str | Path | None = None) -> int:
+                  init: str | Path | None = None, one_step: bool = False) -> int:
     """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
-    write it in the published format."""
+    write it in the published format. one_step: a one-step estimator (`team_loss`), marked so in the file's
+    metadata (teamwork.objective), which the pipeline reads to sample it the same way."""
     from .adapter import inject_adapter
     from .backbones import layers_to_adapt, profile_for
     from .checkpoint import init_adapter, save_adapter
@@ -148,7 +163,7 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
-    extra = {"teamwork.command": command}
+    extra = {"teamwork.command": command, "teamwork.objective": "one-step" if one_step else "diffusion"}
     if init is not None:
         info = init_adapter(den.model, init, layout.names, coordination)
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"
@@ -163,6 +178,6 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                       warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
                       mixed_precision=mixed_precision)
-    loss = team_loss(layout, source, batch_size, dropout, logit_mean)
+    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step)
     return train(den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save,
                  progress=progress)

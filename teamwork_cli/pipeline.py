@@ -99,6 +99,11 @@ class TeamPipeline:
     # sampling uses bf16 autocast on CPUs that have it: about 2x faster than fp32 (shared/notes).
     autocast: torch.dtype | None = None
 
+    @property
+    def one_step(self) -> bool:
+        """A one-step estimator (finetune --one-step): sampled in one deterministic pass; steps and seeds are moot."""
+        return self.info.metadata.get("teamwork.objective") == "one-step"
+
     @classmethod
     def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto", dtype: str = "auto",
              offload: bool = False, attention_slicing: bool = False, compile: bool | str = False,
@@ -230,7 +235,8 @@ class TeamPipeline:
         gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
-                              outputs=outputs, steps=steps, generator=gens, callback=callback, **guide)
+                              outputs=outputs, steps=steps, generator=gens, callback=callback,
+                              one_step=self.one_step, **guide)
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]

@@ -34,6 +34,7 @@ def sample_team(
     cond: dict | None = None,
     known: dict[str, Tensor] | None = None,
     known_mask: Tensor | None = None,
+    one_step: bool = False,
 ) -> dict[str, Tensor]:
     """Denoise the output teammates given the input teammates (pixels in [-1, 1], [N, 3, H, W] each).
 
@@ -45,6 +46,8 @@ def sample_team(
     step the known region of those outputs is replaced by the clean pixels noised to the step's level, so the
     model fills only the rest in agreement with it (diffusion inpainting: Song et al. 2021, "Score-Based
     Generative Modeling through SDEs", section 5; Lugmayr et al. 2022, RePaint). Spatial latents only.
+    `one_step`: the adapter is a one-step estimator (`finetune.team_loss`): one deterministic pass from zero at
+    its last timestep, whatever `steps` and the generator say; `known` regions are left to the caller's composite.
     """
     missing = [t.name for t in layout.inputs if t.name not in inputs]
     if missing:
@@ -90,10 +93,12 @@ def sample_team(
         latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device)
         row_gens = generator
     latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
-    timesteps = denoiser.set_timesteps(steps, latents)
     full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
     if in_names:
         full[:, idx_in] = clean
+    if one_step:
+        return _one_step(denoiser, batch, full, idx_out, outs, dtype, cond, callback)
+    timesteps = denoiser.set_timesteps(steps, latents)
     guide = _known_latents(denoiser, outs, known, known_mask, n_img, latent_shape, device, dtype)
     for i, t in enumerate(timesteps):
         if guide is not None:
@@ -114,6 +119,23 @@ def sample_team(
         if callback:
             callback(i + 1, len(timesteps))
     decoded = denoiser.decode(latents.to(dtype)).float().unflatten(0, (n_img, len(outs)))
+    return {n: decoded[:, k] for k, n in enumerate(outs)}
+
+
+def _one_step(denoiser: TeamDenoiser, batch: TeamBatch, full: Tensor, idx_out: list[int], outs: list[str], dtype,
+              cond: dict | None, callback: Callback | None) -> dict[str, Tensor]:
+    """Outputs at zero (the noise's mean), one pass at the last timestep, the clean estimate it implies."""
+    n_img, device = full.shape[0], full.device
+    full[:, idx_out] = 0
+    rows = batch.to_rows(full)
+    t_last = float(denoiser.one_step_timestep())
+    pred = batch.from_rows(denoiser(rows.to(dtype), torch.full((rows.shape[0],), t_last, device=device), batch,
+                                    **(cond or {})))[:, idx_out].flatten(0, 1)
+    x_t = full[:, idx_out].flatten(0, 1)
+    est = denoiser.x0_from(pred.float(), x_t, torch.full((x_t.shape[0],), t_last, device=device))
+    if callback:
+        callback(1, 1)
+    decoded = denoiser.decode(est.to(dtype)).float().unflatten(0, (n_img, len(outs)))
     return {n: decoded[:, k] for k, n in enumerate(outs)}
 
 

@@ -150,3 +150,74 @@ def test_resume_keeps_the_precision_the_run_started_with(tmp_path, dataset, tiny
     args[args.index("--steps") + 1] = "4"
     assert main([*args, "--resume"]) == 0
     assert train.stored_precision(out.with_name(out.name + ".state.pt")) == "bf16"
+
+
+@pytest.mark.parametrize("prediction", ["flow", "epsilon", "v_prediction"])
+def test_x0_from_inverts_the_training_target(prediction):
+    from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
+
+    from teamwork_cli.denoiser import TeamDenoiser
+
+    class Den(TeamDenoiser):
+        def predict(self, sample, timesteps, **cond):
+            return sample
+
+    sched = FlowMatchEulerDiscreteScheduler() if prediction == "flow" else DDPMScheduler(prediction_type=prediction)
+    den = Den(torch.nn.Identity(), sched)
+    den.prediction_type = "flow" if prediction == "flow" else prediction
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(3, 4, 8, 8, generator=g), torch.randn(3, 4, 8, 8, generator=g)
+    t = torch.tensor([10.0, 500.0, 900.0])
+    x_t = den.add_noise(x0, eps, t)
+    torch.testing.assert_close(den.x0_from(den.target(x0, eps, t), x_t, t), x0, atol=1e-4, rtol=1e-4)
+    assert den.one_step_timestep() == (1000 if prediction == "flow" else 999)
+
+
+def test_one_step_adapter_is_recorded_and_sampled_deterministically(tmp_path, dataset, tiny_base):
+    from teamwork_cli.pipeline import TeamPipeline
+
+    out = tmp_path / "one.safetensors"
+    assert main([*_args(dataset, tiny_base, out, 2), "--one-step", "--lr", "1e-2"]) == 0
+    assert _tensors(out)[1]["teamwork.objective"] == "one-step"
+    pipe = TeamPipeline.load(out, base=str(tiny_base), device="cpu", dtype="fp32")
+    assert pipe.one_step
+    photo = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    calls = []
+    a = pipe({"image.in": photo}, steps=4, seed=0, callback=lambda i, n: calls.append((i, n)))
+    b = pipe({"image.in": photo}, steps=1, seed=7)
+    assert calls == [(1, 1)]  # one pass, whatever --steps says
+    for k in a:  # no noise: the seed changes nothing
+        torch.testing.assert_close(a[k], b[k])
+    # A diffusion adapter of the same base does depend on the seed.
+    diff = tmp_path / "diff.safetensors"
+    assert main([*_args(dataset, tiny_base, diff, 2), "--lr", "1e-2"]) == 0
+    assert _tensors(diff)[1]["teamwork.objective"] == "diffusion"
+    pipe = TeamPipeline.load(diff, base=str(tiny_base), device="cpu", dtype="fp32")
+    c, d = pipe({"image.in": photo}, seed=0), pipe({"image.in": photo}, seed=7)
+    assert not pipe.one_step and not torch.allclose(c["diffuse.out"], d["diffuse.out"])
+
+
+def test_one_step_training_lowers_the_one_step_error(dataset, tiny_base):
+    from teamwork_cli.adapter import inject_adapter
+    from teamwork_cli.backbones import layers_to_adapt
+    from teamwork_cli.embedded import EmbeddedDenoiser
+    from teamwork_cli.finetune import make_source, team_loss
+    from teamwork_cli.layout import TeamLayout
+
+    layout = TeamLayout.from_names("image.in,diffuse.out,normals.out")
+    den = EmbeddedDenoiser.from_pretrained(tiny_base)
+    inject_adapter(den.model, layers_to_adapt(den.model), len(layout), 2)
+    loss_fn = team_loss(layout, make_source(str(dataset), layout, 16), 2, one_step=True)
+    opt = torch.optim.Adam([p for p in den.parameters() if p.requires_grad], lr=1e-2)
+
+    def loss() -> torch.Tensor:
+        return loss_fn(den, torch.Generator().manual_seed(0))  # the same batch every time
+
+    with torch.no_grad():
+        before = float(loss())
+    for _ in range(20):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(loss()) < 0.75 * before

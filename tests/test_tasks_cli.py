@@ -97,6 +97,13 @@ def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
                            "--adapter", adapters["inpaint-material"], "--base", tiny_base, "--steps", "1")
     assert code == 0, err
     assert written(tmp_path / "o3") == [f"plain_{c}.png" for c in ("diffuse", "normals", "roughness", "specular")]
+    # A stray unprefixed map beside a complete material: that "material" fails alone, the complete one is filled.
+    (maps / "diffuse.png").write_bytes((maps / "brick_diffuse.png").read_bytes())
+    code, files, err = run(capsys, "inpaint", "--maps", maps, "--mask", tmp_path / "m.png", "-o", tmp_path / "o4",
+                           "--adapter", adapters["inpaint-material"], "--base", tiny_base, "--steps", "1")
+    assert code == 1 and "maps: missing specular.<ext>" in err and "1 of 2 inputs failed" in err
+    assert written(tmp_path / "o4") == [f"brick_{c}.png" for c in ("diffuse", "normals", "roughness", "specular")]
+    (maps / "diffuse.png").unlink()
     (maps / "brick_specular.png").unlink()
     code, _, err = run(capsys, "inpaint", "--maps", maps, "--mask", tmp_path / "m.png", "-o", tmp_path / "o2",
                        "--adapter", adapters["inpaint-material"], "--base", tiny_base)

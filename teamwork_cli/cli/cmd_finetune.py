@@ -48,6 +48,10 @@ def finetune(
                               "published adapter on more or other data. Its step count is recorded in OUT."),
     timestep_mean: float = typer.Option(0.0, "--timestep-mean", help="Flow models: mean of the logit-normal "
                                         "noise-level draw; >0 favours high noise (estimation tasks)."),
+    one_step: bool = typer.Option(False, "--one-step", help="Train a deterministic one-step estimator (outputs "
+                                  "from zero at the last timestep, loss on the clean outputs) instead of a "
+                                  "denoiser: for estimation tasks (svbrdf, intrinsics, shade), not for generation. "
+                                  "Recorded in the file; the commands then run it in one step, no noise."),
 ) -> None:
     """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
 
@@ -84,6 +88,6 @@ def finetune(
                          schedule=schedule, clip=clip, dropout=dropout, seed=seed, resolution=resolution,
                          checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
                          title=title, command="teamwork " + " ".join(argv), progress=progress,
-                         logit_mean=timestep_mean, init=init)
+                         logit_mean=timestep_mean, init=init, one_step=one_step)
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)

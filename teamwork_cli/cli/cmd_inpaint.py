@@ -36,13 +36,16 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
     if not found:
         raise TeamworkError(f"--maps {', '.join(specs)}: no <stem>_<channel>.<ext> files for channels "
                             f"{', '.join(channels)}", "name maps like brick_diffuse.png, brick_normals.png, ...")
-    for prefix, maps in found.items():
-        missing = [c for c in channels if c not in maps]
-        if missing:
-            names = [f"{c}.<ext>" if prefix.is_dir() else f"{prefix.name}_{c}.<ext>" for c in missing]
-            raise TeamworkError(f"material {prefix}: missing {', '.join(names)}",
-                                f"the adapter needs every map: {', '.join(channels)}")
     return found
+
+
+def check_complete(prefix: Path, maps: dict[str, Path], channels: list[str]) -> None:
+    """An incomplete material fails alone (a stray diffuse.png beside complete materials must not stop them)."""
+    missing = [c for c in channels if c not in maps]
+    if missing:
+        names = [f"{c}.<ext>" if prefix.is_dir() else f"{prefix.name}_{c}.<ext>" for c in missing]
+        raise ValueError(f"material {prefix}: missing {', '.join(names)}; the adapter needs every map: "
+                         f"{', '.join(channels)}")
 
 
 def inpaint(
@@ -98,6 +101,8 @@ def inpaint(
 
     def work(item: Path) -> list[Path]:
         files = materials[item]
+        if maps:
+            check_complete(item, files, channels)
         stem = item.name if maps else item.stem
         plan = TC.plan_files(out, stem, {c: (ext, bits) for c in channels}, overwrite)
         enc = {c: task.read_encoded(f, c) for c, f in files.items()}

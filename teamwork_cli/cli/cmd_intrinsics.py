@@ -48,7 +48,7 @@ def intrinsics(
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)
     if ensemble is None:
-        ensemble = default_ensemble(pipe.device.type, pipe.autocast)
+        ensemble = default_ensemble(pipe.device.type, pipe.autocast, pipe.one_step)
     channels = task.available(pipe) if request is None else [c.strip() for c in request.split(",") if c.strip()]
     try:
         task.teammates_for(pipe, channels)

@@ -78,7 +78,7 @@ def svbrdf(
     task.check_team(pipe)
     channels = list(task.OUTPUTS)
     if ensemble is None:
-        ensemble = default_ensemble(pipe.device.type, pipe.autocast)
+        ensemble = default_ensemble(pipe.device.type, pipe.autocast, pipe.one_step)
 
     def read(path: Path) -> tuple[tuple[int, int], tuple[dict[str, Path], torch.Tensor]]:
         paths = C.planned(out, path.stem, channels, ext, overwrite)  # fail before the work, not after

@@ -29,7 +29,7 @@ OUT_OPT = typer.Option(..., "-o", "--out", help="Output folder; files are named 
 FORMAT_OPT = typer.Option("png", "--format", "-f",
                           help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.")
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
-STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4)."
+STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
 RES_OPT = typer.Option(None, "--resolution", help="Process with the longer side at this many pixels, then "
                        "resize to the input size (default: the input's own size).")

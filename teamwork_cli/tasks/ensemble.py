@@ -12,10 +12,11 @@ from torch import Tensor
 SEED_STRIDE = 1_000_003  # sample k of image i gets seed seeds[i] + SEED_STRIDE * k
 
 
-def default_size(device_type: str, autocast) -> int:
+def default_size(device_type: str, autocast, one_step: bool = False) -> int:
     """2 samples on a GPU or under native bf16, 1 on an fp32 CPU: there a second sample costs as much as the first
-    (13 s at 512 px for svbrdf on 2 cores) and would break the 30 s budget (README, svbrdf speed)."""
-    return 2 if device_type != "cpu" or autocast is not None else 1
+    (13 s at 512 px for svbrdf on 2 cores) and would break the 30 s budget (README, svbrdf speed). 1 for a one-step
+    adapter: it is deterministic, every sample would be the same."""
+    return 2 if (device_type != "cpu" or autocast is not None) and not one_step else 1
 
 
 def repeat(inputs: dict[str, Tensor], seed: int | Sequence[int], ensemble: int) -> tuple[dict[str, Tensor], list[int]]:

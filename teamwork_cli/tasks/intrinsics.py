@@ -65,6 +65,7 @@ def estimate(pipe: TeamPipeline, photo: Tensor, channels: list[str] | None = Non
     check_team(pipe)
     channels = available(pipe) if channels is None else list(channels)
     run = teammates_for(pipe, channels)
+    ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     inputs, seeds = ensemble_.repeat({"image.in": photo}, seed, ensemble)
     out = pipe(inputs, outputs=run, steps=steps, seed=seeds, resolution=resolution, callback=callback)
     got = ensemble_.mean({n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}, ensemble)

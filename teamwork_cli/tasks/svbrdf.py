@@ -46,6 +46,7 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
         # The halfway map describes the capture geometry at the photo's own pixels (conventions.md section 3).
         hw = R.halfway_map(h, w, fov_deg).unsqueeze(0).expand(photo.shape[0], -1, -1, -1)
         inputs["halfway.in"] = encode("halfway", hw)
+    ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
     out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seeds, resolution=resolution,
                callback=callback)
