@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adapter import TeamBatch, team_context
+from .adapter import team_context
+from .team import TeamBatch
 
 
 class TeamDenoiser(nn.Module, ABC):

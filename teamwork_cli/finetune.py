@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .adapter import TeamBatch
 from .denoiser import TeamDenoiser
 from .encoding import to_model
 from .layout import TeamLayout
+from .team import TeamBatch
 
 # A batch source: (batch_size, generator) -> channel -> [N, C, H, W] in [0, 1] file encoding. An image lacking a
 # channel has NaN there (folder data with missing files), so its teammate is inactive. A key may also name one

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adapter import TeamBatch, TeamState, adapter_layers
+from .adapter import adapter_layers
+from .team import TeamBatch, TeamState
 
 SUPPORTED = ("SD3Transformer2DModel",)
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .adapter import TeamBatch
 from .denoiser import TeamDenoiser
 from .layout import TeamLayout
+from .team import TeamBatch
 
 Callback = Callable[[int, int], None]
 
