@@ -4,9 +4,10 @@
 
 Renders two 512 px crops of each dielectric set in ../shared/data/materials-cc0 (box-filtered to 256 px) under
 the colocated flash, estimates maps from the photo, and prints per-map and render RMSE for the shipped adapter,
-its coordination-off twin (same training budget) and the naive baseline, each alone and followed by the flash fit
-that `teamwork svbrdf` applies by default (`teamwork_cli.flashfit`; the naive row + flash fit is its control: it
-shows what the fit does without the network). Then the re-render RMSE on the real flash photos in
+its coordination-off twin (same training budget) and the naive baseline, each alone and followed by each of the
+two photo fits of `teamwork svbrdf --fit` (`teamwork_cli.flashfit`): `diffuse` (the default: the diffuse map solved
+per pixel from the photo given the other maps) and `levels` (global levels fitted first). The naive rows + fits are
+the control: they show what a fit does without the network. Then the re-render RMSE on the real flash photos in
 ../shared/data/flash-photos (estimate rendered under the same flash vs the photo), without the fit: the fit solves
 diffuse from the photo, so its re-render matches the photo by construction and would measure nothing.
 """
@@ -90,10 +91,11 @@ def main() -> None:
         print(f"# one-step adapters (1 pass, no noise, no ensemble): {', '.join(one)}")
     print(f"# steps={args.steps} ensemble={args.ensemble} resolution={args.resolution or 'input'} seed={args.seed}; "
           f"{len(crops)} crops of {', '.join(SETS)} at 256 px")
-    header = f"{'method':<30}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
+    header = f"{'method':<34}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
     print(header)
     for label, pipe in methods.items():
-        rows: dict[str, list[dict[str, float]]] = {label: [], f"{label} + flash fit": []}
+        rows: dict[str, list[dict[str, float]]] = {label: [], f"{label} + fit diffuse": [],
+                                                   f"{label} + fit levels": []}
         for _, gt in crops:
             photo = R.to_photo(R.render_flash(*(gt[m] for m in MAPS)))
             if pipe is None:
@@ -102,12 +104,13 @@ def main() -> None:
                 pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
                                      ensemble=args.ensemble)
             rows[label].append(scores(pred, gt))
-            # The same post-process `teamwork svbrdf` applies by default (--fit), on every method alike.
+            # The post-processes of `teamwork svbrdf --fit diffuse|levels`, on every method alike.
+            rows[f"{label} + fit diffuse"].append(scores(flashfit.demodulate_diffuse(pred, photo), gt))
             fitted = flashfit.demodulate_diffuse(flashfit.fit_levels(pred, photo), photo)
-            rows[f"{label} + flash fit"].append(scores(fitted, gt))
+            rows[f"{label} + fit levels"].append(scores(fitted, gt))
         for name, rr in rows.items():
             mean = {k: sum(r[k] for r in rr) / len(rr) for k in rr[0]}
-            print(f"{name:<30}" + "".join(f"{mean[k]:>11.4f}" for k in (*MAPS, "render")))
+            print(f"{name:<34}" + "".join(f"{mean[k]:>11.4f}" for k in (*MAPS, "render")))
     photos = sorted((shared / "data/flash-photos").glob("*.png"))
     if photos:
         print("\n# re-render RMSE on real flash photos (sRGB, estimate under the same flash vs the photo)")

@@ -53,6 +53,7 @@ def test_info_text_and_json(tiny_svbrdf_adapter, capsys):
     assert data["inputs"] == SVBRDF[:2] and data["outputs"] == SVBRDF[2:]
     assert data["rank"] == 4 and data["coordination"] is True
     assert data["adapted_layers"] > 0 and data["parameters"] > 0
+    assert data["objective"] == "diffusion" and data["train_steps"] is None  # a file that does not say
 
 
 def test_info_errors(tmp_path, capsys):

@@ -173,12 +173,13 @@ def test_x0_from_inverts_the_training_target(prediction):
     assert den.one_step_timestep() == (1000 if prediction == "flow" else 999)
 
 
-def test_one_step_adapter_is_recorded_and_sampled_deterministically(tmp_path, dataset, tiny_base):
+def test_one_step_adapter_is_recorded_and_sampled_deterministically(tmp_path, dataset, tiny_base, capsys):
     from teamwork_cli.pipeline import TeamPipeline
 
     out = tmp_path / "one.safetensors"
     assert main([*_args(dataset, tiny_base, out, 2), "--one-step", "--lr", "1e-2"]) == 0
     assert _tensors(out)[1]["teamwork.objective"] == "one-step"
+    assert main(["info", str(out)]) == 0 and "one-step" in capsys.readouterr().out
     pipe = TeamPipeline.load(out, base=str(tiny_base), device="cpu", dtype="fp32")
     assert pipe.one_step
     photo = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))

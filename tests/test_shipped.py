@@ -37,7 +37,7 @@ def photo(tmp_path):
 
 
 def test_shipped_svbrdf_and_intrinsics(tmp_path, photo, capsys):
-    code, files, err = run(capsys, "svbrdf", photo, "-o", tmp_path / "m", "--no-fit")
+    code, files, err = run(capsys, "svbrdf", photo, "-o", tmp_path / "m", "--fit", "none")
     assert code == 0, err
     assert len(files) == 7 and Image.open(tmp_path / "m/p_normals.png").size == (40, 32)
     code, files, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "i", "--request", "albedo,depth")

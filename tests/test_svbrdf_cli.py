@@ -96,7 +96,7 @@ def test_directx_normals_round_trip(tmp_path, tiny_base, tiny_svbrdf_adapter, ca
 def test_default_ensemble_follows_the_precision(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
     """fp32 on a CPU: 1 sample (speed); bf16 autocast (native on the CPUs that pick it): 2."""
     photo = write_png(tmp_path / "p.png", np.random.default_rng(0).random((16, 16, 3)))
-    common = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--no-fit"]
+    common = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--fit", "none"]
 
     def normals(name, *extra):
         code, _, err = run([*common, "-o", str(tmp_path / name), *extra], capsys)
@@ -107,3 +107,21 @@ def test_default_ensemble_follows_the_precision(tmp_path, tiny_base, tiny_svbrdf
     assert default == normals("b", "--dtype", "fp32", "--ensemble", "1")
     assert default != normals("c", "--dtype", "fp32", "--ensemble", "2")
     assert normals("d", "--dtype", "bf16") == normals("e", "--dtype", "bf16", "--ensemble", "2")
+
+
+def test_fit_modes(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    """--fit diffuse (default) changes only the diffuse map (and what derives from it); levels also the others."""
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(1).random((16, 16, 3)) * 0.6 + 0.2)
+    common = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base)]
+
+    def maps(name, *extra):
+        code, _, err = run([*common, "-o", str(tmp_path / name), *extra], capsys)
+        assert code == 0, err
+        return {c: (tmp_path / name / f"p_{c}.png").read_bytes() for c in ("diffuse", "specular", "roughness")}
+
+    none, diffuse, levels = maps("n", "--fit", "none"), maps("d"), maps("l", "--fit", "levels")
+    assert diffuse["diffuse"] != none["diffuse"]
+    assert diffuse["roughness"] == none["roughness"] and diffuse["specular"] == none["specular"]
+    assert levels["roughness"] != none["roughness"]
+    code, _, err = run([*common, "-o", str(tmp_path / "x"), "--fit", "yes"], capsys)
+    assert code == 2 and "--fit" in err and "diffuse, levels, none" in err

@@ -14,20 +14,26 @@ def info(
     path: Path = typer.Argument(..., help="A Teamwork adapter (.safetensors, published format)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show an adapter's title, base model, teammates, rank, coordination, layers and parameters."""
+    """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
+    trained (objective: diffusion or one-step; steps, when the file says)."""
     a = read_adapter_info(path)
     data = {
         "path": str(path), "title": a.title, "base_model": a.base_model, "inputs": a.inputs, "outputs": a.outputs,
         "rank": a.rank, "coordination": a.communication, "use_bias": a.use_bias, "profile": a.profile,
         "architecture": a.architecture, "resolution": a.resolution, "adapted_layers": a.num_layers,
         "parameters": a.num_params,
+        # one-step: a deterministic estimator (finetune --one-step); diffusion: sampled (files without the key)
+        "objective": a.metadata.get("teamwork.objective", "diffusion"),
+        "train_steps": a.metadata.get("teamwork.train_steps"),
     }
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     width = max(len(k) for k in data)
     for k, v in data.items():
-        if isinstance(v, list):
+        if v is None:
+            v = "(not recorded)"
+        elif isinstance(v, list):
             v = ", ".join(v) or "(none)"
         elif isinstance(v, bool):
             v = "on" if v else "off"

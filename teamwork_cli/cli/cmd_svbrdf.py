@@ -23,9 +23,10 @@ def svbrdf(
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the maps of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
                                  "with native bf16, 1 on other CPUs (fp32: 2 would pass 30 s for 512 px)."),
-    fit: bool = typer.Option(True, "--fit/--no-fit", help="Fit the maps' global levels (roughness, specular, "
-                             "diffuse gain, normal strength) to the photo, then solve diffuse per pixel from it: "
-                             "about 2 s per photo."),
+    fit: str = typer.Option("diffuse", "--fit", help="After the network, from the photo: diffuse (solve the "
+                            "diffuse map per pixel given the other maps, instant), levels (first fit the maps' global "
+                            "levels: roughness, specular, diffuse gain, normal strength; about 2 s; for adapters "
+                            "that miss them) or none."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
@@ -60,6 +61,8 @@ def svbrdf(
     from ..tasks import svbrdf as task
 
     ext, bits = C.split_format(fmt)
+    if fit not in task.FITS:
+        raise typer.BadParameter(f"must be one of {', '.join(task.FITS)}; got {fit!r}", param_hint="--fit")
     if normal_convention not in ("opengl", "directx"):
         raise typer.BadParameter(f"must be opengl or directx; got {normal_convention!r}",
                                  param_hint="--normal-convention")

@@ -16,6 +16,9 @@ from . import ensemble as ensemble_
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 OUTPUTS = (*MAPS, "basecolor", "metallic", "render")
+# After the network, from the photo (`flashfit`): "diffuse" solves the diffuse map per pixel given the other maps;
+# "levels" first fits the maps' global levels (roughness, specular, diffuse gain, normal strength), then does that.
+FITS = ("diffuse", "levels", "none")
 
 
 def check_team(pipe: TeamPipeline) -> None:
@@ -29,15 +32,18 @@ def check_team(pipe: TeamPipeline) -> None:
 
 
 def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps: int = 1,
-             seed: int | Sequence[int] = 0, resolution: int | None = None, ensemble: int = 1, fit: bool = False,
+             seed: int | Sequence[int] = 0, resolution: int | None = None, ensemble: int = 1, fit: str = "none",
              callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) for flash photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
     Also `basecolor`/`metallic` (glTF) and `render`: the estimate re-rendered under the same flash, for checking.
     ensemble: average the maps of this many samples with different noise (test-time ensembling, as Marigold,
     Ke et al. 2024, section 3.3): the mean of samples is a lower-error estimate than any one of them.
-    fit: fit the maps' global levels to the photo, then solve the diffuse map per pixel from it (`flashfit`).
+    fit: one of FITS: "diffuse" solves the diffuse map per pixel from the photo given the other maps; "levels" fits
+    the maps' global levels to the photo first (`flashfit`); "none" keeps the network's maps.
     """
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")
     check_team(pipe)
     stored = photo
     h, w = photo.shape[-2:]
@@ -51,8 +57,10 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
     out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seeds, resolution=resolution,
                callback=callback)
     maps = ensemble_.mean({m: decode(m, out[m + ".out"]) for m in MAPS}, ensemble)
-    if fit:
-        maps = flashfit.demodulate_diffuse(flashfit.fit_levels(maps, stored, fov_deg=fov_deg), stored, fov_deg=fov_deg)
+    if fit == "levels":
+        maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)
+    if fit != "none":
+        maps = flashfit.demodulate_diffuse(maps, stored, fov_deg=fov_deg)
     base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
     radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)
