@@ -22,4 +22,10 @@ for phase in "--steps 1000" "--steps 2000 --resume"; do
     --title "teamwork svbrdf, coordination off (embedded)" &
   wait
 done
-cp runs/svbrdf/svbrdf.safetensors runs/svbrdf/svbrdf-nocoord.safetensors teamwork_cli/weights/
+for f in svbrdf svbrdf-nocoord; do  # stored in float16, as shipped: the init of step 3
+  python scripts/half_adapter.py "runs/svbrdf/$f.safetensors" "teamwork_cli/weights/${f/svbrdf/svbrdf-diffusion}.safetensors"
+done
+
+# 3. The shipped one-step estimators (the default svbrdf adapter and its twin): 450 steps of finetune --one-step
+#    from those, written to teamwork_cli/weights/svbrdf[-nocoord].safetensors.
+scripts/one_step.sh svbrdf

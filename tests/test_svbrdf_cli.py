@@ -110,7 +110,7 @@ def test_default_ensemble_follows_the_precision(tmp_path, tiny_base, tiny_svbrdf
 
 
 def test_fit_modes(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
-    """--fit diffuse (default) changes only the diffuse map (and what derives from it); levels also the others."""
+    """--fit diffuse changes only the diffuse map (and what derives from it); levels (default) also the others."""
     photo = write_png(tmp_path / "p.png", np.random.default_rng(1).random((16, 16, 3)) * 0.6 + 0.2)
     common = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base)]
 
@@ -119,9 +119,9 @@ def test_fit_modes(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
         assert code == 0, err
         return {c: (tmp_path / name / f"p_{c}.png").read_bytes() for c in ("diffuse", "specular", "roughness")}
 
-    none, diffuse, levels = maps("n", "--fit", "none"), maps("d"), maps("l", "--fit", "levels")
+    none, diffuse, levels = maps("n", "--fit", "none"), maps("d", "--fit", "diffuse"), maps("l")
     assert diffuse["diffuse"] != none["diffuse"]
     assert diffuse["roughness"] == none["roughness"] and diffuse["specular"] == none["specular"]
     assert levels["roughness"] != none["roughness"]
     code, _, err = run([*common, "-o", str(tmp_path / "x"), "--fit", "yes"], capsys)
-    assert code == 2 and "--fit" in err and "diffuse, levels, none" in err
+    assert code == 2 and "--fit" in err and "levels, diffuse, none" in err

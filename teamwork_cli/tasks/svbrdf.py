@@ -18,7 +18,7 @@ MAPS = ("diffuse", "specular", "roughness", "normals")
 OUTPUTS = (*MAPS, "basecolor", "metallic", "render")
 # After the network, from the photo (`flashfit`): "diffuse" solves the diffuse map per pixel given the other maps;
 # "levels" first fits the maps' global levels (roughness, specular, diffuse gain, normal strength), then does that.
-FITS = ("diffuse", "levels", "none")
+FITS = ("levels", "diffuse", "none")
 
 
 def check_team(pipe: TeamPipeline) -> None:
