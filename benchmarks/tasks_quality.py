@@ -149,10 +149,14 @@ def retinex(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_methods(preset: str, weights: Path, base: str | None) -> dict[str, TeamPipeline]:
-    """The shipped adapter and its coordination-off twin that exist; the others are reported as not shipped."""
+    """The shipped adapter and its coordination-off twin that exist (the others are reported as not shipped), and
+    the diffusion adapter a shipped one-step estimator was continued from, where it is kept."""
     methods: dict[str, TeamPipeline] = {}
-    for label, name in (("teamwork (shipped)", preset), ("coordination off", f"{preset}-nocoord")):
+    for label, name in (("teamwork (shipped)", preset), ("coordination off", f"{preset}-nocoord"),
+                        ("diffusion adapter (before one-step)", f"{preset}-diffusion")):
         path = weights / f"{name}.safetensors"
+        if label.startswith("diffusion") and not path.is_file():
+            continue
         if path.is_file():
             methods[label] = TeamPipeline.load(path, base=base, device="cpu")
         else:

@@ -24,9 +24,9 @@ def svbrdf(
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
                                  "with native bf16, 1 on other CPUs (fp32: 2 would pass 30 s for 512 px)."),
     fit: str = typer.Option("levels", "--fit", help="After the network, from the photo: levels (fit the maps' "
-                            "global levels: roughness, specular, diffuse gain, normal strength, then solve the diffuse "
-                            "map per pixel given the others; about 2 s), diffuse (the per-pixel solve only, instant) or "
-                            "none (the network's maps as they are)."),
+                            "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
+                            "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
+                            "only, instant) or none (the network's maps as they are)."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
