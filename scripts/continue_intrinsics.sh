@@ -16,3 +16,7 @@ teamwork finetune "${common[@]}" --init runs/tasks/intrinsics-330.safetensors \
 teamwork finetune "${common[@]}" --no-coordination --init runs/tasks/intrinsics-nocoord-330.safetensors \
   -o runs/tasks/intrinsics-nocoord.safetensors --title "teamwork intrinsics, coordination off (embedded)" &
 wait
+for f in intrinsics intrinsics-nocoord; do  # float16, as shipped: the diffusion adapters that scripts/one_step.sh
+  python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/${f/intrinsics/intrinsics-diffusion}.safetensors"
+done
+# then: scripts/one_step.sh intrinsics (the shipped one-step adapters)
