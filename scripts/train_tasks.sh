@@ -25,7 +25,10 @@ for preset in "${@:-inpaint synthesize intrinsics shade inpaint-material}"; do
       -o "runs/tasks/$p-nocoord.safetensors" --title "teamwork $p, coordination off (embedded)" &
     wait
     for f in "$p" "$p-nocoord"; do  # shipped in float16: half the size, same results (README)
-      python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/$f.safetensors"
+      # intrinsics continues in scripts/continue_intrinsics.sh; shipped estimators are then made one-step
+      # (scripts/one_step.sh), from the diffusion adapters kept as <preset>-diffusion[-nocoord]
+      case $p in intrinsics) continue ;; shade) dest=${f/shade/shade-diffusion} ;; *) dest=$f ;; esac
+      python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/$dest.safetensors"
     done
   done
 done
