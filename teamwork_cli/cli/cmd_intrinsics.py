@@ -24,7 +24,7 @@ def intrinsics(
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the channels of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
-                                 "with native bf16, else 1 (as svbrdf)."),
+                                 "with native bf16, else 1 (as svbrdf); one-step adapters (the shipped one) run once."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fmt: str = C.FORMAT_OPT,

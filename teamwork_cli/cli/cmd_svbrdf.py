@@ -22,7 +22,7 @@ def svbrdf(
     steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the maps of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
-                                 "with native bf16, 1 on other CPUs (fp32: 2 would pass 30 s for 512 px)."),
+                                 "with native bf16, 1 on other CPUs; one-step adapters (the shipped one) run once."),
     fit: str = typer.Option("levels", "--fit", help="After the network, from the photo: levels (fit the maps' "
                             "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
                             "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
