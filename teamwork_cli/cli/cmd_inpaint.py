@@ -113,7 +113,8 @@ def inpaint(
         with C.progress_bar() as bar:
             job = bar.add_task(stem, total=steps)
             filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
-                                  callback=lambda i, n: bar.update(job, completed=i), keep_context=keep_context)
+                                  callback=lambda i, n: bar.update(job, completed=i, total=n),
+                                  keep_context=keep_context)
         return TC.write_mixed(plan, filled, overwrite)
 
     return C.run_batch(items, work)

@@ -65,7 +65,7 @@ def intrinsics(
             job = bar.add_task(path.name, total=steps)
             maps = task.estimate(pipe, encode("image", photo), channels, steps=steps, seed=seed,
                                  resolution=resolution, ensemble=ensemble,
-                                 callback=lambda i, n: bar.update(job, completed=i))
+                                 callback=lambda i, n: bar.update(job, completed=i, total=n))
         return TC.write_mixed(plan, maps, overwrite)
 
     return C.run_batch(files, work)

@@ -63,7 +63,7 @@ def shade(
     with C.progress_bar() as bar:
         job = bar.add_task(out.name, total=steps)
         image = task.shade(pipe, buffers, steps=steps, seed=seed, resolution=resolution,
-                           callback=lambda i, n: bar.update(job, completed=i))
+                           callback=lambda i, n: bar.update(job, completed=i, total=n))
     write_map(out, image[0].permute(1, 2, 0).numpy(), "image", bits=BITS[suffix], overwrite=overwrite)
     typer.echo(str(out))
     return 0

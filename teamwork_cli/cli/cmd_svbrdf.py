@@ -97,7 +97,7 @@ def svbrdf(
             # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
             maps = task.estimate(pipe, encode("image", photos), fov_deg=fov, steps=steps, seed=[seed] * len(batch),
                                  resolution=resolution, ensemble=ensemble, fit=fit,
-                                 callback=lambda i, n: bar.update(job, completed=i))
+                                 callback=lambda i, n: bar.update(job, completed=i, total=n))
         if normal_convention == "directx":  # the files only: the re-render above used the true normals
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)
         return [{c: m[k:k + 1] for c, m in maps.items()} for k in range(len(batch))]
