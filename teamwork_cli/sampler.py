@@ -80,6 +80,11 @@ def sample_team(
     active = torch.zeros(n_img, len(layout), dtype=torch.bool)
     active[:, idx_in + idx_out] = True
     batch = TeamBatch.from_active(active)
+    full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
+    if in_names:
+        full[:, idx_in] = clean
+    if one_step:
+        return _one_step(denoiser, batch, full, idx_out, outs, dtype, cond, callback)
     # Noise is drawn on the CPU so that a seed gives the same result on every device.
     # The sampler's state stays in fp32 whatever the model's dtype (bf16 latents lose the small Euler steps).
     if isinstance(generator, Sequence):
@@ -93,11 +98,6 @@ def sample_team(
         latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device)
         row_gens = generator
     latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
-    full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
-    if in_names:
-        full[:, idx_in] = clean
-    if one_step:
-        return _one_step(denoiser, batch, full, idx_out, outs, dtype, cond, callback)
     timesteps = denoiser.set_timesteps(steps, latents)
     guide = _known_latents(denoiser, outs, known, known_mask, n_img, latent_shape, device, dtype)
     for i, t in enumerate(timesteps):
