@@ -15,8 +15,8 @@ Metrics (lower is better except PSNR):
               normals facing the camera, and depth constant resp. growing towards the top of the image.
   inpaint     RMSE inside the mask (sRGB image / encoded maps), seam: RMSE of the jump across the mask border
               minus the true jump (pixel pairs straddling the border). Baseline: harmonic (membrane) fill,
-              the classical diffusion inpainting (solved exactly by conjugate gradients). The shipped adapter
-              runs as `teamwork inpaint` does (context held while sampling) and once with --no-keep-context.
+              the classical diffusion inpainting (`holefill`: conjugate gradients, coarse to fine). Adapters run as
+              `teamwork inpaint` does; a diffusion (generative) adapter also once with --no-keep-context.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
               (scenes.STUDIO_KEY). Baselines: local shading of the true buffers with the same rig but no shadows (an
               oracle for everything except visibility), and albedo alone.
@@ -42,6 +42,7 @@ from teamwork_cli import render as R  # noqa: E402
 from teamwork_cli import scenes as S  # noqa: E402
 from teamwork_cli.conventions import srgb_to_linear  # noqa: E402
 from teamwork_cli.encoding import encode  # noqa: E402
+from teamwork_cli.holefill import harmonic_fill  # noqa: E402
 from teamwork_cli.pipeline import EMBEDDED_DIR, TeamPipeline  # noqa: E402
 from teamwork_cli.task_data import random_masks  # noqa: E402
 from teamwork_cli.tasks import inpaint as inpaint_task  # noqa: E402
@@ -97,34 +98,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # --------------------------------------------------------------------------------------------- baselines
-
-
-def harmonic_fill(x: torch.Tensor, mask: torch.Tensor, iters: int = 400) -> torch.Tensor:
-    """Solve the Laplace equation inside the mask with the known pixels as boundary values (Neumann at the image
-    border), by conjugate gradients on the masked unknowns: the membrane / diffusion fill."""
-    m = mask.expand_as(x)
-
-    def lap(v: torch.Tensor) -> torch.Tensor:  # graph Laplacian with replicate (Neumann) borders: SPD on the mask
-        p = F.pad(v, (1, 1, 1, 1), mode="replicate")
-        return 4 * v - p[..., :-2, 1:-1] - p[..., 2:, 1:-1] - p[..., 1:-1, :-2] - p[..., 1:-1, 2:]
-
-    known = x * (1 - m)
-    b = -lap(known) * m
-    v = torch.zeros_like(x)
-    r = b.clone()
-    d = r.clone()
-    rr = (r * r).flatten(1).sum(1).view(-1, 1, 1, 1)
-    for _ in range(iters):
-        ad = lap(d) * m
-        alpha = rr / (d * ad).flatten(1).sum(1).view(-1, 1, 1, 1).clamp_min(1e-20)
-        v = v + alpha * d
-        r = r - alpha * ad
-        rr_new = (r * r).flatten(1).sum(1).view(-1, 1, 1, 1)
-        if rr_new.max() < 1e-12:
-            break
-        d = r + rr_new / rr.clamp_min(1e-20) * d
-        rr = rr_new
-    return known + v * m
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -217,8 +190,9 @@ def bench_inpaint(args: argparse.Namespace) -> None:
         row("harmonic (diffusion) fill", scores({c: harmonic_fill(x, masks) for c, x in truth.items()}))
         methods = load_methods(preset, args.weights, args.base)
         runs = [(label, pipe, True) for label, pipe in methods.items()]
-        if "teamwork (shipped)" in methods:  # the same adapter without holding the context while sampling
-            runs.append(("shipped, --no-keep-context", methods["teamwork (shipped)"], False))
+        for label, pipe in methods.items():  # a sampled fill without holding the context while sampling
+            if label != "coordination off" and not pipe.one_step:
+                runs.append((label.split(" (")[0] + ", --no-keep-context", pipe, False))
         for label, pipe, keep in runs:
             filled = {c: torch.zeros_like(x) for c, x in truth.items()}
             for i in range(args.count):  # one mask per image

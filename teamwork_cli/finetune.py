@@ -95,13 +95,20 @@ PROCEDURAL = ("svbrdf", "scenes", "inpaint", "synthesize")
 
 
 def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, pool_seed: int = 0,
-                cache: str | Path | None = None) -> BatchSource:
+                cache: str | Path | None = None, hole_fill: str = "grey") -> BatchSource:
     """A folder of samples, or generated data: `procedural:svbrdf` (views of cached procedural materials with
     flash photos), `procedural:scenes` (3D scenes with exact intrinsic buffers, `scenes`), `procedural:inpaint`
     (images or materials with random masks) or `procedural:synthesize` (materials with their exact flash render).
 
+    hole_fill: what procedural:inpaint shows in the holes (grey or harmonic; other sources take only grey).
     Procedural training data never uses evaluation seeds (`scenes.EVAL_SEED0` = 10,000,000 and above).
     """
+    from .tasks.inpaint import HOLE_FILLS
+
+    if hole_fill not in HOLE_FILLS:
+        raise ValueError(f"hole fill must be one of {', '.join(HOLE_FILLS)}; got {hole_fill!r}")
+    if hole_fill != "grey" and data != "procedural:inpaint":
+        raise ValueError(f"hole fill {hole_fill!r} applies to --data procedural:inpaint only; got --data {data}")
     if data.startswith("procedural:"):
         kind = data.split(":", 1)[1]
         if kind not in PROCEDURAL:
@@ -121,7 +128,7 @@ def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, p
         if kind == "scenes":
             return task_data.scene_source(layout, size)
         if kind == "inpaint":
-            return task_data.inpaint_source(layout, size, materials)
+            return task_data.inpaint_source(layout, size, materials, hole_fill)
         if kind == "synthesize":
             return task_data.synthesize_source(layout, size, materials)
         wanted = {t.channel for t in layout.teammates}
@@ -143,10 +150,12 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
                   mixed_precision: str = "auto", title: str | None = None, command: str = "",
                   progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0,
-                  init: str | Path | None = None, one_step: bool = False) -> int:
+                  init: str | Path | None = None, one_step: bool = False,
+                  metadata: dict[str, str] | None = None) -> int:
     """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
     write it in the published format. one_step: a one-step estimator (`team_loss`), marked so in the file's
-    metadata (teamwork.objective), which the pipeline reads to sample it the same way."""
+    metadata (teamwork.objective), which the pipeline reads to sample it the same way. metadata: more entries for
+    the file (e.g. teamwork.hole_fill, which the inpaint task reads)."""
     from .adapter import inject_adapter
     from .backbones import layers_to_adapt, profile_for
     from .checkpoint import init_adapter, save_adapter
@@ -163,7 +172,8 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
-    extra = {"teamwork.command": command, "teamwork.objective": "one-step" if one_step else "diffusion"}
+    extra = {"teamwork.command": command, "teamwork.objective": "one-step" if one_step else "diffusion",
+             **(metadata or {})}
     if init is not None:
         info = init_adapter(den.model, init, layout.names, coordination)
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"

@@ -122,8 +122,10 @@ def random_masks(n: int, size: int, g: torch.Generator) -> Tensor:
 # --------------------------------------------------------------------------------------- inpaint, synthesize
 
 
-def inpaint_source(layout: TeamLayout, size: int, pool: Callable[[], dict[str, Tensor]]) -> Source:
-    """procedural:inpaint: a channel that is both X.in and X.out gets X.in blanked under a random mask.
+def inpaint_source(layout: TeamLayout, size: int, pool: Callable[[], dict[str, Tensor]],
+                   hole_fill: str = "grey") -> Source:
+    """procedural:inpaint: a channel that is both X.in and X.out gets X.in blanked under a random mask (the hole
+    mid grey, or its harmonic fill: `tasks.inpaint.blank`).
 
     Images (preset inpaint) are scene photos and material flash photos, half and half; materials (preset
     inpaint-material) are views of the procedural material pool.
@@ -146,7 +148,7 @@ def inpaint_source(layout: TeamLayout, size: int, pool: Callable[[], dict[str, T
                 data["image"][:k] = scene_batch(_train_seeds(k, g), size, {"image"})["image"]
         data["mask"] = random_masks(n, size, g)
         for c in filled:
-            data[f"{c}.in"] = blank(data[c], data["mask"])
+            data[f"{c}.in"] = blank(data[c], data["mask"], hole_fill)
         return data
 
     return draw

@@ -38,8 +38,8 @@ def randomize_up(model, scale, seed=0):
             layer.adapter.up.copy_(torch.randn(layer.adapter.up.shape, generator=g) * scale)
 
 
-def make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0):
-    """A random (non-zero) adapter for the tiny base, written in the published format."""
+def make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0, metadata=None):
+    """A random (non-zero) adapter for the tiny base, written in the published format (plus `metadata`)."""
     from teamwork_cli.adapter import inject_adapter
     from teamwork_cli.backbones import layers_to_adapt
     from teamwork_cli.checkpoint import save_adapter
@@ -49,7 +49,7 @@ def make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0)
     inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), rank, communication=communication)
     randomize_up(den.model, 0.05, seed)
     save_adapter(den.model, path, teammates, base_model=str(base_path), title="tiny test adapter",
-                 profile="UNET2D", architecture="UNet2DModel")
+                 profile="UNET2D", architecture="UNet2DModel", extra=metadata)
     return path
 
 

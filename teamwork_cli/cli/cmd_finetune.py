@@ -52,6 +52,9 @@ def finetune(
                                   "from zero at the last timestep, loss on the clean outputs) instead of a "
                                   "denoiser: for estimation tasks (svbrdf, intrinsics, shade), not for generation. "
                                   "Recorded in the file; the commands then run it in one step, no noise."),
+    hole_fill: str = typer.Option("grey", "--hole-fill", help="procedural:inpaint: show the team each hole as "
+                                  "mid grey or as its harmonic fill (a smooth guess it refines). Recorded in the "
+                                  "file; `teamwork inpaint` fills holes the same way."),
 ) -> None:
     """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
 
@@ -71,7 +74,7 @@ def finetune(
     layout = load_preset(preset) if preset else TeamLayout.from_names(channels)
     if threads:
         torch.set_num_threads(threads)
-    source = make_source(data, layout, resolution, pool=pool, pool_seed=pool_seed)
+    source = make_source(data, layout, resolution, pool=pool, pool_seed=pool_seed, hole_fill=hole_fill)
     t0 = time.time()
     first: list[int] = []
 
@@ -88,6 +91,7 @@ def finetune(
                          schedule=schedule, clip=clip, dropout=dropout, seed=seed, resolution=resolution,
                          checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
                          title=title, command="teamwork " + " ".join(argv), progress=progress,
-                         logit_mean=timestep_mean, init=init, one_step=one_step)
+                         logit_mean=timestep_mean, init=init, one_step=one_step,
+                         metadata={"teamwork.hole_fill": hole_fill} if hole_fill != "grey" else None)
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)

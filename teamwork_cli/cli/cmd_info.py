@@ -11,11 +11,15 @@ from ..checkpoint import read_adapter_info
 
 
 def info(
-    path: Path = typer.Argument(..., help="A Teamwork adapter (.safetensors, published format)."),
+    path: Path = typer.Argument(..., help="A Teamwork adapter (.safetensors, published format), or a shipped "
+                                "adapter's name (e.g. inpaint-diffusion)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
     trained (objective: diffusion or one-step; steps, when the file says)."""
+    from ..hub.resolve import resolve_adapter
+
+    path = resolve_adapter(path)
     a = read_adapter_info(path)
     data = {
         "path": str(path), "title": a.title, "base_model": a.base_model, "inputs": a.inputs, "outputs": a.outputs,
@@ -26,6 +30,8 @@ def info(
         "objective": a.metadata.get("teamwork.objective", "diffusion"),
         "train_steps": a.metadata.get("teamwork.train_steps"),
     }
+    if "teamwork.hole_fill" in a.metadata:  # inpainting adapters: what the team sees in a hole (tasks.inpaint)
+        data["hole_fill"] = a.metadata["teamwork.hole_fill"]
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

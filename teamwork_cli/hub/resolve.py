@@ -10,13 +10,24 @@ from .errors import hub_error
 PUBLISHED_REPO = "samsartor/teamwork-release"
 
 
+def shipped_adapters() -> list[str]:
+    """Names of the adapters shipped in the package (`teamwork_cli/weights/<name>.safetensors`)."""
+    from ..embedded import EMBEDDED_DIR
+
+    return sorted(p.stem for p in EMBEDDED_DIR.glob("*.safetensors"))
+
+
 def resolve_adapter(spec: str | Path) -> Path:
-    """A local file wins; otherwise `owner/repo/file` is fetched with hf_hub_download (cache and HF_HUB_OFFLINE
-    honoured)."""
+    """A local file wins; then the name of a shipped adapter (e.g. `inpaint-diffusion`); otherwise `owner/repo/file`
+    is fetched with hf_hub_download (cache and HF_HUB_OFFLINE honoured)."""
     path = Path(spec).expanduser()
     if path.is_file():
         return path
     text = str(spec)
+    if text in shipped_adapters():
+        from ..embedded import EMBEDDED_DIR
+
+        return EMBEDDED_DIR / f"{text}.safetensors"
     parts = text.split("/")
     if len(parts) >= 3 and not path.is_absolute() and not text.startswith((".", "~")) and all(parts):
         repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
@@ -28,5 +39,6 @@ def resolve_adapter(spec: str | Path) -> Path:
             raise hub_error(f"adapter {filename} of {repo_id}", repo_id, e,
                             f"hf download {repo_id} {filename}") from e
     raise TeamworkError(f"adapter file {text} not found",
-                        "pass --adapter FILE.safetensors or a hub file as owner/repo/file.safetensors, e.g. "
+                        "pass --adapter FILE.safetensors, a shipped adapter by name ("
+                        f"{', '.join(shipped_adapters())}) or a hub file as owner/repo/file.safetensors, e.g. "
                         f"{PUBLISHED_REPO}/colocated_svbrdf_estimation_flux_512.safetensors")

@@ -1,8 +1,10 @@
 """Fill the masked region of an image, or of every map of a material at once (paper section 5).
 
-The team sees each map with the masked pixels blanked to mid grey (so it cannot copy what is to be replaced) and
-the mask itself (`mask.in`, 1 = fill). The result is composited with the input in the *file* domain: outside the
-mask every pixel is the input's stored value, so a map written at the input's bit depth is bit-exact there.
+The team sees each map with the masked pixels blanked (so it cannot copy what is to be replaced) and the mask
+itself (`mask.in`, 1 = fill). Blanked means mid grey, or, for an adapter trained with `finetune --hole-fill
+harmonic` (recorded as teamwork.hole_fill), the harmonic fill of the hole (`holefill`): a smooth guess the team
+then refines. The result is composited with the input in the *file* domain: outside the mask every pixel is the
+input's stored value, so a map written at the input's bit depth is bit-exact there.
 Training data blanks the same way (`task_data.inpaint_source`).
 """
 
@@ -22,6 +24,7 @@ from ..io import read_image
 from ..pipeline import TeamPipeline
 
 BLANK = 0.5  # mid grey in the file encoding
+HOLE_FILLS = ("grey", "harmonic")
 
 
 def check_team(pipe: TeamPipeline) -> list[str]:
@@ -66,8 +69,24 @@ def read_mask(path: str | Path) -> Tensor:
     return (read_encoded(path, "mask") > 0.5).float()
 
 
-def blank(encoded: Tensor, mask: Tensor) -> Tensor:
+def blank(encoded: Tensor, mask: Tensor, fill: str = "grey") -> Tensor:
+    """The team's view of a map with a hole: mid grey there, or the harmonic fill of the surroundings."""
+    if fill not in HOLE_FILLS:
+        raise ValueError(f"hole fill must be one of {', '.join(HOLE_FILLS)}; got {fill!r}")
+    if fill == "harmonic":
+        from ..holefill import harmonic_fill
+
+        return harmonic_fill(encoded, mask).clamp(0, 1)
     return encoded * (1 - mask) + BLANK * mask
+
+
+def hole_fill(pipe: TeamPipeline) -> str:
+    """How the adapter was shown holes in training (metadata teamwork.hole_fill; older files: grey)."""
+    fill = pipe.info.metadata.get("teamwork.hole_fill", "grey")
+    if fill not in HOLE_FILLS:
+        raise ValueError(f"adapter {pipe.info.path}: metadata teamwork.hole_fill={fill!r} is not one of "
+                         f"{', '.join(HOLE_FILLS)} (a newer teamwork wrote it?)")
+    return fill
 
 
 def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps: int = 8, seed: int = 0,
@@ -87,7 +106,8 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
         raise ValueError(f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the maps are "
                          f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)")
     mask = (mask > 0.5).float()
-    inputs = {f"{c}.in": blank(maps[c], mask) for c in channels}
+    fill = hole_fill(pipe)
+    inputs = {f"{c}.in": blank(maps[c], mask, fill) for c in channels}
     inputs["mask.in"] = mask.expand(maps[channels[0]].shape[0], -1, -1, -1)
     # Blanked, like the inputs: a VAE's latent cells near the hole would otherwise encode the hidden pixels.
     guide = {"known": {f"{c}.out": inputs[f"{c}.in"] for c in channels}, "known_mask": 1 - mask} if keep_context else {}
