@@ -18,8 +18,10 @@ Metrics (lower is better except PSNR):
               the classical diffusion inpainting (`holefill`: conjugate gradients, coarse to fine). Adapters run as
               `teamwork inpaint` does; a diffusion (generative) adapter also once with --no-keep-context.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
-              (scenes.STUDIO_KEY). Baselines: local shading of the true buffers with the same rig but no shadows (an
-              oracle for everything except visibility), and albedo alone.
+              (scenes.STUDIO_KEY). Baselines: local shading of the buffers the shader gets, with the same rig and
+              no shadows (`teamwork_cli.deferred`: a deferred renderer; relative depth made metric by a near-far
+              range fitted on training scenes); local shading of the true 3D scene (an oracle
+              that knows what the buffers lack: metric positions, field of view, metal colour); albedo alone.
   synthesize  coherence RMSE: the generated image teammate against the flash render (conventions.md 3) of the
               generated maps. Baseline: mismatched pairs (one held-out material's photo vs another's maps).
 """
@@ -41,6 +43,7 @@ from teamwork_cli import procedural as P  # noqa: E402
 from teamwork_cli import render as R  # noqa: E402
 from teamwork_cli import scenes as S  # noqa: E402
 from teamwork_cli.conventions import srgb_to_linear  # noqa: E402
+from teamwork_cli.deferred import deferred_shading  # noqa: E402
 from teamwork_cli.encoding import encode  # noqa: E402
 from teamwork_cli.holefill import harmonic_fill  # noqa: E402
 from teamwork_cli.pipeline import EMBEDDED_DIR, TeamPipeline  # noqa: E402
@@ -208,7 +211,8 @@ def bench_shade(args: argparse.Namespace) -> None:
     buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (scenes.STUDIO_KEY)
     local = S.generate(seeds, args.size, shadows=False, lighting="studio")["photo"]
     header("shade", ["PSNR dB"])
-    row("local shading, no shadows (oracle)", [psnr(local, buf["photo"])])
+    row("local shading of the buffers", [psnr(R.to_photo(deferred_shading(buf)), buf["photo"])])
+    row("local shading, true 3D scene (oracle)", [psnr(local, buf["photo"])])
     row("albedo alone", [psnr(R.to_photo(buf["albedo"]), buf["photo"])])
     for label, pipe in load_methods("shade", args.weights, args.base).items():
         ins = shade_task.check_team(pipe)

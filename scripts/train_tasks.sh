@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Reproduce the shipped adapters of intrinsics, inpaint, inpaint-material, shade and synthesize (embedded base).
+# Reproduce the shipped diffusion adapters of intrinsics, inpaint, inpaint-material and synthesize (embedded base);
+# the shipped intrinsics, inpaint and inpaint-material defaults are one-step estimators continued from them, and
+# shade a one-step estimator from scratch (scripts/one_step.sh).
 # Each preset trains twice at once on two cores: the adapter and its coordination-off twin, same budget.
 # A killed job continues with the same line plus --resume. Timings on a 2-core CPU are in the README.
-#   scripts/train_tasks.sh [PRESET...]        (default: all five, in this order)
+#   scripts/train_tasks.sh [PRESET...]        (default: all four, in this order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
@@ -11,11 +13,10 @@ declare -A recipe=(
   [inpaint]="--data procedural:inpaint --steps 1000"
   [synthesize]="--data procedural:synthesize --steps 700"
   [intrinsics]="--data procedural:scenes --steps 330 --timestep-mean 1.0 --dropout 0.2"
-  [shade]="--data procedural:scenes --steps 500 --timestep-mean 1.0"
   [inpaint-material]="--data procedural:inpaint --steps 400"
 )
 mkdir -p runs/tasks
-for preset in "${@:-inpaint synthesize intrinsics shade inpaint-material}"; do
+for preset in "${@:-inpaint synthesize intrinsics inpaint-material}"; do
   for p in $preset; do
     # shellcheck disable=SC2086
     teamwork finetune --preset "$p" ${recipe[$p]} "${common[@]}" -o "runs/tasks/$p.safetensors" \
@@ -27,7 +28,7 @@ for preset in "${@:-inpaint synthesize intrinsics shade inpaint-material}"; do
     for f in "$p" "$p-nocoord"; do  # shipped in float16: half the size, same results (README)
       # intrinsics continues in scripts/continue_intrinsics.sh; shipped estimators are then made one-step
       # (scripts/one_step.sh), from the diffusion adapters kept as <preset>-diffusion[-nocoord]
-      case $p in intrinsics) continue ;; shade) dest=${f/shade/shade-diffusion} ;; *) dest=$f ;; esac
+      case $p in intrinsics) continue ;; synthesize) dest=$f ;; *) dest=$p-diffusion${f#"$p"} ;; esac
       python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/$dest.safetensors"
     done
   done

@@ -45,6 +45,7 @@ _TABLE = [
     ChannelSpec("mask", 1, "linear", "1 = fill this pixel, 0 = keep"),
     ChannelSpec("height", 1, "linear", "relative height"),
     ChannelSpec("render", 3, "srgb", "re-rendering of estimated maps"),
+    ChannelSpec("deferred", 3, "srgb", "local shading of the shading buffers (computed by teamwork shade)"),
 ]
 CHANNELS: dict[str, ChannelSpec] = {c.name: c for c in _TABLE}
 

@@ -49,10 +49,13 @@ def scene_batch(seeds: list[int], size: int, channels: set[str] | None = None, l
 
 def scene_source(layout: TeamLayout, size: int) -> Source:
     """procedural:scenes, for intrinsics (image.in -> intrinsic channels) and shade (buffers -> image.out)."""
-    from .tasks.shade import OPTIONAL, neutral
+    from .tasks.shade import DERIVED, OPTIONAL, REQUIRED, neutral, with_deferred
 
-    wanted = _check("scenes", layout, set(SCENE_CHANNELS))
+    wanted = _check("scenes", layout, {*SCENE_CHANNELS, DERIVED})
     names = set(layout.names)
+    deferred = f"{DERIVED}.in" in names
+    if deferred:  # computed from the buffers below, after the optional ones are dropped
+        wanted = (wanted - {DERIVED}) | set(REQUIRED) | set(OPTIONAL)
     # Only-input optional buffers are sometimes unknown at inference (tasks.shade gives them neutral values).
     optional = [c for c in OPTIONAL if f"{c}.in" in names and f"{c}.out" not in names]
     noisy_photo = "image.in" in names and "image.out" not in names
@@ -67,6 +70,8 @@ def scene_source(layout: TeamLayout, size: int) -> Source:
         for c in optional:
             drop = (torch.rand(n, generator=g) < NEUTRAL_P).view(n, 1, 1, 1)
             data[c] = torch.where(drop, neutral(c, n, size, size), data[c])
+        if deferred:
+            data[DERIVED] = with_deferred(data)
         return data
 
     return draw

@@ -55,10 +55,12 @@ def inpaint(
     maps: list[str] = typer.Option(None, "--maps", help="Fill a whole material instead: a folder of "
                                    "<stem>_<channel> maps (or of <channel> maps: diffuse.png, ...) or a prefix "
                                    "like maps/brick (brick_diffuse.png, ...)."),
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
-                                "inpaint (or, with --maps, inpaint-material) adapter."),
+    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors or a shipped name); "
+                                "default: the shipped inpaint (with --maps, inpaint-material) adapter, a one-step "
+                                "fill that refines a harmonic fill. inpaint-diffusion (inpaint-material-diffusion) "
+                                "samples a generative fill instead: textured, different per --seed."),
     base: str = C.BASE_OPT,
-    steps: int = typer.Option(8, "--steps", help="Sampling steps."),
+    steps: int = typer.Option(8, "--steps", help="Sampling steps (a one-step adapter runs once)."),
     keep_context: bool = typer.Option(True, "--keep-context/--no-keep-context", help="Hold the unmasked region "
                                       "to the input at every step, so the fill agrees with its surroundings "
                                       "(RePaint-style); off: the team redraws everything, the outside is restored "

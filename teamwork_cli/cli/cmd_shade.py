@@ -40,6 +40,9 @@ def shade(
     The buffers hold no lights, so the image is lit as the adapter learned: the shipped one by a studio rig (a
     white key light above and to the right of the camera, casting shadows to the left, and a weak sky).
 
+    The shipped adapter refines the buffers' classical local shading (a deferred render under that rig, no
+    shadows, computed from the buffers you give) into the image: cast shadows, falloff, metal colours.
+
     Buffers the adapter takes but you do not give (roughness, metallic, depth) are replaced by neutral values
     (roughness 0.5, metallic 0, depth 0.5), which the shipped adapter was trained to expect.
 

@@ -6,6 +6,8 @@ light above and right of the camera, a weak sky and floor bounce, fixed exposure
 An optional buffer the user does not have is given to the adapter as a neutral constant (`neutral`), because
 `TeamPipeline` runs every input teammate of an adapter; training on `procedural:scenes` replaces the optional
 buffers by the same constants at random (`task_data.NEUTRAL_P`), so the adapter knows what "unknown" looks like.
+An adapter with a `deferred.in` teammate (preset shade) is also given the buffers' classical local shading
+(`deferred`), computed here from the same buffers it sees, and refines it: shadows, falloff, metal colours.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..pipeline import TeamPipeline
 
 REQUIRED = ("albedo", "normals")
 OPTIONAL = ("roughness", "metallic", "depth")
+DERIVED = "deferred"  # an input teammate computed from the buffers, never given by the user
 
 
 def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
@@ -30,9 +33,16 @@ def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
     return encode(channel, flat_value(channel, n, h, w))
 
 
+def with_deferred(buffers: dict[str, Tensor]) -> Tensor:
+    """File encoding of the deferred shading of buffers in file encoding (all of REQUIRED and OPTIONAL)."""
+    from ..deferred import deferred_shading
+
+    return encode(DERIVED, deferred_shading({c: decode(c, buffers[c]) for c in REQUIRED + OPTIONAL}))
+
+
 def check_team(pipe: TeamPipeline) -> list[str]:
-    """The adapter's input channels; it must output image and take at least the required buffers."""
-    ins = [t.channel for t in pipe.layout.inputs]
+    """The adapter's input buffers (without `deferred`); it must output image and take the required buffers."""
+    ins = [t.channel for t in pipe.layout.inputs if t.channel != DERIVED]
     outs = [t.channel for t in pipe.layout.outputs]
     if "image" not in outs or not set(REQUIRED) <= set(ins):
         raise ValueError(f"adapter {pipe.info.path} is not a shading adapter: inputs {ins}, outputs {outs}; "
@@ -58,5 +68,8 @@ def shade(pipe: TeamPipeline, buffers: dict[str, Tensor], *, steps: int = 4, see
                          + ", ".join(f"{c} {s[1]}x{s[0]}" for c, s in sizes.items()) + " (width x height)")
     n, _, h, w = ref.shape
     inputs = {f"{c}.in": buffers[c] if c in buffers else neutral(c, n, h, w) for c in ins}
+    if pipe.layout.has(f"{DERIVED}.in"):  # from the buffers the adapter sees; absent ones neutral, as there
+        full = {c: inputs[f"{c}.in"] if f"{c}.in" in inputs else neutral(c, n, h, w) for c in REQUIRED + OPTIONAL}
+        inputs[f"{DERIVED}.in"] = with_deferred(full)
     out = pipe(inputs, outputs=["image.out"], steps=steps, seed=seed, resolution=resolution, callback=callback)
     return decode("image", out["image.out"])

@@ -1,0 +1,68 @@
+"""Deferred shading of the shading buffers, and the shading team that refines it (`deferred.in`)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from teamwork_cli import scenes as S
+from teamwork_cli.deferred import deferred_shading
+from teamwork_cli.encoding import decode, encode
+from teamwork_cli.finetune import make_source
+from teamwork_cli.layout import TeamLayout, load_preset
+from teamwork_cli.tasks import shade as task
+
+
+def flat(normal=(0.0, 0.0, 1.0), depth=0.5, albedo=0.5, metallic=0.0, n=1, size=8) -> dict[str, torch.Tensor]:
+    return {"albedo": torch.full((n, 3, size, size), albedo),
+            "normals": torch.tensor(normal).view(1, 3, 1, 1).expand(n, 3, size, size),
+            "roughness": torch.full((n, 1, size, size), 0.6), "metallic": torch.full((n, 1, size, size), metallic),
+            "depth": torch.full((n, 1, size, size), depth)}
+
+
+def test_light_direction_falloff_and_albedo():
+    key = torch.tensor(S.STUDIO_KEY) / torch.tensor(S.STUDIO_KEY).norm()
+    lit, away = deferred_shading(flat(tuple(key.tolist()))), deferred_shading(flat(tuple((-key).tolist())))
+    assert lit.shape == (1, 3, 8, 8) and torch.isfinite(lit).all() and (lit >= 0).all()
+    assert lit.mean() > 2 * away.mean()  # only the ambient reaches a surface facing away from the key light
+    assert deferred_shading(flat(depth=0.0)).mean() > deferred_shading(flat(depth=1.0)).mean()  # inverse square
+    dark, bright = deferred_shading(flat(albedo=0.1)), deferred_shading(flat(albedo=0.9))
+    assert (bright > dark).all()
+    metal = deferred_shading(flat(albedo=0.0, metallic=1.0))
+    assert metal.mean() > deferred_shading(flat(albedo=0.0)).mean()  # metals reflect more of the rig
+
+
+def test_close_to_the_true_local_shading_of_a_scene():
+    """On a scene (not the shadows, which it lacks) the deferred image is far closer than the albedo alone."""
+    buf = S.generate([3, 4], 32, shadows=False, lighting="studio")
+    err = lambda x: ((x.clamp(0, 1) - buf["image"].clamp(0, 1)) ** 2).mean()  # noqa: E731
+    assert err(deferred_shading(buf)) < 0.25 * err(buf["albedo"])
+
+
+def test_training_source_and_task_give_the_team_the_same_deferred_image(monkeypatch):
+    src = make_source("procedural:scenes", load_preset("shade"), 16)
+    data = src(3, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(data["deferred"], task.with_deferred(data))
+    assert data["deferred"].shape == (3, 3, 16, 16)
+    layout = TeamLayout.from_names(["albedo.in", "normals.in", "deferred.in", "image.out"])
+    data = make_source("procedural:scenes", layout, 16)(2, torch.Generator().manual_seed(1))
+    assert {"roughness", "metallic", "depth", "deferred"} <= set(data)  # made to shade, though not teammates
+
+    class Pipe:  # what shade() hands the pipeline, without running a model
+        layout = TeamLayout.from_names(["albedo.in", "normals.in", "deferred.in", "image.out"])
+        seen: dict = {}
+
+        def __call__(self, inputs, **kw):
+            self.seen.update(inputs)
+            return {"image.out": torch.zeros(1, 3, 16, 16)}
+
+    pipe = Pipe()
+    buffers = {"albedo": encode("albedo", torch.full((1, 3, 16, 16), 0.5)),
+               "normals": encode("normals", flat(size=16)["normals"])}
+    task.shade(pipe, buffers)
+    full = {c: task.neutral(c, 1, 16, 16) for c in task.OPTIONAL} | buffers
+    torch.testing.assert_close(pipe.seen["deferred.in"], task.with_deferred(full))
+    assert set(pipe.seen) == {"albedo.in", "normals.in", "deferred.in"}
+    with pytest.raises(ValueError, match="deferred are not inputs"):
+        task.shade(pipe, {**buffers, "deferred": buffers["albedo"]})
+    assert decode("deferred", pipe.seen["deferred.in"]).max() > 0
