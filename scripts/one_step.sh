@@ -3,8 +3,9 @@
 # teamwork_cli/weights/<task>-diffusion[-nocoord].safetensors) continued with `finetune --one-step --init`, both at
 # once, one core each, same budget; then stored in float16 as the task's default adapter. README "Design notes".
 #   scripts/one_step.sh svbrdf|intrinsics|shade|inpaint|inpaint-material [--resume]
-# Inpainting estimators see each hole pre-filled with its harmonic fill (--hole-fill harmonic) and refine it.
-# shade starts fresh: its team has a deferred.in teammate (teamwork_cli/deferred.py) the diffusion adapter lacks.
+# Inpainting estimators see each hole pre-filled with its harmonic fill (--hole-fill harmonic) and start from it;
+# shade starts from the buffers' deferred shading (deferred.in, teamwork_cli/deferred.py), and from a fresh adapter,
+# as the diffusion adapter's team lacks that teammate. A start is given at noise level 0.1 (--start-level).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
@@ -13,23 +14,27 @@ shift
 case $task in
   svbrdf) recipe=(--data procedural:svbrdf --steps 450 --resolution 128) ;;
   intrinsics) recipe=(--data procedural:scenes --steps 600 --resolution 64 --dropout 0.2) ;;
-  shade) recipe=(--data procedural:scenes --steps 800 --resolution 64) ;;
-  inpaint) recipe=(--data procedural:inpaint --hole-fill harmonic --steps 400 --resolution 128) ;;
-  inpaint-material) recipe=(--data procedural:inpaint --hole-fill harmonic --steps 200 --resolution 128) ;;
+  shade) recipe=(--data procedural:scenes --steps 500 --resolution 64 --start image.out=deferred.in) ;;
+  inpaint) recipe=(--data procedural:inpaint --hole-fill harmonic --steps 250 --resolution 128
+                   --start image.out=image.in) ;;
+  inpaint-material) recipe=(--data procedural:inpaint --hole-fill harmonic --steps 120 --resolution 128
+                            --start diffuse.out=diffuse.in,specular.out=specular.in,roughness.out=roughness.in,normals.out=normals.in) ;;
   *) echo "unknown task $task (svbrdf, intrinsics, shade, inpaint, inpaint-material)" >&2; exit 2 ;;
 esac
+case $task in shade | inpaint*) recipe+=(--start-level 0.1) ;; esac
 common=(--preset "$task" "${recipe[@]}" --one-step --batch-size 4 --rank 16 --lr 1e-3 --warmup 20
         --checkpoint-every 25 --threads 1 "$@")
 w=teamwork_cli/weights
-mkdir -p runs/os
+out=${OUT:-runs/os}  # where the float32 runs and their checkpoints go
+mkdir -p "$out"
 init() { [ "$task" = shade ] || echo "--init $w/$task-diffusion$1.safetensors"; }
 # shellcheck disable=SC2046  # init's words are meant to split
-teamwork finetune "${common[@]}" $(init "") -o "runs/os/$task.safetensors" \
+teamwork finetune "${common[@]}" $(init "") -o "$out/$task.safetensors" \
   --title "teamwork $task, one-step (embedded)" &
 # shellcheck disable=SC2046
-teamwork finetune "${common[@]}" --no-coordination $(init -nocoord) -o "runs/os/$task-nocoord.safetensors" \
+teamwork finetune "${common[@]}" --no-coordination $(init -nocoord) -o "$out/$task-nocoord.safetensors" \
   --title "teamwork $task, one-step, coordination off (embedded)" &
 wait
 for f in "$task" "$task-nocoord"; do
-  python scripts/half_adapter.py "runs/os/$f.safetensors" "$w/$f.safetensors"
+  python scripts/half_adapter.py "$out/$f.safetensors" "$w/$f.safetensors"
 done

@@ -39,16 +39,21 @@ def draw_active(available: Tensor, is_output: Tensor, dropout: float, g: torch.G
 
 
 def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout: float = 0.0,
-              logit_mean: float = 0.0, one_step: bool = False):
+              logit_mean: float = 0.0, one_step: bool = False, start: dict[str, str] | None = None,
+              start_level: float = 1.0):
     """The finetuning loss as a `train.LossFn`.
 
     one_step: train the adapter as a deterministic one-step estimator instead of a denoiser: outputs start from
     zero (the noise's mean) at the last timestep and the loss is on the clean outputs the prediction implies
     (Garcia et al. 2025, "Fine-Tuning Image-Conditional Diffusion Models is Easier than You Think", section 4).
     All training then goes to the one condition inference meets: estimation tasks, not generation.
+    start (output -> input teammate), start_level (a fraction of the last timestep): those outputs start from the
+    input's clean latents noised by the noise's mean to that level, a one-step refinement of a guess the team is
+    given (SDEdit's start from a guide, Meng et al. 2022, with a one-step objective), e.g. shading's deferred image.
     """
     names = layout.names
     is_output = torch.tensor([not t.is_input for t in layout.teammates])
+    starts = check_start(layout, start or {}, start_level, one_step)
 
     def loss_fn(model: TeamDenoiser, g: torch.Generator) -> Tensor:
         den = model.module if hasattr(model, "module") else model  # unwrap DDP for the codec and schedule
@@ -69,14 +74,16 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
                                        torch.zeros(n, 1, *next(iter(data.values())).shape[-2:]))
                               for t in layout.teammates], 1)  # [N, T, 3, H, W]
         x0 = den.encode(pixels.flatten(0, 1).to(device)).unflatten(0, (n, len(names)))
-        if one_step:
-            t_img = torch.full((n,), float(den.one_step_timestep()), device=device)
-            eps = torch.zeros(x0.shape, device=device)
+        if one_step:  # outputs at zero (the noise's mean), or at their start input noised by its mean
+            t_img = torch.full((n,), float(den.one_step_timestep()) * start_level, device=device)
+            noisy = torch.zeros_like(x0)
+            for o, i in starts.items():
+                noisy[:, o] = den.add_noise(x0[:, i], torch.zeros_like(x0[:, i]), t_img)
         else:
             t_img = den.draw_timesteps(n, g, device, logit_mean=logit_mean)
             eps = torch.randn(x0.shape, generator=g).to(device)
-        t_full = t_img[:, None].expand(n, len(names)).flatten()
-        noisy = den.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
+            t_full = t_img[:, None].expand(n, len(names)).flatten()
+            noisy = den.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
         x_in = torch.where(is_output.to(device).view(1, -1, *[1] * (x0.ndim - 2)), noisy, x0)
         rows = batch.to_rows(x_in)
         t_rows = t_img[batch.group_ids.to(device)]
@@ -89,6 +96,20 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         return F.mse_loss(pred[out_rows].float(), batch.to_rows(target)[out_rows].float())
 
     return loss_fn
+
+
+def check_start(layout: TeamLayout, start: dict[str, str], level: float, one_step: bool) -> dict[int, int]:
+    """Teammate indices output -> input of a one-step start (`team_loss`), validated."""
+    if (start or level != 1.0) and not one_step:
+        raise ValueError("start: a start (and its level) is for one-step estimators; add --one-step")
+    if not 0 < level <= 1:
+        raise ValueError(f"start level must be in (0, 1], got {level}")
+    outs, ins = {t.name for t in layout.outputs}, {t.name for t in layout.inputs}
+    for o, i in start.items():
+        if o not in outs or i not in ins:
+            raise ValueError(f"start {o}={i}: must be OUTPUT=INPUT teammates; outputs {', '.join(sorted(outs))}, "
+                             f"inputs {', '.join(sorted(ins)) or '(none)'}")
+    return {layout.index(o): layout.index(i) for o, i in start.items()}
 
 
 PROCEDURAL = ("svbrdf", "scenes", "inpaint", "synthesize")
@@ -151,11 +172,13 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   mixed_precision: str = "auto", title: str | None = None, command: str = "",
                   progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0,
                   init: str | Path | None = None, one_step: bool = False,
-                  metadata: dict[str, str] | None = None) -> int:
+                  metadata: dict[str, str] | None = None, start: dict[str, str] | None = None,
+                  start_level: float = 1.0) -> int:
     """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
     write it in the published format. one_step: a one-step estimator (`team_loss`), marked so in the file's
-    metadata (teamwork.objective), which the pipeline reads to sample it the same way. metadata: more entries for
-    the file (e.g. teamwork.hole_fill, which the inpaint task reads)."""
+    metadata (teamwork.objective, and its start: teamwork.one_step_start, teamwork.one_step_level), which the
+    pipeline reads to sample it the same way. metadata: more entries for the file (e.g. teamwork.hole_fill, which
+    the inpaint task reads)."""
     from .adapter import inject_adapter
     from .backbones import layers_to_adapt, profile_for
     from .checkpoint import init_adapter, save_adapter
@@ -164,6 +187,7 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
 
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    check_start(layout, start or {}, start_level, one_step)
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
     # Resolved here, not in train(): the frozen base's dtype below depends on it.
@@ -174,6 +198,9 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
     extra = {"teamwork.command": command, "teamwork.objective": "one-step" if one_step else "diffusion",
              **(metadata or {})}
+    if start or start_level != 1.0:
+        extra["teamwork.one_step_start"] = ",".join(f"{o}={i}" for o, i in (start or {}).items())
+        extra["teamwork.one_step_level"] = repr(float(start_level))
     if init is not None:
         info = init_adapter(den.model, init, layout.names, coordination)
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"
@@ -188,6 +215,6 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                       warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
                       mixed_precision=mixed_precision)
-    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step)
+    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level)
     return train(den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save,
                  progress=progress)

@@ -104,6 +104,17 @@ class TeamPipeline:
         """A one-step estimator (finetune --one-step): sampled in one deterministic pass; steps and seeds are moot."""
         return self.info.metadata.get("teamwork.objective") == "one-step"
 
+    @property
+    def one_step_start(self) -> tuple[dict[str, str], float]:
+        """A one-step estimator's start (finetune --start): output -> input teammate, and the noise level."""
+        meta = self.info.metadata
+        pairs = [p.split("=", 1) for p in meta.get("teamwork.one_step_start", "").split(",") if "=" in p]
+        return {o: i for o, i in pairs}, float(meta.get("teamwork.one_step_level", 1.0))
+
+    def _start_kwargs(self) -> dict:
+        start, level = self.one_step_start
+        return {"start": start, "start_level": level} if self.one_step and (start or level != 1.0) else {}
+
     @classmethod
     def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto", dtype: str = "auto",
              offload: bool = False, attention_slicing: bool = False, compile: bool | str = False,
@@ -236,7 +247,7 @@ class TeamPipeline:
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
                               outputs=outputs, steps=steps, generator=gens, callback=callback,
-                              one_step=self.one_step, **guide)
+                              one_step=self.one_step, **guide, **self._start_kwargs())
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]

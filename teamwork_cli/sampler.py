@@ -35,6 +35,8 @@ def sample_team(
     known: dict[str, Tensor] | None = None,
     known_mask: Tensor | None = None,
     one_step: bool = False,
+    start: dict[str, str] | None = None,
+    start_level: float = 1.0,
 ) -> dict[str, Tensor]:
     """Denoise the output teammates given the input teammates (pixels in [-1, 1], [N, 3, H, W] each).
 
@@ -48,6 +50,8 @@ def sample_team(
     Generative Modeling through SDEs", section 5; Lugmayr et al. 2022, RePaint). Spatial latents only.
     `one_step`: the adapter is a one-step estimator (`finetune.team_loss`): one deterministic pass from zero at
     its last timestep, whatever `steps` and the generator say; `known` regions are left to the caller's composite.
+    `start` (output -> input teammate) and `start_level` (a fraction of the last timestep): a one-step estimator
+    trained with `finetune --start` begins those outputs from the input's clean latents at that noise level.
     """
     missing = [t.name for t in layout.inputs if t.name not in inputs]
     if missing:
@@ -84,7 +88,13 @@ def sample_team(
     if in_names:
         full[:, idx_in] = clean
     if one_step:
-        return _one_step(denoiser, batch, full, idx_out, outs, dtype, cond, callback)
+        starts = {}
+        for o, i in (start or {}).items():
+            if o in outs:
+                if i not in in_names:
+                    raise ValueError(f"start: output {o} starts from input {i}, which is not given")
+                starts[layout.index(o)] = layout.index(i)
+        return _one_step(denoiser, batch, full, idx_out, outs, dtype, cond, callback, starts, start_level)
     # Noise is drawn on the CPU so that a seed gives the same result on every device.
     # The sampler's state stays in fp32 whatever the model's dtype (bf16 latents lose the small Euler steps).
     if isinstance(generator, Sequence):
@@ -123,12 +133,17 @@ def sample_team(
 
 
 def _one_step(denoiser: TeamDenoiser, batch: TeamBatch, full: Tensor, idx_out: list[int], outs: list[str], dtype,
-              cond: dict | None, callback: Callback | None) -> dict[str, Tensor]:
-    """Outputs at zero (the noise's mean), one pass at the last timestep, the clean estimate it implies."""
+              cond: dict | None, callback: Callback | None, starts: dict[int, int] | None = None,
+              start_level: float = 1.0) -> dict[str, Tensor]:
+    """Outputs at zero (the noise's mean) or at their start input noised by its mean, one pass at the timestep
+    `start_level` of the last, and the clean estimate it implies (as `finetune.team_loss` trains)."""
     n_img, device = full.shape[0], full.device
+    t_last = float(denoiser.one_step_timestep()) * start_level
     full[:, idx_out] = 0
+    for o, i in (starts or {}).items():
+        t = torch.full((n_img,), t_last, device=device)
+        full[:, o] = denoiser.add_noise(full[:, i], torch.zeros_like(full[:, i]), t)
     rows = batch.to_rows(full)
-    t_last = float(denoiser.one_step_timestep())
     pred = batch.from_rows(denoiser(rows.to(dtype), torch.full((rows.shape[0],), t_last, device=device), batch,
                                     **(cond or {})))[:, idx_out].flatten(0, 1)
     x_t = full[:, idx_out].flatten(0, 1)

@@ -222,3 +222,39 @@ def test_one_step_training_lowers_the_one_step_error(dataset, tiny_base):
         opt.step()
     with torch.no_grad():
         assert float(loss()) < 0.75 * before
+
+
+def test_one_step_start_is_recorded_and_reads_its_input(tmp_path, dataset, tiny_base, capsys):
+    """--start diffuse.out=image.in: diffuse starts from the photo; with coordination off that is the only way the
+    photo can reach it, so the output follows the photo with the start and ignores it without."""
+    from teamwork_cli.pipeline import TeamPipeline
+
+    out, plain = tmp_path / "start.safetensors", tmp_path / "plain.safetensors"
+    common = ["--one-step", "--lr", "1e-2", "--no-coordination"]
+    assert main([*_args(dataset, tiny_base, out, 2), *common, "--start", "diffuse.out=image.in",
+                 "--start-level", "0.2"]) == 0
+    meta = _tensors(out)[1]
+    assert meta["teamwork.one_step_start"] == "diffuse.out=image.in" and float(meta["teamwork.one_step_level"]) == 0.2
+    assert main([*_args(dataset, tiny_base, plain, 2), *common]) == 0
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(1, 3, 16, 16, generator=g), torch.rand(1, 3, 16, 16, generator=g)
+    pipe = TeamPipeline.load(out, base=str(tiny_base), device="cpu", dtype="fp32")
+    assert pipe.one_step_start == ({"diffuse.out": "image.in"}, 0.2)
+    assert not torch.allclose(pipe({"image.in": a})["diffuse.out"], pipe({"image.in": b})["diffuse.out"])
+    torch.testing.assert_close(pipe({"image.in": a})["normals.out"], pipe({"image.in": b})["normals.out"])
+    pipe = TeamPipeline.load(plain, base=str(tiny_base), device="cpu", dtype="fp32")
+    assert pipe.one_step_start == ({}, 1.0)
+    torch.testing.assert_close(pipe({"image.in": a})["diffuse.out"], pipe({"image.in": b})["diffuse.out"])
+
+
+def test_one_step_start_errors(tmp_path, dataset, tiny_base, capsys):
+    out = tmp_path / "x.safetensors"
+    cases = [(["--start", "diffuse.out=image.in"], 1, "add --one-step"),
+             (["--one-step", "--start", "diffuse.out=normals.out"], 1, "must be OUTPUT=INPUT teammates"),
+             (["--one-step", "--start", "diffuse.out"], 2, "OUT=IN"),
+             (["--one-step", "--start-level", "1.5"], 1, "start level must be in (0, 1]")]
+    for extra, code, message in cases:
+        assert main([*_args(dataset, tiny_base, out, 1), *extra]) == code
+        err = capsys.readouterr().err
+        assert err.startswith("Error:") and message in err, err
+    assert not out.exists()

@@ -52,6 +52,11 @@ def finetune(
                                   "from zero at the last timestep, loss on the clean outputs) instead of a "
                                   "denoiser: for estimation tasks (svbrdf, intrinsics, shade), not for generation. "
                                   "Recorded in the file; the commands then run it in one step, no noise."),
+    start: str = typer.Option(None, "--start", help="With --one-step: outputs that start from an input's "
+                              "guess instead of from zero, as OUT=IN[,OUT=IN...], e.g. image.out=deferred.in "
+                              "(shade) or image.out=image.in (inpaint with --hole-fill harmonic)."),
+    start_level: float = typer.Option(1.0, "--start-level", help="With --start: the noise level (a fraction of "
+                                      "the last timestep) the guess is given at; small keeps it nearly as is."),
     hole_fill: str = typer.Option("grey", "--hole-fill", help="procedural:inpaint: show the team each hole as "
                                   "mid grey or as its harmonic fill (a smooth guess it refines). Recorded in the "
                                   "file; `teamwork inpaint` fills holes the same way."),
@@ -85,6 +90,10 @@ def finetune(
             rate = (step - first[0]) / max(1e-9, time.time() - t0) * 60
             print(f"step {step}/{total} loss {loss:.4f} {rate:.1f} steps/min", file=sys.stderr, flush=True)
 
+    pairs = [p.strip() for p in (start or "").split(",") if p.strip()]
+    if any(p.count("=") != 1 for p in pairs):
+        raise typer.BadParameter(f"must be OUT=IN[,OUT=IN...], got {start!r}", param_hint="--start")
+    start_map = dict(p.split("=") for p in pairs)
     argv = [a for a in sys.argv[1:] if a != "--resume"]
     done = train_adapter(layout, source, out, base=base, steps=steps, batch_size=batch_size, grad_accum=grad_accum,
                          rank=rank, coordination=coordination, optimizer=optimizer, lr=lr, warmup=warmup,
@@ -92,6 +101,7 @@ def finetune(
                          checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
                          title=title, command="teamwork " + " ".join(argv), progress=progress,
                          logit_mean=timestep_mean, init=init, one_step=one_step,
-                         metadata={"teamwork.hole_fill": hole_fill} if hole_fill != "grey" else None)
+                         metadata={"teamwork.hole_fill": hole_fill} if hole_fill != "grey" else None,
+                         start=start_map, start_level=start_level)
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)
