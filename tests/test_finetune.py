@@ -235,6 +235,8 @@ def test_one_step_start_is_recorded_and_reads_its_input(tmp_path, dataset, tiny_
                  "--start-level", "0.2"]) == 0
     meta = _tensors(out)[1]
     assert meta["teamwork.one_step_start"] == "diffuse.out=image.in" and float(meta["teamwork.one_step_level"]) == 0.2
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0 and "diffuse.out=image.in at level 0.2" in capsys.readouterr().out
     assert main([*_args(dataset, tiny_base, plain, 2), *common]) == 0
     g = torch.Generator().manual_seed(1)
     a, b = torch.rand(1, 3, 16, 16, generator=g), torch.rand(1, 3, 16, 16, generator=g)

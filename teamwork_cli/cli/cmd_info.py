@@ -30,6 +30,9 @@ def info(
         "objective": a.metadata.get("teamwork.objective", "diffusion"),
         "train_steps": a.metadata.get("teamwork.train_steps"),
     }
+    if "teamwork.one_step_start" in a.metadata:  # finetune --start: outputs that start from an input's guess
+        data["start"] = f"{a.metadata['teamwork.one_step_start'] or '(none)'} at level " \
+                        f"{a.metadata.get('teamwork.one_step_level', '1.0')}"
     if "teamwork.hole_fill" in a.metadata:  # inpainting adapters: what the team sees in a hole (tasks.inpaint)
         data["hole_fill"] = a.metadata["teamwork.hole_fill"]
     if as_json:
