@@ -111,10 +111,6 @@ class TeamPipeline:
         pairs = [p.split("=", 1) for p in meta.get("teamwork.one_step_start", "").split(",") if "=" in p]
         return {o: i for o, i in pairs}, float(meta.get("teamwork.one_step_level", 1.0))
 
-    def _start_kwargs(self) -> dict:
-        start, level = self.one_step_start
-        return {"start": start, "start_level": level} if self.one_step and (start or level != 1.0) else {}
-
     @classmethod
     def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto", dtype: str = "auto",
              offload: bool = False, attention_slicing: bool = False, compile: bool | str = False,
@@ -247,7 +243,8 @@ class TeamPipeline:
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
                               outputs=outputs, steps=steps, generator=gens, callback=callback,
-                              one_step=self.one_step, **guide, **self._start_kwargs())
+                              one_step=self.one_step, **guide, start=self.one_step_start[0],
+                              start_level=self.one_step_start[1])
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]

@@ -140,8 +140,8 @@ def _one_step(denoiser: TeamDenoiser, batch: TeamBatch, full: Tensor, idx_out: l
     n_img, device = full.shape[0], full.device
     t_last = float(denoiser.one_step_timestep()) * start_level
     full[:, idx_out] = 0
+    t = torch.full((n_img,), t_last, device=device)
     for o, i in (starts or {}).items():
-        t = torch.full((n_img,), t_last, device=device)
         full[:, o] = denoiser.add_noise(full[:, i], torch.zeros_like(full[:, i]), t)
     rows = batch.to_rows(full)
     pred = batch.from_rows(denoiser(rows.to(dtype), torch.full((rows.shape[0],), t_last, device=device), batch,
