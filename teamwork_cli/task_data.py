@@ -70,8 +70,9 @@ def scene_source(layout: TeamLayout, size: int) -> Source:
         for c in optional:
             drop = (torch.rand(n, generator=g) < NEUTRAL_P).view(n, 1, 1, 1)
             data[c] = torch.where(drop, neutral(c, n, size, size), data[c])
-        if deferred:
-            data[DERIVED] = with_deferred(data)
+        if deferred:  # buffers the team does not take are neutral here, as `tasks.shade.shade` makes them
+            data[DERIVED] = with_deferred({c: data[c] if f"{c}.in" in names else neutral(c, n, size, size)
+                                           for c in (*REQUIRED, *OPTIONAL)})
         return data
 
     return draw

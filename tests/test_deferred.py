@@ -47,6 +47,8 @@ def test_training_source_and_task_give_the_team_the_same_deferred_image(monkeypa
     layout = TeamLayout.from_names(["albedo.in", "normals.in", "deferred.in", "image.out"])
     data = make_source("procedural:scenes", layout, 16)(2, torch.Generator().manual_seed(1))
     assert {"roughness", "metallic", "depth", "deferred"} <= set(data)  # made to shade, though not teammates
+    full = {**data, **{c: task.neutral(c, 2, 16, 16) for c in task.OPTIONAL}}  # as shade() completes them
+    torch.testing.assert_close(data["deferred"], task.with_deferred(full))
 
     class Pipe:  # what shade() hands the pipeline, without running a model
         layout = TeamLayout.from_names(["albedo.in", "normals.in", "deferred.in", "image.out"])
