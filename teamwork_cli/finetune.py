@@ -40,7 +40,7 @@ def draw_active(available: Tensor, is_output: Tensor, dropout: float, g: torch.G
 
 def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout: float = 0.0,
               logit_mean: float = 0.0, one_step: bool = False, start: dict[str, str] | None = None,
-              start_level: float = 1.0):
+              start_level: float = 1.0, hole_loss: bool = False):
     """The finetuning loss as a `train.LossFn`.
 
     one_step: train the adapter as a deterministic one-step estimator instead of a denoiser: outputs start from
@@ -50,8 +50,13 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
     start (output -> input teammate), start_level (a fraction of the last timestep): those outputs start from the
     input's clean latents noised by the noise's mean to that level, a one-step refinement of a guess the team is
     given (SDEdit's start from a guide, Meng et al. 2022, with a one-step objective), e.g. shading's deferred image.
+    hole_loss: inpainting teams (with mask.in): the loss counts only the latent pixels the hole touches, and their
+    neighbours (the seam), since `teamwork inpaint` composites the input back everywhere else; a loss over the whole
+    image is mostly the reward for copying the context through.
     """
     names = layout.names
+    if hole_loss and not layout.has("mask.in"):
+        raise ValueError(f"hole loss needs a mask.in teammate (an inpainting team); the team is {', '.join(names)}")
     is_output = torch.tensor([not t.is_input for t in layout.teammates])
     starts = check_start(layout, start or {}, start_level, one_step)
 
@@ -89,13 +94,25 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         t_rows = t_img[batch.group_ids.to(device)]
         pred = model(rows, t_rows, batch)
         out_rows = is_output.to(device)[batch.teammate_ids.to(device)]
+        weight = None
+        if hole_loss:  # the hole at latent resolution (any pixel of a latent cell), grown by one cell for the seam
+            hole = F.adaptive_max_pool2d(data["mask.in"][:, :1].to(device).float(), x0.shape[-2:])
+            hole = F.max_pool2d(hole, 3, stride=1, padding=1)
+            weight = batch.to_rows(hole[:, None].expand(n, len(names), *hole.shape[1:]))[out_rows]
         if one_step:
             est = den.x0_from(pred[out_rows].float(), rows[out_rows].float(), t_rows[out_rows])
-            return F.mse_loss(est, batch.to_rows(x0)[out_rows].float())
+            return weighted_mse(est, batch.to_rows(x0)[out_rows].float(), weight)
         target = den.target(x0.flatten(0, 1), eps.flatten(0, 1), t_full).unflatten(0, (n, len(names)))
-        return F.mse_loss(pred[out_rows].float(), batch.to_rows(target)[out_rows].float())
+        return weighted_mse(pred[out_rows].float(), batch.to_rows(target)[out_rows].float(), weight)
 
     return loss_fn
+
+
+def weighted_mse(a: Tensor, b: Tensor, weight: Tensor | None) -> Tensor:
+    """Mean squared error over the pixels of `weight` [rows, 1, h, w] (all pixels when None)."""
+    if weight is None:
+        return F.mse_loss(a, b)
+    return ((a - b) ** 2 * weight).sum() / (weight.sum() * a.shape[1]).clamp_min(1.0)
 
 
 def check_start(layout: TeamLayout, start: dict[str, str], level: float, one_step: bool) -> dict[int, int]:
@@ -173,12 +190,12 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
                   progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0,
                   init: str | Path | None = None, one_step: bool = False,
                   metadata: dict[str, str] | None = None, start: dict[str, str] | None = None,
-                  start_level: float = 1.0) -> int:
+                  start_level: float = 1.0, hole_loss: bool = False) -> int:
     """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
     write it in the published format. one_step: a one-step estimator (`team_loss`), marked so in the file's
     metadata (teamwork.objective, and its start: teamwork.one_step_start, teamwork.one_step_level), which the
     pipeline reads to sample it the same way. metadata: more entries for the file (e.g. teamwork.hole_fill, which
-    the inpaint task reads)."""
+    the inpaint task reads). hole_loss: the loss covers an inpainting team's holes only (`team_loss`)."""
     from .adapter import inject_adapter
     from .backbones import layers_to_adapt, profile_for
     from .checkpoint import init_adapter, save_adapter
@@ -188,6 +205,9 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     check_start(layout, start or {}, start_level, one_step)
+    if hole_loss and not layout.has("mask.in"):  # before the base loads; team_loss says it again for library use
+        raise ValueError(f"hole loss needs a mask.in teammate (an inpainting team); the team is "
+                         f"{', '.join(layout.names)}")
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
     # Resolved here, not in train(): the frozen base's dtype below depends on it.
@@ -201,6 +221,8 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     if start or start_level != 1.0:
         extra["teamwork.one_step_start"] = ",".join(f"{o}={i}" for o, i in (start or {}).items())
         extra["teamwork.one_step_level"] = repr(float(start_level))
+    if hole_loss:
+        extra["teamwork.loss"] = "hole"
     if init is not None:
         info = init_adapter(den.model, init, layout.names, coordination)
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"
@@ -215,6 +237,6 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                       warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
                       mixed_precision=mixed_precision)
-    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level)
+    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level, hole_loss)
     return train(den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save,
                  progress=progress)

@@ -260,3 +260,39 @@ def test_one_step_start_errors(tmp_path, dataset, tiny_base, capsys):
         err = capsys.readouterr().err
         assert err.startswith("Error:") and message in err, err
     assert not out.exists()
+
+
+def test_hole_loss_counts_only_the_hole_and_its_seam(tiny_base):
+    """--hole-loss: a change of the target far from the hole leaves the loss as it is; inside the hole it does not."""
+    from teamwork_cli.adapter import inject_adapter
+    from teamwork_cli.backbones import layers_to_adapt
+    from teamwork_cli.embedded import EmbeddedDenoiser
+    from teamwork_cli.finetune import team_loss
+    from teamwork_cli.layout import TeamLayout
+
+    layout = TeamLayout.from_names("image.in,mask.in,image.out")
+    den = EmbeddedDenoiser.from_pretrained(tiny_base)
+    inject_adapter(den.model, layers_to_adapt(den.model), len(layout), 2)
+    image = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[..., 2:6, 2:6] = 1
+
+    def loss(target: torch.Tensor, hole: bool) -> float:
+        source = lambda n, g: {"image": target, "image.in": image, "mask": mask}  # noqa: E731
+        with torch.no_grad():
+            return float(team_loss(layout, source, 2, one_step=True, hole_loss=hole)(den, torch.Generator()))
+
+    far, inside = image.clone(), image.clone()
+    far[..., 12:, 12:] = 1 - far[..., 12:, 12:]  # latent cells (2x2 patches) beyond the hole's one-cell seam
+    inside[..., 3:5, 3:5] = 1 - inside[..., 3:5, 3:5]
+    assert loss(far, True) == pytest.approx(loss(image, True), rel=1e-6)
+    assert loss(far, False) != pytest.approx(loss(image, False), rel=1e-3)
+    assert loss(inside, True) != pytest.approx(loss(image, True), rel=1e-3)
+
+
+def test_hole_loss_needs_a_mask_teammate(tmp_path, dataset, tiny_base, capsys):
+    out = tmp_path / "x.safetensors"
+    assert main([*_args(dataset, tiny_base, out, 1), "--hole-loss"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: hole loss needs a mask.in teammate") and "image.in, diffuse.out" in err, err
+    assert not out.exists()

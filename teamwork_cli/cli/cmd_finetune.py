@@ -60,6 +60,9 @@ def finetune(
     hole_fill: str = typer.Option("grey", "--hole-fill", help="procedural:inpaint: show the team each hole as "
                                   "mid grey or as its harmonic fill (a smooth guess it refines). Recorded in the "
                                   "file; `teamwork inpaint` fills holes the same way."),
+    hole_loss: bool = typer.Option(False, "--hole-loss", help="Inpainting teams (mask.in): the loss counts only "
+                                   "the holes and their seams, the pixels `teamwork inpaint` keeps; outside, the "
+                                   "input is composited back anyway."),
 ) -> None:
     """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
 
@@ -102,6 +105,6 @@ def finetune(
                          title=title, command="teamwork " + " ".join(argv), progress=progress,
                          logit_mean=timestep_mean, init=init, one_step=one_step,
                          metadata={"teamwork.hole_fill": hole_fill} if hole_fill != "grey" else None,
-                         start=start_map, start_level=start_level)
+                         start=start_map, start_level=start_level, hole_loss=hole_loss)
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)
