@@ -105,3 +105,16 @@ def test_shipped_adapters_resolve_by_name(capsys):
     with pytest.raises(Exception, match="not found") as e:
         resolve_adapter("no-such-adapter")
     assert names[0] in e.value.hint
+
+
+def test_hole_loss_run_is_recorded(tmp_path, tiny_base, capsys, monkeypatch):
+    monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path))
+    out = tmp_path / "h.safetensors"
+    assert main(["finetune", "--preset", "inpaint", "--data", "procedural:inpaint", "--pool", "3", "--base",
+                 str(tiny_base), "-o", str(out), "--steps", "1", "--batch-size", "1", "--resolution", "16",
+                 "--rank", "2", "--mixed-precision", "no", "--hole-fill", "harmonic", "--one-step", "--start",
+                 "image.out=image.in", "--start-level", "0.1", "--hole-loss"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "loss" in info and "hole" in info and "image.out=image.in at level 0.1" in info

@@ -35,6 +35,8 @@ def info(
                         f"{a.metadata.get('teamwork.one_step_level', '1.0')}"
     if "teamwork.hole_fill" in a.metadata:  # inpainting adapters: what the team sees in a hole (tasks.inpaint)
         data["hole_fill"] = a.metadata["teamwork.hole_fill"]
+    if "teamwork.loss" in a.metadata:  # finetune --hole-loss: trained on the holes only
+        data["loss"] = a.metadata["teamwork.loss"]
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
