@@ -39,7 +39,7 @@ def deferred_shading(buffers: dict[str, Tensor], near: float = NEAR, far: float 
     yy, xx = torch.meshgrid(y, x, indexing="ij")
     ray = torch.stack([xx, yy, -torch.ones_like(xx)], -1).reshape(-1, 3)  # camera space, z = -1 ahead
     view = -F.normalize(ray, dim=-1)
-    up = S._rot_x(-math.radians(PITCH_DEG)).T @ torch.tensor([0.0, 1.0, 0.0])  # world up, seen from the camera
+    up = S.rot_x(-math.radians(PITCH_DEG)).T @ torch.tensor([0.0, 1.0, 0.0])  # world up, seen from the camera
     key = S.Light(torch.tensor(S.STUDIO_KEY), torch.full((3,), S.STUDIO_KEY_POWER))
     sky, bounce = torch.full((3,), S.STUDIO_SKY), torch.full((3,), S.STUDIO_SKY * S.STUDIO_BOUNCE)
     rig = S.Scene(torch.zeros(3), torch.eye(3), FOV_DEG, [], [key], sky, bounce, gain=1.0)

@@ -100,12 +100,14 @@ def _material(r: P._Rng, seed: int, k: int, dielectric: float = 0.0) -> dict[str
     return mat
 
 
-def _rot_y(angle: float) -> Tensor:
+def rot_y(angle: float) -> Tensor:
+    """Rotation about the y axis (up) by `angle` radians."""
     c, s = math.cos(angle), math.sin(angle)
     return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def _rot_x(angle: float) -> Tensor:
+def rot_x(angle: float) -> Tensor:
+    """Rotation about the x axis by `angle` radians (a camera's pitch)."""
     c, s = math.cos(angle), math.sin(angle)
     return torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
@@ -132,7 +134,7 @@ def sample_scene(seed: int, lighting: str = "random") -> Scene:
     r = P._Rng(seed)
     fov = r.u(40.0, 60.0)
     pitch = -math.radians(r.u(5.0, 20.0))
-    rotation = _rot_y(math.radians(r.u(-12.0, 12.0))) @ _rot_x(pitch)
+    rotation = rot_y(math.radians(r.u(-12.0, 12.0))) @ rot_x(pitch)
     camera = torch.tensor([r.u(-0.3, 0.3), r.u(1.0, 2.0), 0.0])
     wall_z = -r.u(6.0, 9.0)
     k = 0
@@ -165,7 +167,7 @@ def sample_scene(seed: int, lighting: str = "random") -> Scene:
         else:
             half = torch.tensor([size * r.u(0.6, 1.0), size * r.u(0.5, 1.4), size * r.u(0.6, 1.0)])
             params = {"center": torch.tensor([x, float(half[1]), z]), "half": half,
-                      "rotation": _rot_y(r.u(0.0, math.pi / 2))}
+                      "rotation": rot_y(r.u(0.0, math.pi / 2))}
             surfaces.append(Surface("box", params, _material(r, seed, k), tile=r.u(0.5, 1.5)))
     lights = []
     for i in range(1 if r.p(0.5) else 2):

@@ -25,7 +25,7 @@ def _occluder_scene() -> S.Scene:
                 S.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)},
                           _flat(0.7))]
     light = S.Light(torch.tensor([0.0, 3.0, -4.0]), torch.full((3,), 10.0))
-    return S.Scene(torch.tensor([0.0, 1.5, 0.0]), S._rot_x(-0.3), 50.0, surfaces, [light],
+    return S.Scene(torch.tensor([0.0, 1.5, 0.0]), S.rot_x(-0.3), 50.0, surfaces, [light],
                    sky=torch.full((3,), 0.05), bounce=torch.full((3,), 0.02))
 
 
