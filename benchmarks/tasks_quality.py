@@ -18,10 +18,11 @@ Metrics (lower is better except PSNR):
               the classical diffusion inpainting (`holefill`: conjugate gradients, coarse to fine). Adapters run as
               `teamwork inpaint` does; a diffusion (generative) adapter also once with --no-keep-context.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
-              (scenes.STUDIO_KEY). Baselines: local shading of the buffers the shader gets, with the same rig and
-              no shadows (`teamwork_cli.deferred`: a deferred renderer; relative depth made metric by a near-far
-              range fitted on training scenes); local shading of the true 3D scene (an oracle
-              that knows what the buffers lack: metric positions, field of view, metal colour); albedo alone.
+              (scenes.STUDIO_KEY), given all buffers, and again without basecolor (metals then grey). Baselines:
+              local shading of the buffers the shader gets (both ways), with the same rig and no shadows
+              (`teamwork_cli.deferred`: a deferred renderer; relative depth made metric by a near-far range fitted
+              on training scenes); local shading of the true 3D scene (an oracle that knows what the buffers lack:
+              metric positions, field of view); albedo alone.
   synthesize  coherence RMSE: the generated image teammate against the flash render (conventions.md 3) of the
               generated maps. Baseline: mismatched pairs (one held-out material's photo vs another's maps).
 """
@@ -211,13 +212,19 @@ def bench_shade(args: argparse.Namespace) -> None:
     buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (scenes.STUDIO_KEY)
     local = S.generate(seeds, args.size, shadows=False, lighting="studio")["photo"]
     header("shade", ["PSNR dB"])
+    no_base = {c: v for c, v in buf.items() if c != "basecolor"}
     row("local shading of the buffers", [psnr(R.to_photo(deferred_shading(buf)), buf["photo"])])
+    row("local shading, no basecolor", [psnr(R.to_photo(deferred_shading(no_base)), buf["photo"])])
     row("local shading, true 3D scene (oracle)", [psnr(local, buf["photo"])])
     row("albedo alone", [psnr(R.to_photo(buf["albedo"]), buf["photo"])])
     for label, pipe in load_methods("shade", args.weights, args.base).items():
         ins = shade_task.check_team(pipe)
         image = shade_task.shade(pipe, {c: encode(c, buf[c]) for c in ins}, steps=args.steps, seed=0)
         row(label, [psnr(R.to_photo(image), buf["photo"])])
+        if "basecolor" in ins:  # as a user without glTF maps runs it
+            image = shade_task.shade(pipe, {c: encode(c, buf[c]) for c in ins if c != "basecolor"},
+                                     steps=args.steps, seed=0)
+            row(label.split(" (")[0] + ", no basecolor", [psnr(R.to_photo(image), buf["photo"])])
 
 
 def bench_synthesize(args: argparse.Namespace) -> None:

@@ -4,7 +4,8 @@ A deferred renderer shades each pixel from its G-buffer alone: here the buffers 
 camera-space normals, roughness, metallic, relative depth) under the studio rig the neural shader learns
 (`scenes.STUDIO_*`), with the BRDF, ambient and Fresnel terms of `scenes.render_scene`, and no shadows. The buffers
 lack what the render also used, so it is assumed: the field of view and camera pitch are the means of the scene
-sampler's ranges, an unknown metal's colour is grey, and metric depth is `NEAR + depth * (FAR - NEAR)`, the range
+sampler's ranges, a metal's colour is its basecolor buffer if given (glTF: F0 = basecolor for metals), else grey
+(the albedo buffer of a metal is black), and metric depth is `NEAR + depth * (FAR - NEAR)`, the range
 that fits training scenes best (`benchmarks/buffer_shading.py` refits it; seeds below scenes.EVAL_SEED0 only).
 
 A shading adapter with a `deferred.in` teammate (preset shade) gets this image and learns what it misses: cast
@@ -29,8 +30,8 @@ NEAR, FAR = 2.0, 8.0  # metric depth of relative depth 0 and 1 (benchmarks/buffe
 
 
 def deferred_shading(buffers: dict[str, Tensor], near: float = NEAR, far: float = FAR) -> Tensor:
-    """Linear radiance [N, 3, H, W] of buffers given as values (albedo linear, normals unit vectors, roughness,
-    metallic and relative depth in [0, 1]), shaded by the studio rig without shadows."""
+    """Linear radiance [N, 3, H, W] of buffers given as values (albedo and the optional basecolor linear, normals
+    unit vectors, roughness, metallic and relative depth in [0, 1]), shaded by the studio rig without shadows."""
     albedo = buffers["albedo"]
     n, _, h, w = albedo.shape
     t = math.tan(math.radians(FOV_DEG) / 2)
@@ -48,7 +49,8 @@ def deferred_shading(buffers: dict[str, Tensor], near: float = NEAR, far: float 
         px = {c: v[i].flatten(1).T.float() for c, v in buffers.items()}  # [C, H, W] -> [P, C]
         pos = ray * (near + px["depth"] * (far - near))  # the ray's camera z is -1, so depth scales it
         normal = F.normalize(px["normals"], dim=-1)
-        specular = (0.04 * (1 - px["metallic"]) + METAL * px["metallic"]).expand(-1, 3)
+        metal = px["basecolor"] if "basecolor" in px else METAL  # specular F0 as glTF (conventions.md 1)
+        specular = (0.04 * (1 - px["metallic"]) + metal * px["metallic"]).expand(-1, 3)
         s_light, glossy = T.direct_light(rig, pos, normal, normal, view, specular, px["roughness"], shadows=False)
         ny = (normal @ up).unsqueeze(-1)
         ambient = sky * (1 + ny) / 2 + bounce * (1 - ny) / 2

@@ -68,3 +68,16 @@ def test_training_source_and_task_give_the_team_the_same_deferred_image(monkeypa
     with pytest.raises(ValueError, match="deferred are not inputs"):
         task.shade(pipe, {**buffers, "deferred": buffers["albedo"]})
     assert decode("deferred", pipe.seen["deferred.in"]).max() > 0
+
+
+def test_basecolor_colours_metals_and_its_neutral_value_is_the_unknown_metal():
+    gold = torch.tensor([1.0, 0.78, 0.34]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    metal = flat(albedo=0.0, metallic=1.0)
+    tinted = deferred_shading({**metal, "basecolor": gold})
+    assert tinted[:, 0].mean() > 1.5 * tinted[:, 2].mean()  # a gold metal reflects red more than blue
+    grey = deferred_shading(metal)
+    torch.testing.assert_close(grey[:, 0], grey[:, 2])
+    unknown = decode("basecolor", task.neutral("basecolor", 1, 8, 8))
+    torch.testing.assert_close(deferred_shading({**metal, "basecolor": unknown}), grey, atol=2e-3, rtol=1e-3)
+    dielectric = flat(albedo=0.5)  # basecolor changes nothing where metallic is 0
+    torch.testing.assert_close(deferred_shading({**dielectric, "basecolor": gold}), deferred_shading(dielectric))

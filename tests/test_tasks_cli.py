@@ -123,6 +123,14 @@ def test_shade_optional_buffers_and_errors(tmp_path, tiny_base, adapters, capsys
                        "-o", tmp_path / "s.exr", *common)
     assert code == 0, err
     assert read_image(tmp_path / "s.exr").pixels.shape == (24, 32, 3)
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--metallic", tmp_path / "r.png",
+                       "--basecolor", albedo, "-o", tmp_path / "b.png", *common)
+    assert code == 0, err
+    older = make_adapter(tiny_base, ["albedo.in", "normals.in", "roughness.in", "metallic.in", "depth.in",
+                                     "deferred.in", "image.out"], tmp_path / "older.safetensors")
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--basecolor", albedo, "-o",
+                       tmp_path / "t.png", "--adapter", older, "--base", tiny_base, "--steps", "1")
+    assert code == 1 and "does not take basecolor" in err
     code, _, err = run(capsys, "shade", "--albedo", albedo, "-o", tmp_path / "t.png", *common)
     assert code == 2 and "Error:" in err and "--normals" in err
     code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", tmp_path / "nope.png", "-o",

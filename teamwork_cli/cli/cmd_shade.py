@@ -1,4 +1,5 @@
-"""`teamwork shade --albedo A --normals N [--roughness R --metallic M --depth D] -o OUT.png`: neural shading."""
+"""`teamwork shade --albedo A --normals N [--roughness R --metallic M --depth D --basecolor B] -o OUT.png`: neural
+shading."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def shade(
     roughness: Path = typer.Option(None, "--roughness", help="Roughness buffer (grey, linear); optional."),
     metallic: Path = typer.Option(None, "--metallic", help="Metallic buffer (grey, linear); optional."),
     depth: Path = typer.Option(None, "--depth", help="Relative depth (grey, larger is farther); optional."),
+    basecolor: Path = typer.Option(None, "--basecolor", help="glTF base colour (sRGB); optional, it gives metals "
+                                   "their colour (a metal's albedo is black)."),
     out: Path = typer.Option(..., "-o", "--out", help="The image to write: .png (16-bit), .exr (linear), .tif or "
                              ".jpg."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
@@ -43,8 +46,8 @@ def shade(
     The shipped adapter refines the buffers' classical local shading (a deferred render under that rig, no
     shadows, computed from the buffers you give) into the image: cast shadows, falloff, metal colours.
 
-    Buffers the adapter takes but you do not give (roughness, metallic, depth) are replaced by neutral values
-    (roughness 0.5, metallic 0, depth 0.5), which the shipped adapter was trained to expect.
+    Buffers the adapter takes but you do not give (roughness, metallic, depth, basecolor) are replaced by neutral
+    values (roughness 0.5, metallic 0, depth 0.5, grey metals), which the shipped adapter was trained to expect.
 
     Example: teamwork shade --albedo room_albedo.png --normals room_normals.png -o room_shaded.png
     """
@@ -54,7 +57,8 @@ def shade(
                                  param_hint="-o/--out")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists; pass --overwrite to replace")
-    given = {"albedo": albedo, "normals": normals, "roughness": roughness, "metallic": metallic, "depth": depth}
+    given = {"albedo": albedo, "normals": normals, "roughness": roughness, "metallic": metallic, "depth": depth,
+             "basecolor": basecolor}
     given = {c: p for c, p in given.items() if p is not None}
     pipe = TC.load_team("shade", adapter, base, device, dtype)
     ins = task.check_team(pipe)

@@ -1,4 +1,5 @@
-"""Neural shading: an image from intrinsic buffers (albedo, normals, and optionally roughness, metallic, depth).
+"""Neural shading: an image from intrinsic buffers (albedo, normals, and optionally roughness, metallic, depth,
+basecolor).
 
 Buffers follow conventions.md section 1 (albedo is the diffuse reflectance, normals camera space, depth relative).
 Buffers carry no lighting, so the shader renders under the one it learned: the studio rig of `scenes` (a white key
@@ -8,6 +9,8 @@ An optional buffer the user does not have is given to the adapter as a neutral c
 buffers by the same constants at random (`task_data.NEUTRAL_P`), so the adapter knows what "unknown" looks like.
 An adapter with a `deferred.in` teammate (preset shade) is also given the buffers' classical local shading
 (`deferred`), computed here from the same buffers it sees, and refines it: shadows, falloff, metal colours.
+Basecolor matters for metals only: conventions.md's albedo (diffuse reflectance) of a metal is black, so without
+it a metal's colour is unknown (grey); an artist's glTF maps have it.
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ from ..encoding import decode, encode, flat_value
 from ..pipeline import TeamPipeline
 
 REQUIRED = ("albedo", "normals")
-OPTIONAL = ("roughness", "metallic", "depth")
+OPTIONAL = ("roughness", "metallic", "depth", "basecolor")
 DERIVED = "deferred"  # an input teammate computed from the buffers, never given by the user
 
 
 def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
     """[N, C, H, W] file encoding of an unknown buffer: flat_value's grey / +Z normal, but metallic 0 (most
-    surfaces are dielectrics)."""
+    surfaces are dielectrics) and basecolor the grey `deferred.METAL` (an unknown metal's colour)."""
     if channel == "metallic":
         return torch.zeros(n, 1, h, w)
+    if channel == "basecolor":
+        from ..deferred import METAL
+
+        return encode(channel, torch.full((n, 3, h, w), METAL))
     return encode(channel, flat_value(channel, n, h, w))
 
 
