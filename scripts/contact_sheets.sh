@@ -28,9 +28,10 @@ tile -o docs/inpaint_material_sheet.jpg --columns 5 mask=examples/material_mask.
 
 b=examples/buffers
 teamwork shade --albedo $b/albedo.png --normals $b/normals.png --roughness $b/roughness.png \
-  --metallic $b/metallic.png --depth $b/depth.png -o "$o/shade.png" --overwrite
-tile -o docs/shade_sheet.jpg --columns 7 albedo=$b/albedo.png normals=$b/normals.png roughness=$b/roughness.png \
-  metallic=$b/metallic.png depth=$b/depth.png "teamwork shade=$o/shade.png" "true render=$b/truth_image.png"
+  --metallic $b/metallic.png --depth $b/depth.png --basecolor $b/basecolor.png -o "$o/shade.png" --overwrite
+tile -o docs/shade_sheet.jpg --columns 8 albedo=$b/albedo.png normals=$b/normals.png roughness=$b/roughness.png \
+  metallic=$b/metallic.png depth=$b/depth.png basecolor=$b/basecolor.png "teamwork shade=$o/shade.png" \
+  "true render=$b/truth_image.png"
 
 teamwork synthesize -n 4 --size 128 --seed 1 -o "$o/synthesize" --overwrite
 args=()

@@ -36,7 +36,7 @@ def main() -> None:
     mask = random_mask(128, torch.Generator().manual_seed(SEED))
     save(OUT / "scene_mask.png", "mask", mask)
     studio = S.generate([SEED + 1], 128, lighting="studio")  # shading buffers (and the true image, for checking)
-    for c in ("albedo", "normals", "roughness", "metallic", "depth"):
+    for c in ("albedo", "normals", "roughness", "metallic", "depth", "basecolor"):
         save(OUT / "buffers" / f"{c}.png", c, studio[c][0], bits=16)
     save(OUT / "buffers" / "truth_image.png", "image", studio["image"][0].clamp(0, 1))
     mat = P.generate([SEED + 2], 256, augment=False)  # a material with a scratch to remove from every map

@@ -1,0 +1,54 @@
+"""How much a smooth fill could still win over the harmonic fill, on the held-out inpainting set of tasks_quality.
+
+    python benchmarks/inpaint_headroom.py [--count 16] [--size 128]
+
+Rows (RMSE inside the mask, as `tasks_quality.py --tasks inpaint`): the harmonic fill; the harmonic fill of the
+context blurred first (a smoother guess: the boundary's texture no longer leaks inwards); and an oracle that
+knows the missing pixels' local mean (the true image blurred). If even the oracle's local mean is no better than
+the harmonic fill, what a learned fill can still win is structure that continues across a hole (edges,
+silhouettes), not a better smooth guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tasks_quality import MAPS, header, rmse, row  # noqa: E402
+
+from teamwork_cli import procedural as P  # noqa: E402
+from teamwork_cli import scenes as S  # noqa: E402
+from teamwork_cli.encoding import encode  # noqa: E402
+from teamwork_cli.holefill import harmonic_fill  # noqa: E402
+from teamwork_cli.task_data import random_masks  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=16)
+    ap.add_argument("--size", type=int, default=128)
+    args = ap.parse_args()
+    n, size = args.count, args.size
+    masks = random_masks(n, size, torch.Generator().manual_seed(S.EVAL_SEED0))  # tasks_quality's held-out set
+    photos = S.generate([S.EVAL_SEED0 + 1000 + i for i in range(n)], size)["photo"]
+    mats = P.generate([S.EVAL_SEED0 + i for i in range(n)], size, augment=False)
+    for name, truth in (("inpaint (image)", {"image": photos}),
+                        ("inpaint-material (mean over maps)", {c: encode(c, mats[c]) for c in MAPS})):
+        header(name, ["RMSE in mask"])
+        fills = {"harmonic fill": lambda x: harmonic_fill(x, masks)}
+        for px in (0.5, 1, 2, 3):  # P.blur is periodic, in tile units
+            fills[f"harmonic, context blurred {px} px"] = lambda x, s=px / size: harmonic_fill(P.blur(x, s), masks)
+        for px in (2, 4, 8, 16):
+            fills[f"oracle: truth blurred {px} px"] = lambda x, s=px / size: P.blur(x, s)
+        for label, fill in fills.items():
+            row(label, [sum(rmse(fill(x), x, masks) for x in truth.values()) / len(truth)])
+
+if __name__ == "__main__":
+    main()
