@@ -31,6 +31,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def fit_depth_range(size: int, count: int = 16, verbose: bool = False) -> tuple[float, float]:
     """(near, far) maximising the mean PSNR on training scenes 0..count-1 (below scenes.EVAL_SEED0)."""
     buf = S.generate(list(range(count)), size, lighting="studio")
+    del buf["basecolor"]  # fitted on the buffers every user has (metals grey); with it the fit is the same (2, 8)
     scores = {nf: psnr(to_photo(deferred_shading(buf, *nf)), buf["photo"]) for nf in GRID}
     if verbose:
         for (near, far), v in scores.items():

@@ -95,10 +95,8 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         pred = model(rows, t_rows, batch)
         out_rows = is_output.to(device)[batch.teammate_ids.to(device)]
         weight = None
-        if hole_loss:  # the hole at latent resolution (any pixel of a latent cell), grown by one cell for the seam
-            hole = F.adaptive_max_pool2d(data["mask.in"][:, :1].to(device).float(), x0.shape[-2:])
-            hole = F.max_pool2d(hole, 3, stride=1, padding=1)
-            weight = batch.to_rows(hole[:, None].expand(n, len(names), *hole.shape[1:]))[out_rows]
+        if hole_loss:
+            weight = batch.to_rows(hole_weights(layout, data["mask.in"], active, x0.shape[-2:]).to(device))[out_rows]
         if one_step:
             est = den.x0_from(pred[out_rows].float(), rows[out_rows].float(), t_rows[out_rows])
             return weighted_mse(est, batch.to_rows(x0)[out_rows].float(), weight)
@@ -106,6 +104,20 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         return weighted_mse(pred[out_rows].float(), batch.to_rows(target)[out_rows].float(), weight)
 
     return loss_fn
+
+
+def hole_weights(layout: TeamLayout, mask: Tensor, active: Tensor, size: tuple[int, ...]) -> Tensor:
+    """[N, T, 1, h, w] loss weights of `team_loss(hole_loss=True)`: 1 on the latent cells a hole touches (pixels
+    above 0.5, as `teamwork inpaint` reads a mask) and one cell around them (the seam), 0 elsewhere. Everywhere 1
+    for an output with no input of its channel (nothing is composited back into it) and for a sample whose mask
+    is missing (NaN) or whose mask teammate was dropped (the team cannot see that hole)."""
+    n, k = active.shape
+    known = ~torch.isnan(mask).flatten(1).any(1) & active[:, layout.index("mask.in")]
+    hole = F.adaptive_max_pool2d((torch.nan_to_num(mask[:, :1]) > 0.5).float(), size)
+    hole = F.max_pool2d(hole, 3, stride=1, padding=1)
+    hole = torch.where(known.view(n, 1, 1, 1), hole, torch.ones_like(hole))
+    pasted = torch.tensor([not t.is_input and layout.has(f"{t.channel}.in") for t in layout.teammates])
+    return torch.where(pasted.view(1, k, 1, 1, 1), hole[:, None], torch.ones(n, k, 1, *size))
 
 
 def weighted_mse(a: Tensor, b: Tensor, weight: Tensor | None) -> Tensor:

@@ -296,3 +296,22 @@ def test_hole_loss_needs_a_mask_teammate(tmp_path, dataset, tiny_base, capsys):
     err = capsys.readouterr().err
     assert err.startswith("Error: hole loss needs a mask.in teammate") and "image.in, diffuse.out" in err, err
     assert not out.exists()
+
+
+def test_hole_weights_fall_back_to_the_whole_image():
+    """No mask (NaN) or a dropped mask teammate: the whole image counts; so does an output nothing is pasted into."""
+    from teamwork_cli.finetune import hole_weights
+    from teamwork_cli.layout import TeamLayout
+
+    layout = TeamLayout.from_names("image.in,mask.in,image.out,normals.out")
+    mask = torch.zeros(3, 1, 16, 16)
+    mask[:, :, 0:4, 0:4] = 0.7
+    mask[:, :, 8:, 8:] = 0.3  # below 0.5: not a hole, as teamwork inpaint reads masks
+    mask[1] = float("nan")
+    active = torch.ones(3, 4, dtype=torch.bool)
+    active[2, 1] = False
+    w = hole_weights(layout, mask, active, (8, 8))
+    assert w.shape == (3, 4, 1, 8, 8)
+    assert w[0, 2, 0, :3, :3].eq(1).all() and w[0, 2].sum() == 9  # the 2x2-cell hole and its one-cell seam
+    assert w[1, 2].eq(1).all() and w[2, 2].eq(1).all()
+    assert w[0, 3].eq(1).all()  # normals.out has no normals.in

@@ -16,7 +16,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
-    trained (objective: diffusion or one-step; steps, when the file says)."""
+    trained (objective: diffusion or one-step; steps, a one-step start, an inpainting hole fill and hole loss,
+    when the file says)."""
     from ..hub.resolve import resolve_adapter
 
     path = resolve_adapter(path)

@@ -24,8 +24,9 @@ def shade(
     roughness: Path = typer.Option(None, "--roughness", help="Roughness buffer (grey, linear); optional."),
     metallic: Path = typer.Option(None, "--metallic", help="Metallic buffer (grey, linear); optional."),
     depth: Path = typer.Option(None, "--depth", help="Relative depth (grey, larger is farther); optional."),
-    basecolor: Path = typer.Option(None, "--basecolor", help="glTF base colour (sRGB); optional, it gives metals "
-                                   "their colour (a metal's albedo is black)."),
+    basecolor: Path = typer.Option(None, "--basecolor", help="glTF base colour (sRGB in PNG/JPEG); optional, "
+                                   "with --metallic it gives metals their colour (a metal's albedo is black). From "
+                                   "glTF maps, albedo = basecolor * (1 - metallic)."),
     out: Path = typer.Option(..., "-o", "--out", help="The image to write: .png (16-bit), .exr (linear), .tif or "
                              ".jpg."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
