@@ -81,3 +81,16 @@ def test_basecolor_colours_metals_and_its_neutral_value_is_the_unknown_metal():
     torch.testing.assert_close(deferred_shading({**metal, "basecolor": unknown}), grey, atol=2e-3, rtol=1e-3)
     dielectric = flat(albedo=0.5)  # basecolor changes nothing where metallic is 0
     torch.testing.assert_close(deferred_shading({**dielectric, "basecolor": gold}), deferred_shading(dielectric))
+
+
+def test_albedo_from_basecolor_follows_gltf():
+    base = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    metal = torch.zeros(1, 1, 4, 4)
+    metal[..., :2, :] = 1
+    enc = {"basecolor": encode("basecolor", base), "metallic": encode("metallic", metal)}
+    albedo = decode("albedo", task.albedo_from_basecolor(enc)["albedo"])
+    torch.testing.assert_close(albedo, base * (1 - metal), atol=2e-3, rtol=0)
+    given = {"albedo": enc["basecolor"], **enc}
+    assert task.albedo_from_basecolor(given) is given  # an albedo given wins
+    no_metal = decode("albedo", task.albedo_from_basecolor({"basecolor": enc["basecolor"]})["albedo"])
+    torch.testing.assert_close(no_metal, base, atol=2e-3, rtol=0)

@@ -131,6 +131,11 @@ def test_shade_optional_buffers_and_errors(tmp_path, tiny_base, adapters, capsys
     code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--basecolor", albedo, "-o",
                        tmp_path / "t.png", "--adapter", older, "--base", tiny_base, "--steps", "1")
     assert code == 1 and "does not take basecolor" in err
+    code, _, err = run(capsys, "shade", "--basecolor", albedo, "--metallic", tmp_path / "r.png", "--normals", normals,
+                       "-o", tmp_path / "g.png", "--adapter", older, "--base", tiny_base, "--steps", "1")
+    assert code == 0, err  # basecolor stands in for the albedo, even for an adapter that does not take it
+    code, _, err = run(capsys, "shade", "--normals", normals, "-o", tmp_path / "t.png", *common)
+    assert code == 2 and "--albedo" in err and "--basecolor" in err
     code, _, err = run(capsys, "shade", "--albedo", albedo, "-o", tmp_path / "t.png", *common)
     assert code == 2 and "Error:" in err and "--normals" in err
     code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", tmp_path / "nope.png", "-o",

@@ -1,5 +1,5 @@
 """`teamwork shade --albedo A --normals N [--roughness R --metallic M --depth D --basecolor B] -o OUT.png`: neural
-shading."""
+shading (--basecolor B [--metallic M] may stand in for --albedo)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,16 @@ BITS = {".png": 16, ".tif": 16, ".tiff": 16, ".exr": 16, ".jpg": 8, ".jpeg": 8}
 
 
 def shade(
-    albedo: Path = typer.Option(..., "--albedo", help="Albedo (diffuse reflectance) buffer; sRGB in PNG/JPEG."),
+    albedo: Path = typer.Option(None, "--albedo", help="Albedo (diffuse reflectance) buffer; sRGB in PNG/JPEG. "
+                                "Required unless --basecolor is given (then basecolor * (1 - metallic))."),
     normals: Path = typer.Option(..., "--normals", help="Camera-space normals: +X right, +Y up, +Z towards the "
                                  "viewer, stored as (n+1)/2."),
     roughness: Path = typer.Option(None, "--roughness", help="Roughness buffer (grey, linear); optional."),
     metallic: Path = typer.Option(None, "--metallic", help="Metallic buffer (grey, linear); optional."),
     depth: Path = typer.Option(None, "--depth", help="Relative depth (grey, larger is farther); optional."),
     basecolor: Path = typer.Option(None, "--basecolor", help="glTF base colour (sRGB in PNG/JPEG); optional, "
-                                   "with --metallic it gives metals their colour (a metal's albedo is black). From "
-                                   "glTF maps, albedo = basecolor * (1 - metallic)."),
+                                   "with --metallic it gives metals their colour (a metal's albedo is black). "
+                                   "Without --albedo, the albedo is basecolor * (1 - metallic), as glTF defines."),
     out: Path = typer.Option(..., "-o", "--out", help="The image to write: .png (16-bit), .exr (linear), .tif or "
                              ".jpg."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
@@ -51,11 +52,17 @@ def shade(
     values (roughness 0.5, metallic 0, depth 0.5, grey metals), which the shipped adapter was trained to expect.
 
     Example: teamwork shade --albedo room_albedo.png --normals room_normals.png -o room_shaded.png
+
+    Example (metal-roughness buffers): teamwork shade --basecolor base.png --metallic metal.png --normals n.png
+    -o shaded.png
     """
     suffix = out.suffix.lower()
     if suffix not in SUPPORTED_WRITE:
         raise typer.BadParameter(f"must end in one of {', '.join(SUPPORTED_WRITE)}; got {out.name!r}",
                                  param_hint="-o/--out")
+    if albedo is None and basecolor is None:
+        raise typer.BadParameter("give the albedo buffer, or --basecolor (with --metallic) to derive it",
+                                 param_hint="--albedo")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists; pass --overwrite to replace")
     given = {"albedo": albedo, "normals": normals, "roughness": roughness, "metallic": metallic, "depth": depth,
@@ -63,7 +70,7 @@ def shade(
     given = {c: p for c, p in given.items() if p is not None}
     pipe = TC.load_team("shade", adapter, base, device, dtype)
     ins = task.check_team(pipe)
-    extra = [c for c in given if c not in ins]
+    extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]
     if extra:
         raise TeamworkError(f"this adapter does not take {', '.join(extra)} (its buffers: {', '.join(ins)})",
                             "leave out the options for buffers it does not use")

@@ -57,10 +57,25 @@ def check_team(pipe: TeamPipeline) -> list[str]:
     return ins
 
 
+def albedo_from_basecolor(buffers: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Buffers (file encoding) with albedo = basecolor * (1 - metallic) (glTF; metallic 0 if absent) when albedo
+    is missing but basecolor given: the maps an artist's metal-roughness material has."""
+    if "albedo" in buffers or "basecolor" not in buffers:
+        return buffers
+    base = decode("basecolor", buffers["basecolor"])
+    metal = decode("metallic", buffers["metallic"]) if "metallic" in buffers else torch.zeros_like(base[:, :1])
+    return {**buffers, "albedo": encode("albedo", base * (1 - metal))}
+
+
 def shade(pipe: TeamPipeline, buffers: dict[str, Tensor], *, steps: int = 4, seed: int = 0,
           resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> Tensor:
-    """Linear radiance [N, 3, H, W] from buffers in file encoding; missing optional ones are neutral."""
+    """Linear radiance [N, 3, H, W] from buffers in file encoding; missing optional ones are neutral, a missing
+    albedo comes from basecolor and metallic (`albedo_from_basecolor`)."""
     ins = check_team(pipe)
+    if "albedo" not in buffers and "basecolor" in buffers:  # used for the albedo even if the adapter lacks it
+        buffers = albedo_from_basecolor(buffers)
+        if "basecolor" not in ins:
+            buffers = {c: v for c, v in buffers.items() if c != "basecolor"}
     missing = [c for c in ins if c not in buffers and c not in OPTIONAL]
     if missing:
         raise ValueError(f"buffers: missing {', '.join(missing)}; this adapter needs {', '.join(missing)} "
