@@ -171,6 +171,9 @@ def train(
             g = torch.Generator().manual_seed(hash((cfg.seed, step, micro, acc.process_index)) & 0x7FFF_FFFF)
             with acc.accumulate(prepared), acc.autocast():
                 loss = loss_fn(prepared, g)
+                if not torch.isfinite(loss.detach()):  # before the step: a NaN update would ruin the weights
+                    raise FloatingPointError(f"loss became {float(loss.detach())} at step {step}; lower the "
+                                             "learning rate, or check the training data for NaN or infinite values")
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.clip > 0:
                     acc.clip_grad_norm_([p for _, p in named], cfg.clip)
@@ -178,8 +181,6 @@ def train(
                 opt.zero_grad(set_to_none=True)
             total += float(loss.detach()) / cfg.grad_accum
         sched.step()
-        if not math.isfinite(total):
-            raise FloatingPointError(f"loss became {total} at step {step}; lower the learning rate")
         step += 1
         if progress:
             progress(step, cfg.steps, total)

@@ -315,3 +315,23 @@ def test_hole_weights_fall_back_to_the_whole_image():
     assert w[0, 2, 0, :3, :3].eq(1).all() and w[0, 2].sum() == 9  # the 2x2-cell hole and its one-cell seam
     assert w[1, 2].eq(1).all() and w[2, 2].eq(1).all()
     assert w[0, 3].eq(1).all()  # normals.out has no normals.in
+
+
+def test_a_nan_loss_stops_training_before_it_touches_the_weights(tmp_path):
+    from teamwork_cli.train import TrainConfig, train
+
+    model = torch.nn.Linear(2, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    calls = []
+
+    def loss_fn(m, g):
+        calls.append(1)
+        out = m(torch.ones(1, 2)).sum()
+        return out * float("nan") if len(calls) == 2 else out
+
+    cfg = TrainConfig(steps=3, batch_size=1, lr=0.1, warmup=0, checkpoint_every=100, mixed_precision="no")
+    with pytest.raises(FloatingPointError, match="loss became nan at step 1"):
+        train(model, loss_fn, cfg, tmp_path / "s.pt")
+    after = list(model.parameters())
+    assert all(torch.isfinite(p).all() for p in after)
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # step 0 updated
