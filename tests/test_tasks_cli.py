@@ -125,7 +125,10 @@ def test_shade_optional_buffers_and_errors(tmp_path, tiny_base, adapters, capsys
     assert read_image(tmp_path / "s.exr").pixels.shape == (24, 32, 3)
     code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--metallic", tmp_path / "r.png",
                        "--basecolor", albedo, "-o", tmp_path / "b.png", *common)
-    assert code == 0, err
+    assert code == 0 and "Note:" not in err, err
+    code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--basecolor", albedo, "-o",
+                       tmp_path / "c.png", *common)
+    assert code == 0 and "--basecolor without --metallic" in err
     older = make_adapter(tiny_base, ["albedo.in", "normals.in", "roughness.in", "metallic.in", "depth.in",
                                      "deferred.in", "image.out"], tmp_path / "older.safetensors")
     code, _, err = run(capsys, "shade", "--albedo", albedo, "--normals", normals, "--basecolor", albedo, "-o",

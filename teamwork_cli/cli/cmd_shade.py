@@ -3,6 +3,7 @@ shading (--basecolor B [--metallic M] may stand in for --albedo)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -74,6 +75,9 @@ def shade(
     if extra:
         raise TeamworkError(f"this adapter does not take {', '.join(extra)} (its buffers: {', '.join(ins)})",
                             "leave out the options for buffers it does not use")
+    if basecolor is not None and metallic is None:  # legal, but a likely slip: basecolor only colours metals
+        print("Note: --basecolor without --metallic: every surface is taken as a dielectric (metallic 0)",
+              file=sys.stderr)
     buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
     with C.progress_bar() as bar:
         job = bar.add_task(out.name, total=steps)
