@@ -216,10 +216,8 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
 
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    check_start(layout, start or {}, start_level, one_step)
-    if hole_loss and not layout.has("mask.in"):  # before the base loads; team_loss says it again for library use
-        raise ValueError(f"hole loss needs a mask.in teammate (an inpainting team); the team is "
-                         f"{', '.join(layout.names)}")
+    # Built first: it validates the start and the hole loss before the base loads.
+    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level, hole_loss)
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
     # Resolved here, not in train(): the frozen base's dtype below depends on it.
@@ -249,6 +247,5 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                       warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
                       mixed_precision=mixed_precision)
-    loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level, hole_loss)
     return train(den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save,
                  progress=progress)
