@@ -155,6 +155,12 @@ def export_gltf(out_dir: Path, stem: str, maps: dict[str, Path], *, overwrite: b
     return gltf_path
 
 
+def gltf_files(out_dir: Path, stem: str, maps: dict[str, Path]) -> list[Path]:
+    """Every file `export_gltf(out_dir, stem, maps)` writes, the .gltf first; the maps need not exist yet."""
+    _, made = _plan(Path(out_dir), stem, {c: Path(p) for c, p in maps.items()})
+    return [Path(out_dir) / f"{stem}.gltf", *map(Path, made)]
+
+
 def _document(stem: str, images: dict[str, Path], out_dir: Path) -> dict:
     order = list(images)  # texture i uses image i
     pbr: dict = {"baseColorTexture": {"index": order.index("basecolor")}}

@@ -29,8 +29,8 @@ from teamwork_cli.conventions import decode_normals, linear_to_srgb, normalize, 
 
 SUPPORTED_READ = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
 SUPPORTED_WRITE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
-_WRITE_BITS = {".png": (8, 16), ".tif": (8, 16), ".tiff": (8, 16), ".exr": (16, 32), ".jpg": (8, 16)}
-_WRITE_BITS[".jpeg"] = _WRITE_BITS[".jpg"]  # JPEG is always 8-bit; 16 is accepted as the shared default
+WRITE_BITS = {".png": (8, 16), ".tif": (8, 16), ".tiff": (8, 16), ".exr": (16, 32), ".jpg": (8, 16)}
+WRITE_BITS[".jpeg"] = WRITE_BITS[".jpg"]  # JPEG is always 8-bit; 16 is accepted as the shared default
 _HALF_MAX = 65504.0
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -304,8 +304,8 @@ def write_map(
         raise ImageError(
             f"{p}: cannot write {ext or 'files without extension'}; supported: {', '.join(SUPPORTED_WRITE)}"
         )
-    if bits not in _WRITE_BITS[ext]:
-        raise ImageError(f"{p}: bits={bits} is not available for {ext}; allowed: {_WRITE_BITS[ext]}")
+    if bits not in WRITE_BITS[ext]:
+        raise ImageError(f"{p}: bits={bits} is not available for {ext}; allowed: {WRITE_BITS[ext]}")
     v = _check_value(p, value, spec)
     if p.is_dir():
         raise ImageError(f"{p}: is a directory")

@@ -56,3 +56,16 @@ def test_eval_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, _, err = run(["eval", "svbrdf", "--pred", str(tmp_path / "partial"), "--gt", str(tmp_path / "gt" / "brick")],
                        capsys)
     assert code == 1 and "Error:" in err and "specular, normals" in err
+
+
+def test_a_material_that_fails_does_not_hide_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for stem in ("brick", "tile"):
+        make_material(tmp_path / "gt", stem)
+        make_material(tmp_path / "pred", stem)
+    (tmp_path / "pred" / "tile_roughness.png").write_bytes(b"not a png")
+    code, out, err = run(["eval", "svbrdf", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")], capsys)
+    assert code == 1 and "Error:" in err and "tile" in err and "1 of 2 materials failed" in err
+    assert [ln.split()[0] for ln in out.splitlines()[1:]] == ["brick", "mean"]
+    code, _, err = run(["eval", "svbrdf", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--fov",
+                        "0"], capsys)
+    assert code == 2 and "--fov" in err

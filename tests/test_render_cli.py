@@ -84,12 +84,27 @@ def test_render_gltf_and_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture
     out = tmp_path / "prev" / "brick.png"
     code, stdout, err = run(["render", str(tmp_path / "maps"), "-o", str(out), "--gltf"], capsys)
     assert code == 0, err
-    assert stdout.split() == [str(out), str(out.with_suffix(".gltf"))]
-    # basecolor/metallic were derived from diffuse/specular for the glTF
-    assert (out.parent / "brick_basecolor.png").is_file() and (out.parent / "brick_metallicroughness.png").is_file()
+    # basecolor/metallic were derived from diffuse/specular for the glTF; every file written is listed
+    derived = [out.parent / f"brick_{c}.png" for c in ("basecolor", "metallic", "metallicroughness")]
+    assert sorted(stdout.split()) == sorted(map(str, [out, out.with_suffix(".gltf"), *derived]))
+    assert all(p.is_file() for p in derived)
     code, _, err = run(["render", str(tmp_path / "maps"), "-o", str(out)], capsys)
     assert code == 1 and "Error:" in err and "--overwrite" in err
     assert run(["render", str(tmp_path / "maps"), "-o", str(out), "--gltf", "--overwrite"], capsys)[0] == 0
+
+
+def test_render_refuses_bad_output_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_material(tmp_path / "maps")
+    for args, where in ((["-o", str(tmp_path / "r.webp"), "--gltf"], "--out"),
+                        (["-o", str(tmp_path / "r.png"), "--gltf", "--bits", "32"], "--bits"),
+                        (["-o", str(tmp_path / "maps")], "folder"), (["-o", str(tmp_path / "r.png"), "--size", "0"],
+                                                                     "--size")):
+        code, _, err = run(["render", str(tmp_path / "maps"), *args], capsys)
+        assert code == 2 and "Error:" in err and where in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]  # nothing half-written, no glTF left behind
+    code, _, err = run(["render", str(tmp_path / "maps"), "-o", str(tmp_path / "r.png"), "--normal-convention",
+                        "dx"], capsys)
+    assert code == 2 and "opengl, directx" in err
 
 
 def test_render_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -125,3 +125,42 @@ def test_fit_modes(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
     assert levels["roughness"] != none["roughness"]
     code, _, err = run([*common, "-o", str(tmp_path / "x"), "--fit", "yes"], capsys)
     assert code == 2 and "--fit" in err and "levels, diffuse, none" in err
+
+
+def test_inputs_and_outputs_are_checked_before_any_work(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    rng = np.random.default_rng(2)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_png(tmp_path / "a/p.png", rng.random((24, 24, 3)))
+    b = write_png(tmp_path / "b/p.png", rng.random((24, 24, 3)))
+    (tmp_path / "file").write_text("")
+    model = ["--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1"]
+    for args, words in (([str(a), str(b), "-o", str(tmp_path / "o")], ["would write the same outputs"]),
+                        ([str(a), "-o", str(tmp_path / "file")], ["is a file"]),
+                        ([str(a), "-o", str(tmp_path / "p.png")], ["folder"]),
+                        ([str(a), "-o", str(tmp_path / "o"), "--fov", "0"], ["--fov"]),
+                        ([str(a), "-o", str(tmp_path / "o"), "--normal-convention", "dx"], ["opengl, directx"])):
+        code, stdout, err = run(["svbrdf", *args, *model], capsys)
+        assert code == 2 and err.startswith("Error:") and all(w in err for w in words), (args, err)
+        assert stdout == "" and not (tmp_path / "o").exists()
+    # a missing file or an empty glob is one failed input: the others still run, the exit code says so
+    code, stdout, err = run(["svbrdf", str(a), str(tmp_path / "nope.png"), str(tmp_path / "z/*.png"), "-o",
+                             str(tmp_path / "o"), *model], capsys)
+    assert code == 1 and "nope.png" in err and "z/*.png" in err and "2 of 3 inputs failed" in err
+    assert sorted(stdout.split()) == sorted(str(tmp_path / f"o/p_{c}.png") for c in CHANNELS)
+
+
+def test_gltf_files_are_listed_and_all_or_nothing(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys):
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(3).random((24, 24, 3)))
+    args = ["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter), "--base",
+            str(tiny_base), "--steps", "1", "--gltf", "--format", "exr"]
+    code, stdout, err = run(args, capsys)
+    assert code == 0, err
+    assert sorted(stdout.split()) == sorted(str(p) for p in (tmp_path / "o").iterdir())  # every file, listed
+    assert str(tmp_path / "o/p.gltf") in stdout.split()
+    for p in (tmp_path / "o").iterdir():
+        if p.name != "p.gltf":
+            p.unlink()
+    code, stdout, err = run(args, capsys)  # only the glTF is left: refused before any map is written
+    assert code == 1 and "p.gltf: already exists" in err and stdout == ""
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["p.gltf"]

@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         # Typer may vendor click, so click's exceptions are recognised by class name.
         kind = {c.__name__ for c in type(e).__mro__}
         if "Exit" in kind:
-            return int(getattr(e, "exit_code", 0))
+            code = int(getattr(e, "exit_code", 0))
+            # Typer turns Ctrl-C into Exit(130); say so, as for any other failure (temp files are gone already).
+            return _fail("interrupted", None, 130) if code == 130 else code
         if "NoArgsIsHelpError" in kind:
             e.show()
             return 0

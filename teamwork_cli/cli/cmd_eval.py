@@ -10,6 +10,7 @@ import typer
 from ..errors import TeamworkError
 from ..io import ImageError
 from ..scoring import SCORES, mean_scores, pair_materials, score_pair
+from . import common as C
 
 app = typer.Typer(help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None)
@@ -20,11 +21,12 @@ def svbrdf(
     pred: Path = typer.Option(..., "--pred", help="Estimated maps: a folder (<stem>_<channel>.<ext>, or one "
                               "sub-folder per material) or a prefix such as out/brick."),
     gt: Path = typer.Option(..., "--gt", help="Ground-truth maps, laid out like --pred; materials pair by stem."),
-    fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees."),
+    fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees (0-180)."),
     normal_convention: str = typer.Option("opengl", "--normal-convention", help="How --pred stores its normal "
-                                          "maps: opengl (the default, as conventions.md) or directx."),
+                                          "maps: opengl (the default, as conventions.md) or directx.",
+                                          callback=lambda value: C.check_normal_convention(value)),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
+) -> int:
     """Per-map RMSE (diffuse, specular in linear values; roughness; normals as (n+1)/2) and render RMSE (mean
     over nine lights at (x, y, h), x, y in {-1, 0, 1}, of sRGB renders), per material and their mean.
 
@@ -34,27 +36,40 @@ def svbrdf(
 
     Example: teamwork eval svbrdf --pred out/ --gt data/test/
     """
+    if not 0 < fov < 180:
+        raise typer.BadParameter(f"must be between 0 and 180 degrees; got {fov}", param_hint="--fov")
     rows = {}
     try:
         pairs = pair_materials(pred, gt)
     except ImageError as e:
         raise TeamworkError(str(e), "--pred and --gt take folders of <stem>_<channel>.<ext> maps (or one "
                             "sub-folder per material) or prefixes like out/brick; materials pair by stem") from e
-    for pair in pairs:
+    errors = []
+    for pair in pairs:  # a material that cannot be scored is reported; the others still are
         try:
             scores, notes = score_pair(pair, fov_deg=fov, normal_convention=normal_convention)
-        except ImageError as e:
-            raise TeamworkError(str(e), "a prediction needs diffuse, specular (or basecolor and metallic), "
-                                "roughness and normals maps") from e
+        except (ImageError, ValueError, OSError) as e:
+            errors.append(e)
+            msg = str(e)
+            typer.echo(f"Error: {msg if pair.name in msg else f'{pair.name}: {msg}'}", err=True)
+            continue
         for note in notes:
             typer.echo(f"Note: {note}", err=True)
         rows[pair.name] = scores
+    hint = ("a prediction needs diffuse, specular (or basecolor and metallic), roughness and normals maps, "
+            "readable and of one size")
+    if not rows:
+        raise TeamworkError(f"none of the {len(pairs)} materials could be scored (see the Error lines above)", hint)
+    if errors:
+        typer.echo(f"Hint: {len(errors)} of {len(pairs)} materials failed; the mean is over the other "
+                   f"{len(rows)} ({hint})", err=True)
     mean = mean_scores(list(rows.values()))
     if as_json:
         typer.echo(json.dumps({"task": "svbrdf", "fov_deg": fov, "count": len(rows), "materials": rows,
                                "mean": mean}, indent=2))
-        return
+        return 1 if errors else 0
     width = max(len(n) for n in [*rows, "material", "mean"])
     typer.echo(f"{'material':<{width}}" + "".join(f"  {k:>9}" for k in SCORES))
     for name, scores in [*rows.items(), ("mean", mean)]:
         typer.echo(f"{name:<{width}}" + "".join(f"  {scores[k]:9.4f}" for k in SCORES))
+    return 1 if errors else 0

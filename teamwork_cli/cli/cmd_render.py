@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..conventions import linear_to_srgb, srgb_to_linear
 from ..errors import TeamworkError
-from ..io import ImageError, OutputExistsError, write_map
+from ..io import SUPPORTED_WRITE, WRITE_BITS, ImageError, OutputExistsError, write_map
 from ..materials import find_material, read_material
 from ..render import camera_height, render, to_photo
 from . import common as C
@@ -36,7 +36,7 @@ def render_cmd(
                                "and four lights (and --light), labelled."),
     gltf: bool = typer.Option(False, "--gltf", help="Also write <out stem>.gltf beside the image: a textured "
                               "quad (basecolor/metallic PNGs are derived if the material has none)."),
-    size: int = typer.Option(None, "--size", help="Resample the maps so the longer side has this many pixels."),
+    size: int = typer.Option(None, "--size", min=1, help="Resample the maps so the longer side has this many pixels."),
     bits: int = typer.Option(16, "--bits", help="Bits per sample: 8 or 16 for PNG/TIFF, 16 or 32 for EXR."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     normal_convention: str = C.NORMALS_OPT,
@@ -53,6 +53,15 @@ def render_cmd(
     point = _parse_light(light)
     if not 1 <= fov < 180:
         raise typer.BadParameter(f"must be in [1, 180), got {fov}", param_hint="--fov")
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a folder; give an image file name", param_hint="'-o' / '--out'")
+    ext = out.suffix.lower()
+    if ext not in SUPPORTED_WRITE:
+        raise typer.BadParameter(f"{out}: cannot write {ext or 'a file without extension'}; give a file name ending "
+                                 f"in {', '.join(SUPPORTED_WRITE)}", param_hint="'-o' / '--out'")
+    if bits not in WRITE_BITS[ext]:
+        raise typer.BadParameter(f"{bits} is not available for {ext}; allowed: "
+                                 f"{', '.join(map(str, WRITE_BITS[ext]))}", param_hint="--bits")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     try:
@@ -64,13 +73,22 @@ def render_cmd(
         typer.echo(f"Note: {note}", err=True)
     with torch.no_grad():
         image = contact_sheet(values, fov, point) if sheet else photo(values, fov, point)
-    written = []
-    if gltf:
-        from ..gltf import export_gltf
+    from ..gltf import export_gltf, gltf_files
 
-        written.append(export_gltf(out.parent, out.stem, material.files, overwrite=overwrite))
+    extra = gltf_files(out.parent, out.stem, material.files) if gltf else []
+    if not overwrite:
+        C.refuse_existing(extra)
     # write_map takes values: the sRGB picture is decoded so the file stores exactly these sRGB samples.
-    written.insert(0, write_map(out, srgb_to_linear(image), "render", bits=bits, overwrite=overwrite))
+    # The image first: it checks the extension and --bits, and a glTF failure then takes it back.
+    written = [write_map(out, srgb_to_linear(image), "render", bits=bits, overwrite=overwrite)]
+    if gltf:
+        try:
+            export_gltf(out.parent, out.stem, material.files, overwrite=overwrite)
+        except BaseException:
+            if not overwrite:
+                C.remove(written)
+            raise
+        written += extra
     for p in written:
         typer.echo(str(p))
 

@@ -56,6 +56,7 @@ def svbrdf(
     # Heavy imports (diffusers) here, not at module level: `teamwork --help` stays fast.
     from ..conventions import normals_gl_to_dx
     from ..encoding import encode
+    from ..gltf import export_gltf, gltf_files
     from ..hub.resolve import resolve_adapter
     from ..pipeline import TeamPipeline, default_adapter
     from ..tasks import svbrdf as task
@@ -63,9 +64,8 @@ def svbrdf(
     ext, bits = C.split_format(fmt)
     if fit not in task.FITS:
         raise typer.BadParameter(f"must be one of {', '.join(task.FITS)}; got {fit!r}", param_hint="--fit")
-    if normal_convention not in ("opengl", "directx"):
-        raise typer.BadParameter(f"must be opengl or directx; got {normal_convention!r}",
-                                 param_hint="--normal-convention")
+    if not 0 < fov < 180:
+        raise typer.BadParameter(f"must be between 0 and 180 degrees; got {fov}", param_hint="--fov")
     if gltf and normal_convention == "directx":
         raise typer.BadParameter("glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl",
                                  param_hint="--normal-convention")
@@ -85,6 +85,8 @@ def svbrdf(
 
     def read(path: Path) -> tuple[tuple[int, int], tuple[dict[str, Path], torch.Tensor]]:
         paths = C.planned(out, path.stem, channels, ext, overwrite)  # fail before the work, not after
+        if gltf and not overwrite:
+            C.refuse_existing(gltf_files(out, path.stem, paths))
         photo = C.read_channel(path, "image")
         if min(photo.shape[-2:]) < 16:
             raise ValueError(f"{path}: image is {photo.shape[-1]}x{photo.shape[-2]}; at least 16x16 is needed")
@@ -106,9 +108,13 @@ def svbrdf(
         paths = data[0]
         written = C.write_all(paths, maps, bits, overwrite)
         if gltf:
-            from ..gltf import export_gltf
-
-            written.append(export_gltf(out, path.stem, paths, overwrite=overwrite))
+            try:  # all of a photo's files or none, the glTF's included
+                export_gltf(out, path.stem, paths, overwrite=overwrite)
+            except BaseException:
+                if not overwrite:
+                    C.remove(written)
+                raise
+            written += gltf_files(out, path.stem, paths)
         return written
 
     return C.run_batches(files, read, infer, save, batch_size=batch_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +25,8 @@ stderr = Console(stderr=True)
 
 FORMATS = {"png": 16, "png8": 8, "exr": 16, "exr32": 32, "tif": 16, "jpg": 8}
 
-OUT_OPT = typer.Option(..., "-o", "--out", help="Output folder; files are named <stem>_<channel>.<ext>.")
+OUT_OPT = typer.Option(..., "-o", "--out", help="Output folder; files are named <stem>_<channel>.<ext>.",
+                       callback=lambda out: check_out_dir(out))
 FORMAT_OPT = typer.Option("png", "--format", "-f",
                           help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.")
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
@@ -33,8 +34,18 @@ STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step a
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
 RES_OPT = typer.Option(None, "--resolution", help="Process with the longer side at this many pixels, then "
                        "resize to the input size (default: the input's own size).")
+NORMAL_CONVENTIONS = ("opengl", "directx")
+
+
+def check_normal_convention(value: str) -> str:
+    if value not in NORMAL_CONVENTIONS:
+        raise typer.BadParameter(f"must be one of {', '.join(NORMAL_CONVENTIONS)}; got {value!r}")
+    return value
+
+
 NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
-                           "default) or directx (+Y down: Unreal, some exporters).")
+                           "default) or directx (+Y down: Unreal, some exporters).",
+                           callback=lambda value: check_normal_convention(value))
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
                           "process's own device), cpu, cuda, cuda:N or mps.")
 DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
@@ -70,12 +81,57 @@ def split_format(fmt: str) -> tuple[str, int]:
     return fmt.rstrip("0123456789") if fmt != "exr32" else "exr", FORMATS[fmt]
 
 
-def inputs_or_fail(patterns: list[str]) -> list[Path]:
-    try:
-        return expand_inputs(patterns)
-    except ImageError as e:
-        raise TeamworkError(str(e), "give image files, folders of images or quoted globs like 'photos/*.jpg'") \
-            from e
+class Inputs(list):
+    """The files of the input patterns; `bad` patterns (missing, or matching no image) were reported already and
+    count as failed inputs in the exit code."""
+
+    bad: int = 0
+
+
+INPUTS_HINT = "give image files, folders of images or quoted globs like 'photos/*.jpg'"
+
+
+def inputs_or_fail(patterns: list[str]) -> Inputs:
+    """Expand every pattern; a bad one is reported on stderr and the others still run (as a bad file would),
+    unless none gives a file. Two inputs with one stem would write the same outputs: a usage error, before any
+    work (--overwrite would otherwise let the second silently replace the first's files)."""
+    files, errors, seen = Inputs(), [], set()
+    for pattern in patterns:
+        try:
+            for f in expand_inputs([pattern]):
+                if f.resolve() not in seen:
+                    seen.add(f.resolve())
+                    files.append(f)
+        except ImageError as e:
+            errors.append(str(e))
+    if not files:
+        raise TeamworkError("; ".join(errors), INPUTS_HINT)
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems:
+            raise typer.BadParameter(f"{stems[f.stem]} and {f} would write the same outputs (<stem>_<channel>): "
+                                     "rename one, or run them with different -o folders", param_hint="INPUTS")
+        stems[f.stem] = f
+    if distributed.current().is_main:  # counted once, not once per process
+        for e in errors:
+            print(f"Error: {e}", file=sys.stderr)
+        files.bad = len(errors)
+    return files
+
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp"}
+
+
+def check_out_dir(out: Path) -> Path:
+    """-o callback: an output folder, not a file (checked before any model loads)."""
+    if out is None:
+        return out
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file; give a folder", param_hint="'-o' / '--out'")
+    if not out.exists() and out.suffix.lower() in _IMAGE_SUFFIXES:
+        raise typer.BadParameter(f"{out} looks like an image file name; this command writes several files into a "
+                                 "folder: give a folder", param_hint="'-o' / '--out'")
+    return out
 
 
 def read_channel(path: Path, channel: str) -> torch.Tensor:
@@ -86,12 +142,21 @@ def read_channel(path: Path, channel: str) -> torch.Tensor:
 def planned(out_dir: Path, stem: str, channels: list[str], ext: str, overwrite: bool) -> dict[str, Path]:
     paths = {c: map_path(out_dir, stem, c, ext) for c in channels}
     if not overwrite:
-        exist = [str(p) for p in paths.values() if p.exists()]
-        if exist:
-            raise OutputExistsError(f"{exist[0]}: already exists" + (f" (and {len(exist) - 1} more)"
-                                                                       if len(exist) > 1 else "")
-                                    + "; pass --overwrite to replace")
+        refuse_existing(paths.values())
     return paths
+
+
+def refuse_existing(paths: Iterable[Path]) -> None:
+    exist = [str(p) for p in paths if p.exists()]
+    if exist:
+        raise OutputExistsError(f"{exist[0]}: already exists" + (f" (and {len(exist) - 1} more)"
+                                                                   if len(exist) > 1 else "")
+                                + "; pass --overwrite to replace")
+
+
+def remove(paths: Iterable[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
 
 
 def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int | dict[str, int],
@@ -106,8 +171,7 @@ def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int
             done.append(p)
     except BaseException:
         if not overwrite:
-            for p in done:
-                p.unlink(missing_ok=True)
+            remove(done)
         raise
     return done
 
@@ -117,6 +181,8 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # Under accelerate launch only the first process draws: several live bars on one terminal garble it.
     enabled = enabled and distributed.current().is_main
+    # Not on a pipe or a log file either: there a transient bar leaves only blank lines.
+    enabled = enabled and stderr.is_terminal
     with Progress(*cols, console=stderr, transient=True, disable=not enabled) as bar:
         yield bar
 
@@ -130,8 +196,9 @@ def batch_label(items: Sequence[object]) -> str:
 class _Tally:
     """Counts failed items, reports each on stderr, and turns the count (of all processes) into an exit code."""
 
-    def __init__(self, total: int) -> None:
-        self.total, self.failed = total, 0
+    def __init__(self, files: Sequence[object]) -> None:
+        bad = getattr(files, "bad", 0)  # input patterns that gave no file (Inputs), reported already
+        self.total, self.failed = len(files) + bad, bad
         self.shard = distributed.current()
 
     def fail(self, items: Sequence[object], e: BaseException, batched: bool = False) -> None:
@@ -161,7 +228,7 @@ def run_batch(files: Sequence[T], work: Callable[[T], list[Path]]) -> int:
 
     Under `accelerate launch`, this process runs only its share of `files` (see teamwork_cli.distributed).
     """
-    tally = _Tally(len(files))
+    tally = _Tally(files)
     for f in tally.shard.take(files):
         try:
             for p in work(f):
@@ -183,7 +250,7 @@ def run_batches(files: Sequence[T], read: Callable[[T], tuple[Hashable, D]],
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    tally = _Tally(len(files))
+    tally = _Tally(files)
     pending: dict[Hashable, list[tuple[T, D]]] = {}
 
     def flush(key: Hashable) -> None:
