@@ -78,7 +78,7 @@ def test_usage_errors_exit_2(capsys):
 
 def test_finetune_unknown_preset_lists_available(tmp_path, capsys):
     code, _, err = run(["finetune", "--preset", "nope", "--data", str(tmp_path), "-o", str(tmp_path / "a")], capsys)
-    assert code == 1 and "svbrdf" in err and "available" in err
+    assert code == 2 and "svbrdf" in err and "available" in err
 
 
 def test_console_script_and_debug_traceback(tmp_path):

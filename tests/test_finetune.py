@@ -76,7 +76,7 @@ def test_resume_without_state_fails(tmp_path, dataset, tiny_base, capsys):
 ])
 def test_bad_channels(tmp_path, dataset, tiny_base, capsys, bad, message):
     args = ["finetune", *bad, "--data", str(dataset), "--base", str(tiny_base), "-o", str(tmp_path / "o.st")]
-    assert main(args) == 1
+    assert main(args) == 2  # bad usage, found before the data or the model loads
     err = capsys.readouterr().err
     assert err.startswith("Error:") and message in err
 

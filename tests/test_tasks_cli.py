@@ -43,7 +43,7 @@ def test_intrinsics_all_channels_and_request(tmp_path, tiny_base, adapters, caps
     assert code == 0, err
     assert written(tmp_path / "some") == ["room_albedo.png", "room_normals.png"]
     code, _, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "bad", "--request", "albedo,sheen", *common)
-    assert code == 1 and "Error:" in err and "sheen" in err and "inverseshading" in err
+    assert code == 2 and "Error:" in err and "sheen" in err and "inverseshading" in err
     assert not (tmp_path / "bad").exists()
 
 

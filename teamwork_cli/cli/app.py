@@ -26,12 +26,39 @@ app = typer.Typer(
     help="Teamwork: many image channels from one diffusion model (Sartor & Peers, SIGGRAPH Asia 2025).\n\n"
     "Material maps from a flash photo, intrinsic decomposition, inpainting, neural shading and material "
     "synthesis, on the embedded CPU model or on SD3 / SDXL / Flux with the published adapters.",
+    epilog="Examples:\n\n\b\n"
+    "  teamwork svbrdf photo.jpg -o maps/\n"
+    "  teamwork intrinsics room.jpg -o layers/ --request albedo,normals\n"
+    "  teamwork inpaint scene.png --mask mask.png -o filled/\n"
+    "  teamwork shade --albedo a.png --normals n.png -o shaded.png\n"
+    "  teamwork synthesize -n 8 -o materials/ --seed 1\n"
+    "  teamwork finetune --channels image.in,foo.out --data DIR -o foo.safetensors\n\n"
+    "Run 'teamwork COMMAND --help' for a command's options and examples.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"teamwork {version('teamwork-diffusion')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("teamwork (not installed: no version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                        help="Print the version and exit.")) -> None:
+    pass
+
 
 app.command("svbrdf")(cmd_svbrdf.svbrdf)
 app.command("intrinsics")(cmd_intrinsics.intrinsics)

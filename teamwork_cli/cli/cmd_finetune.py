@@ -8,8 +8,6 @@ from pathlib import Path
 
 import typer
 
-from ..errors import TeamworkError
-
 
 def finetune(
     out: Path = typer.Option(..., "-o", "--out", help="The adapter file to write (.safetensors, published format)."),
@@ -21,7 +19,7 @@ def finetune(
                              "procedural:inpaint, "
                              "procedural:synthesize."),
     base: str = typer.Option(None, "--base", help="Base model: a diffusers folder or hub id (default: embedded)."),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
+    steps: int = typer.Option(1000, "--steps", min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per micro-batch (each a whole team)."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
     resolution: int = typer.Option(128, "--resolution", help="Training crop size in pixels."),
@@ -77,9 +75,12 @@ def finetune(
     from ..layout import TeamLayout, load_preset
 
     if (channels is None) == (preset is None):
-        raise TeamworkError("give exactly one of --channels and --preset",
-                            "e.g. --preset svbrdf, or --channels image.in,diffuse.out")
-    layout = load_preset(preset) if preset else TeamLayout.from_names(channels)
+        raise typer.BadParameter("give exactly one of --channels and --preset (e.g. --preset svbrdf, or "
+                                 "--channels image.in,diffuse.out)", param_hint="--channels / --preset")
+    try:  # bad names are bad usage (exit 2), found before any data or model loads
+        layout = load_preset(preset) if preset else TeamLayout.from_names(channels)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--preset" if preset else "--channels") from None
     if threads:
         torch.set_num_threads(threads)
     source = make_source(data, layout, resolution, pool=pool, pool_seed=pool_seed, hole_fill=hole_fill)

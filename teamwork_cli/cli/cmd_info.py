@@ -8,11 +8,12 @@ from pathlib import Path
 import typer
 
 from ..checkpoint import read_adapter_info
+from ..errors import TeamworkError
 
 
 def info(
-    path: Path = typer.Argument(..., help="A Teamwork adapter (.safetensors, published format), or a shipped "
-                                "adapter's name (e.g. inpaint-diffusion)."),
+    path: Path = typer.Argument(..., metavar="ADAPTER", help="A Teamwork adapter (.safetensors, published "
+                                "format), or a shipped adapter's name (e.g. inpaint-diffusion)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
@@ -21,7 +22,11 @@ def info(
     from ..hub.resolve import resolve_adapter
 
     path = resolve_adapter(path)
-    a = read_adapter_info(path)
+    try:
+        a = read_adapter_info(path)
+    except ValueError as e:
+        raise TeamworkError(str(e), "give a Teamwork adapter: a .safetensors file written by `teamwork finetune` "
+                            "or published with the paper") from None
     data = {
         "path": str(path), "title": a.title, "base_model": a.base_model, "inputs": a.inputs, "outputs": a.outputs,
         "rank": a.rank, "coordination": a.communication, "use_bias": a.use_bias, "profile": a.profile,
@@ -29,7 +34,7 @@ def info(
         "parameters": a.num_params,
         # one-step: a deterministic estimator (finetune --one-step); diffusion: sampled (files without the key)
         "objective": a.metadata.get("teamwork.objective", "diffusion"),
-        "train_steps": a.metadata.get("teamwork.train_steps"),
+        "train_steps": _int_or_none(a.metadata.get("teamwork.train_steps")),
     }
     if "teamwork.one_step_start" in a.metadata:  # finetune --start: outputs that start from an input's guess
         data["start"] = f"{a.metadata['teamwork.one_step_start'] or '(none)'} at level " \
@@ -52,3 +57,11 @@ def info(
         elif isinstance(v, int):
             v = f"{v:,}"
         typer.echo(f"{k.replace('_', ' '):<{width}}  {v}")
+
+
+def _int_or_none(text: str | None) -> int | str | None:
+    """Metadata values are strings (safetensors); a step count reads better as a number, in JSON too."""
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return text

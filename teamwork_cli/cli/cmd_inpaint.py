@@ -49,7 +49,8 @@ def check_complete(prefix: Path, maps: dict[str, Path], channels: list[str]) -> 
 
 
 def inpaint(
-    inputs: list[str] = typer.Argument(None, help="Images to fill: files, folders or quoted globs (not with --maps)."),
+    inputs: list[str] = typer.Argument(None, metavar="IMAGE", help="Images to fill: files, folders or quoted "
+                                       "globs (not with --maps)."),
     mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (> 50%) = fill."),
     out: Path = C.OUT_OPT,
     maps: list[str] = typer.Option(None, "--maps", help="Fill a whole material instead: a folder of "
@@ -60,7 +61,7 @@ def inpaint(
                                 "fill that refines a harmonic fill. inpaint-diffusion (inpaint-material-diffusion) "
                                 "samples a generative fill instead: textured, different per --seed."),
     base: str = C.BASE_OPT,
-    steps: int = typer.Option(8, "--steps", help="Sampling steps (a one-step adapter runs once)."),
+    steps: int = typer.Option(8, "--steps", min=1, help="Sampling steps (a one-step adapter runs once)."),
     keep_context: bool = typer.Option(True, "--keep-context/--no-keep-context", help="Hold the unmasked region "
                                       "to the input at every step, so the fill agrees with its surroundings "
                                       "(RePaint-style); off: the team redraws everything, the outside is restored "

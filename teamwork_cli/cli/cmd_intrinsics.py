@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..errors import TeamworkError
 from ..tasks import intrinsics as task
 from ..tasks.ensemble import default_size as default_ensemble
 from . import common as C
@@ -14,14 +13,14 @@ from . import tasks_common as TC
 
 
 def intrinsics(
-    inputs: list[str] = typer.Argument(..., help="Scene photos: files, folders or quoted globs."),
+    inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Scene photos: files, folders or quoted globs."),
     out: Path = C.OUT_OPT,
     request: str = typer.Option(None, "--request", "-r", help="Comma-separated channels to compute, e.g. "
                                 "albedo,normals (default: all the adapter gives); the others are not run."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file or "
                                 "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
     base: str = C.BASE_OPT,
-    steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
+    steps: int = typer.Option(1, "--steps", min=1, help=C.STEPS_HELP),
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the channels of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
                                  "with native bf16, else 1 (as svbrdf); one-step adapters (the shipped one) run once."),
@@ -53,7 +52,8 @@ def intrinsics(
     try:
         task.teammates_for(pipe, channels)
     except ValueError as e:
-        raise TeamworkError(f"--{e}", "name channels from the list, separated by commas") from None
+        raise typer.BadParameter(f"{str(e).removeprefix('request: ')} (names separated by commas)",
+                                 param_hint="--request") from None
     formats = {c: (("exr", 32 if fmt == "exr32" else 16) if c == "diffuseshading" else (ext, bits)) for c in channels}
 
     def work(path: Path) -> list[Path]:

@@ -34,7 +34,7 @@ def shade(
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
                                 "shade adapter."),
     base: str = C.BASE_OPT,
-    steps: int = typer.Option(4, "--steps", help="Sampling steps."),
+    steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps."),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     device: str = C.DEVICE_OPT,

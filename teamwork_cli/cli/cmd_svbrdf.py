@@ -13,13 +13,13 @@ from . import common as C
 
 
 def svbrdf(
-    inputs: list[str] = typer.Argument(..., help="Flash photos: files, folders or quoted globs."),
+    inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Flash photos: files, folders or quoted globs."),
     out: Path = C.OUT_OPT,
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file "
                                 "or owner/repo/file.safetensors on the hub; default: the shipped svbrdf adapter of "
                                 "the embedded model."),
     base: str = C.BASE_OPT,
-    steps: int = typer.Option(1, "--steps", help=C.STEPS_HELP),
+    steps: int = typer.Option(1, "--steps", min=1, help=C.STEPS_HELP),
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the maps of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
                                  "with native bf16, 1 on other CPUs; one-step adapters (the shipped one) run once."),
@@ -88,7 +88,7 @@ def svbrdf(
         if gltf and not overwrite:
             C.refuse_existing(gltf_files(out, path.stem, paths))
         photo = C.read_channel(path, "image")
-        if min(photo.shape[-2:]) < 16:
+        if min(photo.shape[-2:]) < 16 and resolution is None:  # --resolution resizes it to at least 16 first
             raise ValueError(f"{path}: image is {photo.shape[-1]}x{photo.shape[-2]}; at least 16x16 is needed")
         return tuple(photo.shape[-2:]), (paths, photo)
 

@@ -33,7 +33,7 @@ def synthesize(
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
                                 "synthesize adapter."),
     base: str = C.BASE_OPT,
-    steps: int = typer.Option(16, "--steps", help="Sampling steps (generation needs more than estimation)."),
+    steps: int = typer.Option(16, "--steps", min=1, help="Sampling steps (generation needs more than estimation)."),
     seed: int = typer.Option(0, "--seed", help="Material i is made from seed + i: the same seed gives the same "
                              "materials, and -n 1 --seed S+i remakes material i."),
     fmt: str = C.FORMAT_OPT,

@@ -32,7 +32,7 @@ FORMAT_OPT = typer.Option("png", "--format", "-f",
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
 STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
-RES_OPT = typer.Option(None, "--resolution", help="Process with the longer side at this many pixels, then "
+RES_OPT = typer.Option(None, "--resolution", min=16, help="Process with the longer side at this many pixels, then "
                        "resize to the input size (default: the input's own size).")
 NORMAL_CONVENTIONS = ("opengl", "directx")
 

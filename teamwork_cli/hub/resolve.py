@@ -38,7 +38,9 @@ def resolve_adapter(spec: str | Path) -> Path:
         except Exception as e:  # the hub's error classes; translated into one message
             raise hub_error(f"adapter {filename} of {repo_id}", repo_id, e,
                             f"hf download {repo_id} {filename}") from e
+    if path.is_dir():
+        raise TeamworkError(f"adapter {text} is a folder, not a file", "give the adapter's .safetensors file")
     raise TeamworkError(f"adapter file {text} not found",
-                        "pass --adapter FILE.safetensors, a shipped adapter by name ("
+                        "give a .safetensors file, a shipped adapter by name ("
                         f"{', '.join(shipped_adapters())}) or a hub file as owner/repo/file.safetensors, e.g. "
                         f"{PUBLISHED_REPO}/colocated_svbrdf_estimation_flux_512.safetensors")
