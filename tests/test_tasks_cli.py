@@ -71,6 +71,39 @@ def test_inpaint_keeps_unmasked_pixels_bit_exact(tmp_path, tiny_base, adapters, 
     assert code == 1 and "Error:" in err and "20x20" in err and "40x32" in err
 
 
+def test_inpaint_keeps_hdr_values_and_reads_masks_as_painted(tmp_path, tiny_base, adapters, capsys):
+    rng = np.random.default_rng(4)
+    hdr = (rng.random((24, 24, 3)) * 8 - 1).astype(np.float16).astype(np.float32)  # negative and > 1 values
+    write_map(tmp_path / "hdr.exr", hdr, "image")
+    alpha = np.zeros((24, 24, 4), np.uint8)  # a transparent layer: the stroke is in alpha only
+    alpha[4:12, 6:18, 3] = 255
+    Image.fromarray(alpha, "RGBA").save(tmp_path / "alpha.png")
+    red = np.zeros((24, 24, 3), np.uint8)
+    red[4:12, 6:18, 0] = 255
+    Image.fromarray(red).save(tmp_path / "red.png")
+    hole = np.zeros((24, 24), bool)
+    hole[4:12, 6:18] = True
+    common = ["--adapter", adapters["inpaint"], "--base", tiny_base, "--steps", "1"]
+    for fmt in ("exr", "exr32"):
+        for m in ("alpha", "red"):
+            out = tmp_path / f"{fmt}_{m}"
+            code, files, err = run(capsys, "inpaint", tmp_path / "hdr.exr", "--mask", tmp_path / f"{m}.png", "-o", out,
+                                   "--format", fmt, *common)
+            assert code == 0, err
+            got = read_image(out / "hdr_image.exr").pixels
+            assert np.array_equal(got[~hole], hdr[~hole]), (fmt, m)  # exactly, HDR and negative values too
+            assert not np.array_equal(got[hole], hdr[hole])
+    Image.fromarray(np.full((24, 24), 255, np.uint8)).save(tmp_path / "full.png")
+    code, _, err = run(capsys, "inpaint", tmp_path / "hdr.exr", "--mask", tmp_path / "full.png", "-o",
+                       tmp_path / "f", *common)
+    assert code == 2 and "whole image" in err and not (tmp_path / "f").exists()
+    Image.fromarray(np.zeros((24, 24), np.uint8)).save(tmp_path / "empty.png")
+    code, files, err = run(capsys, "inpaint", tmp_path / "hdr.exr", "--mask", tmp_path / "empty.png", "-o",
+                           tmp_path / "e", "--format", "exr", *common)
+    assert code == 0 and "Note:" in err and "empty" in err
+    assert np.array_equal(read_image(tmp_path / "e/hdr_image.exr").pixels, hdr)
+
+
 def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
     rng = np.random.default_rng(2)
     maps = tmp_path / "maps"
@@ -97,6 +130,14 @@ def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
                            "--adapter", adapters["inpaint-material"], "--base", tiny_base, "--steps", "1")
     assert code == 0, err
     assert written(tmp_path / "o3") == [f"plain_{c}.png" for c in ("diffuse", "normals", "roughness", "specular")]
+    other = tmp_path / "other"  # a second material of the same name would write the same files: refused
+    other.mkdir()
+    for f in maps.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    code, files, err = run(capsys, "inpaint", "--maps", maps / "brick", "--maps", other / "brick", "--mask",
+                           tmp_path / "m.png", "-o", tmp_path / "o5", "--adapter", adapters["inpaint-material"],
+                           "--base", tiny_base, "--steps", "1", "--overwrite")
+    assert code == 2 and "would write the same outputs" in err and not (tmp_path / "o5").exists()
     # A stray unprefixed map beside a complete material: that "material" fails alone, the complete one is filled.
     (maps / "diffuse.png").write_bytes((maps / "brick_diffuse.png").read_bytes())
     code, files, err = run(capsys, "inpaint", "--maps", maps, "--mask", tmp_path / "m.png", "-o", tmp_path / "o4",

@@ -31,7 +31,9 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
             elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself (named even for ".")
                 found.setdefault(folder.resolve(), {}).setdefault(channel, f)
         if stem is not None and folder / stem not in found:
-            raise TeamworkError(f"--maps {spec}: no file {stem}_<channel>.<ext> for channels {', '.join(channels)}",
+            where = f"no such folder, and no file {stem}_<channel>.<ext>" if not p.exists() else \
+                f"no file {stem}_<channel>.<ext>"
+            raise TeamworkError(f"--maps {spec}: {where} for channels {', '.join(channels)}",
                                 "name maps like brick_diffuse.png, brick_normals.png, ...")
     if not found:
         raise TeamworkError(f"--maps {', '.join(specs)}: no <stem>_<channel>.<ext> files for channels "
@@ -51,7 +53,8 @@ def check_complete(prefix: Path, maps: dict[str, Path], channels: list[str]) -> 
 def inpaint(
     inputs: list[str] = typer.Argument(None, metavar="IMAGE", help="Images to fill: files, folders or quoted "
                                        "globs (not with --maps)."),
-    mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (> 50%) = fill."),
+    mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (any channel > 50%) "
+                              "= fill; or a transparent image whose alpha is the mask."),
     out: Path = C.OUT_OPT,
     maps: list[str] = typer.Option(None, "--maps", help="Fill a whole material instead: a folder of "
                                    "<stem>_<channel> maps (or of <channel> maps: diffuse.png, ...) or a prefix "
@@ -90,11 +93,27 @@ def inpaint(
         raise typer.BadParameter("give images to fill, or --maps, not both" if inputs else
                                  "give images to fill, or --maps DIR", param_hint="INPUTS / --maps")
     mask_t = task.read_mask(mask)
+    try:
+        note = task.check_mask(mask_t)
+    except ValueError as e:
+        raise typer.BadParameter(f"{mask}: {e}", param_hint="--mask") from None
+    if note:
+        typer.echo(f"Note: {mask}: {note}", err=True)
     pipe = TC.load_team("inpaint-material" if maps else "inpaint", adapter, base, device, dtype)
     channels = task.check_team(pipe)
     if maps:
+        if channels == ["image"]:
+            raise TeamworkError(f"adapter {pipe.info.path} fills images, not materials",
+                                "drop --maps to fill images, or use a material adapter (inpaint-material)")
         materials = find_materials(maps, channels)
         items = list(materials)
+        names: dict[str, Path] = {}
+        for item in items:  # outputs are named after the material: two of one name would collide
+            if item.name in names:
+                raise typer.BadParameter(f"{names[item.name]} and {item} would write the same outputs "
+                                         f"({item.name}_<channel>): run them with different -o folders",
+                                         param_hint="--maps")
+            names[item.name] = item
     else:
         if channels != ["image"]:
             raise TeamworkError(f"adapter {pipe.info.path} fills {', '.join(channels)}, not images",
@@ -108,7 +127,8 @@ def inpaint(
             check_complete(item, files, channels)
         stem = item.name if maps else item.stem
         plan = TC.plan_files(out, stem, {c: (ext, bits) for c in channels}, overwrite)
-        enc = {c: task.read_encoded(f, c) for c, f in files.items()}
+        both = {c: task.read_both(f, c) for c, f in files.items()}
+        enc = {c: e for c, (e, _) in both.items()}
         for c, x in enc.items():
             if x.shape[-2:] != mask_t.shape[-2:]:
                 raise ValueError(f"mask {mask} is {TC.size_text(mask_t)} but {files[c]} is {TC.size_text(x)} "
@@ -117,7 +137,7 @@ def inpaint(
             job = bar.add_task(stem, total=steps)
             filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
                                   callback=lambda i, n: bar.update(job, completed=i, total=n),
-                                  keep_context=keep_context)
+                                  keep_context=keep_context, keep={c: v for c, (_, v) in both.items()})
         return TC.write_mixed(plan, filled, overwrite)
 
     return C.run_batch(items, work)

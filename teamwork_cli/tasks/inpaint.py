@@ -39,6 +39,12 @@ def check_team(pipe: TeamPipeline) -> list[str]:
 
 def read_encoded(path: str | Path, channel: str) -> Tensor:
     """A map as [1, C, H, W] in its [0, 1] file encoding: integer files give exactly their stored values."""
+    return read_both(path, channel)[0]
+
+
+def read_both(path: str | Path, channel: str) -> tuple[Tensor, Tensor]:
+    """A map in its [0, 1] file encoding (what the team sees; float files encoded and clipped) and as the exact
+    values the file stores (what `inpaint` keeps outside the mask: HDR and negative EXR values included)."""
     img = read_image(path)
     px = img.pixels[..., : 3 if img.pixels.shape[2] >= 3 else 1]
     spec = channel_spec(channel)
@@ -50,8 +56,9 @@ def read_encoded(path: str | Path, channel: str) -> Tensor:
         px = np.repeat(px, 3, axis=2)
     x = torch.from_numpy(np.ascontiguousarray(px, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
     if img.is_float:  # EXR / float TIFF hold values, not an encoding
-        x = encode(channel, x)
-    return x.clamp(0, 1)
+        return encode(channel, x).clamp(0, 1), x
+    x = x.clamp(0, 1)
+    return x, stored_value(channel, x)
 
 
 def stored_value(channel: str, encoded: Tensor) -> Tensor:
@@ -65,8 +72,25 @@ def stored_value(channel: str, encoded: Tensor) -> Tensor:
 
 
 def read_mask(path: str | Path) -> Tensor:
-    """[1, 1, H, W] binary mask: white (> 0.5) = fill."""
-    return (read_encoded(path, "mask") > 0.5).float()
+    """[1, 1, H, W] binary mask, 1 = fill: white, or any bright colour (a channel > 0.5: a stroke painted in pure
+    red counts); a mask drawn only in the alpha of a uniformly coloured image (a transparent layer exported from
+    a paint program) is read from its alpha."""
+    img = read_image(path)
+    colour = img.pixels[..., : 3 if img.pixels.shape[2] >= 3 else 1]
+    if img.has_alpha and np.ptp(colour) == 0:
+        m = img.pixels[..., -1]
+    else:
+        m = colour.max(axis=2)
+    return torch.from_numpy(np.ascontiguousarray(m > 0.5)).float()[None, None]
+
+
+def check_mask(mask: Tensor) -> str | None:
+    """Raises if the mask leaves nothing to fill from; returns a note if it selects nothing (output = input)."""
+    if bool((mask > 0.5).all()):
+        raise ValueError("the mask covers the whole image: there is nothing around the hole to fill it from")
+    if not bool((mask > 0.5).any()):
+        return "the mask is empty (no pixel above 50%): the outputs are the inputs"
+    return None
 
 
 def blank(encoded: Tensor, mask: Tensor, fill: str = "grey") -> Tensor:
@@ -91,8 +115,11 @@ def hole_fill(pipe: TeamPipeline) -> str:
 
 def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps: int = 8, seed: int = 0,
             resolution: int | None = None, callback: Callable[[int, int], None] | None = None,
-            keep_context: bool = True) -> dict[str, Tensor]:
+            keep_context: bool = True, keep: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) with the mask's region filled; `maps` in file encoding, mask binary.
+
+    keep: the values to return outside the mask (default: those `maps` encode); give the exact values of a
+    float file (`read_both`), which its [0, 1] encoding clips.
 
     keep_context: hold the outputs' unmasked region to the input at every step, so the fill is sampled in
     agreement with its surroundings (`sampler.sample_team`'s `known`); otherwise the team redraws the whole map
@@ -106,6 +133,8 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
         raise ValueError(f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the maps are "
                          f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)")
     mask = (mask > 0.5).float()
+    for m in mask:  # per image: a hole with no surroundings cannot be filled from them
+        check_mask(m)
     fill = hole_fill(pipe)
     inputs = {f"{c}.in": blank(maps[c], mask, fill) for c in channels}
     inputs["mask.in"] = mask.expand(maps[channels[0]].shape[0], -1, -1, -1)
@@ -113,4 +142,6 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
     guide = {"known": {f"{c}.out": inputs[f"{c}.in"] for c in channels}, "known_mask": 1 - mask} if keep_context else {}
     out = pipe(inputs, outputs=[f"{c}.out" for c in channels], steps=steps, seed=seed, resolution=resolution,
                callback=callback, **guide)
-    return {c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), stored_value(c, maps[c])) for c in channels}
+    keep = keep or {}
+    return {c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), keep[c] if c in keep else stored_value(c, maps[c]))
+            for c in channels}
