@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,21 +147,31 @@ class FolderSource:
     crop (the same window for all channels of a sample), resized to `size` if the sample is smaller.
     """
 
-    def __init__(self, root: str | Path, channels: list[str], size: int) -> None:
+    def __init__(self, root: str | Path, channels: list[str], size: int, outputs: list[str] | None = None) -> None:
+        """outputs: the team's output channels; a sample with none of them teaches nothing and is skipped, with a
+        warning naming it (found here, not at the step that first draws it)."""
         from .io import SUPPORTED_READ
 
         self.root, self.channels, self.size = Path(root), channels, size
         if not self.root.is_dir():
             raise FileNotFoundError(f"--data {root}: not a folder (expected DIR/<sample>/<channel>.<ext>)")
         self.samples: list[dict[str, Path]] = []
+        skipped: list[str] = []
         for d in sorted(p for p in self.root.iterdir() if p.is_dir()):
             files = {f.stem: f for f in sorted(d.iterdir()) if f.suffix.lower() in SUPPORTED_READ}
             found = {c: files[c] for c in channels if c in files}
-            if found:
+            if found and outputs is not None and not set(found) & set(outputs):
+                skipped.append(d.name)
+            elif found:
                 self.samples.append(found)
+        if skipped:
+            warnings.warn(f"--data {root}: {len(skipped)} sample(s) without any output channel of the team "
+                          f"({', '.join(outputs or [])}) skipped: {', '.join(skipped[:5])}"
+                          + (", ..." if len(skipped) > 5 else ""), stacklevel=2)
         if not self.samples:
-            raise ValueError(f"--data {root}: no sample folder holds any of the channels {', '.join(channels)} "
-                             "(expected DIR/<sample>/<channel>.<png|jpg|exr|tif>)")
+            raise ValueError(f"--data {root}: no sample folder holds " + (
+                f"any output channel ({', '.join(outputs)})" if skipped and outputs else
+                f"any of the channels {', '.join(channels)}") + " (expected DIR/<sample>/<channel>.<png|jpg|exr|tif>)")
         self._cache: dict[tuple[int, str], Tensor] = {}
 
     def __len__(self) -> int:

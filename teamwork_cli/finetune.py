@@ -190,7 +190,7 @@ def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, p
         return lambda n, g: {k: v for k, v in encoded_views(mats, n, size, g).items() if k in wanted}
     from .data import FolderSource
 
-    return FolderSource(data, [t.channel for t in layout.teammates], size)
+    return FolderSource(data, [t.channel for t in layout.teammates], size, [t.channel for t in layout.outputs])
 
 
 def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, base: str | None = None,
@@ -220,6 +220,10 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level, hole_loss)
     torch.manual_seed(seed)  # the adapter's init
     den = denoiser if denoiser is not None else load_denoiser(base)
+    if resolution and resolution % den.pixel_multiple:
+        m = den.pixel_multiple
+        raise ValueError(f"resolution {resolution} is not a multiple of {m}, as this base needs (its latent grid "
+                         f"and downsampling); e.g. {max(m, resolution // m * m)} or {(resolution // m + 1) * m}")
     # Resolved here, not in train(): the frozen base's dtype below depends on it.
     mixed_precision = run_precision(mixed_precision, Path(out).with_name(Path(out).name + ".state.pt"), resume)
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call

@@ -106,12 +106,12 @@ def read_map(path: str | os.PathLike[str], channel: str, *, size: tuple[int, int
 
 
 def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
+    if p.is_dir():  # before the suffix: a folder has none, and "unsupported file type ''" misleads
+        raise ImageError(f"{p}: is a folder, expected an image file")
     if p.suffix.lower() not in SUPPORTED_READ:
         raise ImageError(f"{p}: unsupported file type {p.suffix!r}; supported: {', '.join(SUPPORTED_READ)}")
     if not p.exists():
         raise ImageError(f"{p}: no such file")
-    if p.is_dir():
-        raise ImageError(f"{p}: is a directory, expected an image file")
     try:
         with open(p, "rb") as f:
             head = f.read(32)

@@ -76,6 +76,24 @@ def test_usage_errors_exit_2(capsys):
     assert code == 2 and "--bogus" in err
 
 
+@pytest.mark.parametrize("args, words", [
+    (["svbrdf", "x.png", "-o", "o", "--device", "gpu"], ["--device", "cuda:N"]),
+    (["intrinsics", "x.png", "-o", "o", "--dtype", "fp64"], ["--dtype", "fp32, bf16"]),
+    (["synthesize", "-o", "o", "--stem", "../escape"], ["--stem", "without folders"]),
+    (["inpaint", "x.png", "--mask", "m.png", "-o", "o", "--steps", "0"], ["--steps"]),
+])
+def test_bad_options_exit_2_before_any_work(tmp_path, monkeypatch, capsys, args, words):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(args, capsys)
+    assert code == 2 and out == "" and err.startswith("Error:") and all(w in err for w in words), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version(capsys):
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("teamwork ")
+
+
 def test_finetune_unknown_preset_lists_available(tmp_path, capsys):
     code, _, err = run(["finetune", "--preset", "nope", "--data", str(tmp_path), "-o", str(tmp_path / "a")], capsys)
     assert code == 2 and "svbrdf" in err and "available" in err

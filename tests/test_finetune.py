@@ -8,6 +8,7 @@ import torch
 from conftest import write_png
 from safetensors import safe_open
 
+from teamwork_cli import data
 from teamwork_cli.cli.app import main
 from teamwork_cli.finetune import draw_active
 
@@ -249,12 +250,16 @@ def test_one_step_start_is_recorded_and_reads_its_input(tmp_path, dataset, tiny_
     torch.testing.assert_close(pipe({"image.in": a})["diffuse.out"], pipe({"image.in": b})["diffuse.out"])
 
 
-def test_one_step_start_errors(tmp_path, dataset, tiny_base, capsys):
+def test_bad_usage_fails_before_training(tmp_path, dataset, tiny_base, capsys):
     out = tmp_path / "x.safetensors"
-    cases = [(["--start", "diffuse.out=image.in"], 1, "add --one-step"),
-             (["--one-step", "--start", "diffuse.out=normals.out"], 1, "must be OUTPUT=INPUT teammates"),
+    cases = [(["--start", "diffuse.out=image.in"], 2, "add --one-step"),
+             (["--one-step", "--start", "diffuse.out=normals.out"], 2, "must be OUTPUT=INPUT teammates"),
              (["--one-step", "--start", "diffuse.out"], 2, "OUT=IN"),
-             (["--one-step", "--start-level", "1.5"], 1, "start level must be in (0, 1]")]
+             (["--one-step", "--start", "diffuse.out=image.in,diffuse.out=normals.in"], 2, "one input"),
+             (["--one-step", "--start-level", "1.5"], 2, "start level must be in (0, 1]"),
+             (["--optimizer", "sgd"], 2, "adamw, prodigy"), (["--batch-size", "0"], 2, "batch_size"),
+             (["--data", "procedural:nope"], 2, "procedural:svbrdf"), (["--hole-fill", "blue"], 2, "grey, harmonic"),
+             (["--resolution", "41"], 1, "not a multiple of")]
     for extra, code, message in cases:
         assert main([*_args(dataset, tiny_base, out, 1), *extra]) == code
         err = capsys.readouterr().err
@@ -335,3 +340,27 @@ def test_a_nan_loss_stops_training_before_it_touches_the_weights(tmp_path):
     after = list(model.parameters())
     assert all(torch.isfinite(p).all() for p in after)
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # step 0 updated
+
+
+def test_finetune_never_overwrites_unless_asked(tmp_path, dataset, tiny_base, capsys):
+    out = tmp_path / "a.safetensors"
+    assert main(_args(dataset, tiny_base, out, 1)) == 0
+    first = out.read_bytes()
+    assert main(_args(dataset, tiny_base, out, 1)) == 1
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == first
+    state = out.with_name(out.name + ".state.pt")
+    state.write_bytes(b"a killed run")  # a run's state: neither silently continued nor silently dropped
+    out.unlink()
+    assert main(_args(dataset, tiny_base, out, 1)) == 1
+    assert "--resume" in capsys.readouterr().err and not out.exists()
+    assert main([*_args(dataset, tiny_base, out, 1), "--overwrite"]) == 0 and out.is_file()
+
+
+def test_samples_without_an_output_are_skipped_up_front(tmp_path, capsys):
+    for name, channels in (("s1", ("image", "diffuse")), ("s2", ("image",))):
+        (tmp_path / name).mkdir()
+        for c in channels:
+            write_png(tmp_path / name / f"{c}.png", np.full((16, 16, 3), 0.5))
+    with pytest.warns(UserWarning, match="s2"):
+        src = data.FolderSource(tmp_path, ["image", "diffuse"], 16, outputs=["diffuse"])
+    assert len(src) == 1

@@ -286,8 +286,11 @@ def test_read_errors_name_the_file(tmp_path: Path, name: str, content: object, m
 
 def test_read_directory_and_nan_exr(tmp_path: Path) -> None:
     (tmp_path / "dir.png").mkdir()
-    with pytest.raises(ImageError, match="dir.png: is a directory"):
+    with pytest.raises(ImageError, match="dir.png: is a folder"):
         read_image(tmp_path / "dir.png")
+    (tmp_path / "buffers").mkdir()  # a folder without a suffix is named as a folder, not "unsupported type ''"
+    with pytest.raises(ImageError, match="buffers: is a folder"):
+        read_image(tmp_path / "buffers")
     bad = np.ones((3, 3), np.float32)
     bad[1, 1] = np.nan
     _write_exr(tmp_path / "nan.exr", {"Y": bad})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
@@ -84,9 +85,21 @@ def _fail(message: str, hint: str | None, code: int) -> int:
     return code
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Our own warnings as one `Warning:` line (no file:line), as errors are; other libraries' unchanged."""
+    if f"{os.sep}teamwork_cli{os.sep}" in str(filename):
+        print(f"Warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage)."""
     debug = os.environ.get("TEAMWORK_DEBUG") == "1"
+    warnings.showwarning = _show_warning
     try:
         result = app(args=argv, prog_name="teamwork", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0

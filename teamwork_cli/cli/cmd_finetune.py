@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from ..io import OutputExistsError
+
 
 def finetune(
     out: Path = typer.Option(..., "-o", "--out", help="The adapter file to write (.safetensors, published format)."),
@@ -58,6 +60,8 @@ def finetune(
     hole_fill: str = typer.Option("grey", "--hole-fill", help="procedural:inpaint: show the team each hole as "
                                   "mid grey or as its harmonic fill (a smooth guess it refines). Recorded in the "
                                   "file; `teamwork inpaint` fills holes the same way."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (and start over from a killed run's "
+                                   "OUT.state.pt, which --resume would continue)."),
     hole_loss: bool = typer.Option(False, "--hole-loss", help="Inpainting teams (mask.in): the loss counts only "
                                    "the holes and their seams, the pixels `teamwork inpaint` keeps; outside, the "
                                    "input is composited back anyway."),
@@ -71,8 +75,10 @@ def finetune(
     """
     import torch
 
-    from ..finetune import make_source, train_adapter
+    from ..finetune import PROCEDURAL, check_start, make_source, train_adapter
     from ..layout import TeamLayout, load_preset
+    from ..tasks.inpaint import HOLE_FILLS
+    from ..train import TrainConfig
 
     if (channels is None) == (preset is None):
         raise typer.BadParameter("give exactly one of --channels and --preset (e.g. --preset svbrdf, or "
@@ -81,6 +87,31 @@ def finetune(
         layout = load_preset(preset) if preset else TeamLayout.from_names(channels)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--preset" if preset else "--channels") from None
+    pairs = [p.strip() for p in (start or "").split(",") if p.strip()]
+    if any(p.count("=") != 1 for p in pairs):
+        raise typer.BadParameter(f"must be OUT=IN[,OUT=IN...], got {start!r}", param_hint="--start")
+    start_map = dict(p.split("=") for p in pairs)
+    if len(start_map) < len(pairs):
+        raise typer.BadParameter(f"each output may start from one input; got {start!r}", param_hint="--start")
+    try:  # bad usage found before the data is built or the base loads
+        check_start(layout, start_map, start_level, one_step)
+        TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+                    warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
+                    mixed_precision=mixed_precision).check()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    if data.startswith("procedural:") and data.removeprefix("procedural:") not in PROCEDURAL:
+        raise typer.BadParameter(f"{data}: generated data is one of "
+                                 f"{', '.join('procedural:' + k for k in PROCEDURAL)}", param_hint="--data")
+    if hole_fill not in HOLE_FILLS:
+        raise typer.BadParameter(f"must be one of {', '.join(HOLE_FILLS)}; got {hole_fill!r}", param_hint="--hole-fill")
+    state = out.with_name(out.name + ".state.pt")
+    if not resume and not overwrite:
+        if state.exists():
+            raise OutputExistsError(f"{state}: a run's training state exists; --resume continues it, --overwrite "
+                                    "starts over")
+        if out.exists():
+            raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     if threads:
         torch.set_num_threads(threads)
     source = make_source(data, layout, resolution, pool=pool, pool_seed=pool_seed, hole_fill=hole_fill)
@@ -94,10 +125,6 @@ def finetune(
             rate = (step - first[0]) / max(1e-9, time.time() - t0) * 60
             print(f"step {step}/{total} loss {loss:.4f} {rate:.1f} steps/min", file=sys.stderr, flush=True)
 
-    pairs = [p.strip() for p in (start or "").split(",") if p.strip()]
-    if any(p.count("=") != 1 for p in pairs):
-        raise typer.BadParameter(f"must be OUT=IN[,OUT=IN...], got {start!r}", param_hint="--start")
-    start_map = dict(p.split("=") for p in pairs)
     argv = [a for a in sys.argv[1:] if a != "--resume"]
     done = train_adapter(layout, source, out, base=base, steps=steps, batch_size=batch_size, grad_accum=grad_accum,
                          rank=rank, coordination=coordination, optimizer=optimizer, lr=lr, warmup=warmup,

@@ -16,7 +16,8 @@ def intrinsics(
     inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Scene photos: files, folders or quoted globs."),
     out: Path = C.OUT_OPT,
     request: str = typer.Option(None, "--request", "-r", help="Comma-separated channels to compute, e.g. "
-                                "albedo,normals (default: all the adapter gives); the others are not run."),
+                                "albedo,normals (default: all the adapter gives); the others are not run, which "
+                                "is faster but changes the requested ones a little (teammates read each other)."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file or "
                                 "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
     base: str = C.BASE_OPT,

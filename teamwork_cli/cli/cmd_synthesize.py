@@ -56,6 +56,9 @@ def synthesize(
     channels = task.check_team(pipe)
     if {"diffuse", "specular"} <= set(channels):
         channels += ["basecolor", "metallic"]
+    if not stem or stem != Path(stem).name or stem in (".", ".."):
+        raise typer.BadParameter(f"a file name prefix without folders; got {stem!r} (use -o for the folder)",
+                                 param_hint="--stem")
     stems = [f"{stem}_{i:03d}" for i in range(count)]
     plans = [TC.plan_files(out, s, {c: (ext, bits) for c in channels}, overwrite) for s in stems]
     with C.progress_bar() as bar:

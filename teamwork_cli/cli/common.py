@@ -5,6 +5,7 @@ the processes of `accelerate launch` (teamwork_cli.distributed)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,10 +47,26 @@ def check_normal_convention(value: str) -> str:
 NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
                            "default) or directx (+Y down: Unreal, some exporters).",
                            callback=lambda value: check_normal_convention(value))
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+
+
+def check_device(value: str) -> str:
+    if value not in ("auto", "cpu", "cuda", "mps") and not re.fullmatch(r"cuda:\d+", value):
+        raise typer.BadParameter(f"must be auto, cpu, cuda, cuda:N or mps; got {value!r}")
+    return value
+
+
+def check_dtype(value: str) -> str:
+    if value not in DTYPES:
+        raise typer.BadParameter(f"must be one of {', '.join(DTYPES)}; got {value!r}")
+    return value
+
+
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
-                          "process's own device), cpu, cuda, cuda:N or mps.")
+                          "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v))
 DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
-                         "AMX; else fp32), fp32, bf16 or fp16; the adapter stays fp32.")
+                         "AMX; else fp32), fp32, bf16 or fp16; the adapter stays fp32.",
+                         callback=lambda v: check_dtype(v))
 BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
                         "base_model, or the embedded model).")
 BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "
