@@ -211,6 +211,8 @@ class TeamPipeline:
         seeds = [seed + i for i in range(n_img)] if isinstance(seed, int) else [int(s) for s in seed]
         if len(seeds) != n_img:
             raise ValueError(f"seed: give one int or one seed per image ({n_img}); got {len(seeds)} seeds")
+        if resolution is not None and resolution < 16:
+            raise ValueError(f"resolution must be at least 16 pixels; got {resolution}")
         scale = 1.0 if resolution is None else resolution / max(h, w)
         ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
         m = self.denoiser.pixel_multiple

@@ -130,6 +130,12 @@ def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
                            "--adapter", adapters["inpaint-material"], "--base", tiny_base, "--steps", "1")
     assert code == 0, err
     assert written(tmp_path / "o3") == [f"plain_{c}.png" for c in ("diffuse", "normals", "roughness", "specular")]
+    code, files, err = run(capsys, "inpaint", "--maps", str(tmp_path / "ma*" / "brick"), "--maps",
+                           str(tmp_path / "pl*"), "--mask", tmp_path / "m.png", "-o", tmp_path / "o6", "--adapter",
+                           adapters["inpaint-material"], "--base", tiny_base, "--steps", "1")  # globs, quoted
+    assert code == 0, err
+    assert written(tmp_path / "o6") == sorted(f"{m}_{c}.png" for m in ("brick", "plain")
+                                              for c in ("diffuse", "normals", "roughness", "specular"))
     other = tmp_path / "other"  # a second material of the same name would write the same files: refused
     other.mkdir()
     for f in maps.iterdir():

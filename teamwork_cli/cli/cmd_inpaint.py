@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import typer
@@ -17,7 +18,7 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
     """Materials as prefix -> channel -> file: `DIR` (every <stem>_<channel>.<ext> in it, or, as in finetune data,
     DIR/<channel>.<ext>: the material named after DIR) or `DIR/<stem>`."""
     found: dict[Path, dict[str, Path]] = {}
-    for spec in specs:
+    for spec in _expand_globs(specs, channels):
         p = Path(spec).expanduser()
         folder, stem = (p, None) if p.is_dir() else (p.parent, p.name)
         if not folder.is_dir():
@@ -41,6 +42,23 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
     return found
 
 
+def _expand_globs(specs: list[str], channels: list[str]) -> list[str]:
+    """Quoted globs in --maps: 'shoots/*' (folders) or 'shoots/*/brick' (prefixes of <prefix>_<channel> maps)."""
+    out = []
+    for spec in specs:
+        if not any(ch in spec for ch in "*?["):
+            out.append(spec)
+            continue
+        folders = [h for h in sorted(glob.glob(spec)) if Path(h).is_dir()]
+        prefixes = sorted({h[: h.rindex("_")] for h in glob.glob(spec + "_*")
+                           if Path(h).stem.rpartition("_")[2] in channels})
+        if not folders and not prefixes:
+            raise TeamworkError(f"--maps {spec}: matches no folder and no <prefix>_<channel> maps",
+                                "quote the glob, e.g. --maps 'shoots/*' or --maps 'shoots/*/brick'")
+        out += folders + prefixes
+    return out
+
+
 def check_complete(prefix: Path, maps: dict[str, Path], channels: list[str]) -> None:
     """An incomplete material fails alone (a stray diffuse.png beside complete materials must not stop them)."""
     missing = [c for c in channels if c not in maps]
@@ -56,9 +74,10 @@ def inpaint(
     mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (any channel > 50%) "
                               "= fill; or a transparent image whose alpha is the mask."),
     out: Path = C.OUT_OPT,
-    maps: list[str] = typer.Option(None, "--maps", help="Fill a whole material instead: a folder of "
-                                   "<stem>_<channel> maps (or of <channel> maps: diffuse.png, ...) or a prefix "
-                                   "like maps/brick (brick_diffuse.png, ...)."),
+    maps: list[str] = typer.Option(None, "--maps", metavar="DIR|PREFIX", help="Fill a whole material instead: a "
+                                   "folder of <stem>_<channel> maps (or of <channel> maps: diffuse.png, ...), a "
+                                   "prefix like maps/brick (brick_diffuse.png, ...), or a quoted glob of either; "
+                                   "repeat --maps for more."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors or a shipped name); "
                                 "default: the shipped inpaint (with --maps, inpaint-material) adapter, a one-step "
                                 "fill that refines a harmonic fill. inpaint-diffusion (inpaint-material-diffusion) "

@@ -69,6 +69,8 @@ def shade(
     given = {"albedo": albedo, "normals": normals, "roughness": roughness, "metallic": metallic, "depth": depth,
              "basecolor": basecolor}
     given = {c: p for c, p in given.items() if p is not None}
+    # Read first: a missing or unreadable buffer is reported before the model loads.
+    buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
     pipe = TC.load_team("shade", adapter, base, device, dtype)
     ins = task.check_team(pipe)
     extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]
@@ -78,7 +80,6 @@ def shade(
     if basecolor is not None and metallic is None:  # legal, but a likely slip: basecolor only colours metals
         print("Note: --basecolor without --metallic: every surface is taken as a dielectric (metallic 0)",
               file=sys.stderr)
-    buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
     with C.progress_bar() as bar:
         job = bar.add_task(out.name, total=steps)
         image = task.shade(pipe, buffers, steps=steps, seed=seed, resolution=resolution,
