@@ -451,7 +451,7 @@ def _publish(p: Path, write: Callable[[Path], None], overwrite: bool) -> None:
         if overwrite:
             os.replace(tmp, p)
         else:
-            _link_new(tmp, p)
+            link_new(tmp, p)
     except (ImageError, MemoryError):
         raise
     except Exception as e:
@@ -460,7 +460,7 @@ def _publish(p: Path, write: Callable[[Path], None], overwrite: bool) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _link_new(tmp: Path, p: Path) -> None:
+def link_new(tmp: Path, p: Path) -> None:
     """Give `tmp` the name `p` only if `p` does not exist, atomically where hard links work."""
     try:
         os.link(tmp, p)

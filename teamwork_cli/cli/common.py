@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import distributed
 from ..errors import TeamworkError
-from ..io import ImageError, OutputExistsError, expand_inputs, map_path, read_map, write_map
+from ..io import ImageError, OutputExistsError, expand_inputs, link_new, map_path, read_map, write_map
 
 stderr = Console(stderr=True)
 
@@ -178,18 +179,32 @@ def remove(paths: Iterable[Path]) -> None:
 
 def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int | dict[str, int],
               overwrite: bool) -> list[Path]:
-    """Write every map ([1, C, H, W] values; `bits` for all or per channel), or none: maps already written are
-    removed again if a later one fails."""
+    """Write every map ([1, C, H, W] values; `bits` for all or per channel), or none. Each is written under a
+    hidden name beside its target first and moved into place only when all exist, so a failure (a value EXR
+    half cannot hold, a full disk) leaves neither a partial set nor, with --overwrite, a mix of old and new."""
+    staged: dict[Path, Path] = {}
     done: list[Path] = []
     try:
         for c, p in paths.items():
             arr = values[c][0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
-            write_map(p, arr, c, bits=bits[c] if isinstance(bits, dict) else bits, overwrite=overwrite)
+            tmp = p.with_name(f".{p.stem}.part-{secrets.token_hex(4)}{p.suffix}")  # the suffix picks the format
+            staged[p] = tmp
+            try:
+                write_map(tmp, arr, c, bits=bits[c] if isinstance(bits, dict) else bits)
+            except ImageError as e:
+                raise ImageError(str(e).replace(str(tmp), str(p))) from e
+        for p, tmp in staged.items():
+            if overwrite:
+                os.replace(tmp, p)
+            else:
+                link_new(tmp, p)
             done.append(p)
     except BaseException:
         if not overwrite:
             remove(done)
         raise
+    finally:
+        remove(staged.values())
     return done
 
 
