@@ -288,8 +288,12 @@ def write_map(
     *,
     bits: int = 16,
     overwrite: bool = False,
+    alpha: np.ndarray | None = None,
 ) -> Path:
     """Write H x W x C values of `channel` (H x W also for grey channels); returns the path.
+
+    alpha: an H x W coverage in [0, 1] stored as the file's alpha (PNG, TIFF: linear; EXR: channel "A"), e.g.
+    an input's alpha carried through unchanged; JPEG has none and refuses it.
 
     By extension: .png 16-bit (bits=8 for 8-bit), .exr float16 (bits=32 for float32, written with the
     OpenEXR library), .tif/.tiff 16-bit or 8-bit, .jpg/.jpeg always 8-bit (quality 95, no chroma
@@ -307,6 +311,11 @@ def write_map(
     if bits not in WRITE_BITS[ext]:
         raise ImageError(f"{p}: bits={bits} is not available for {ext}; allowed: {WRITE_BITS[ext]}")
     v = _check_value(p, value, spec)
+    a = None
+    if alpha is not None:
+        a = np.asarray(alpha, dtype=np.float32).reshape(v.shape[0], v.shape[1], 1)
+        if ext in (".jpg", ".jpeg"):
+            raise ImageError(f"{p}: JPEG cannot store an alpha channel; write png, tif or exr")
     if p.is_dir():
         raise ImageError(f"{p}: is a directory")
     if p.exists() and not overwrite:
@@ -314,9 +323,9 @@ def write_map(
     if ext == ".exr":
         if bits == 16 and np.abs(v).max() > _HALF_MAX:
             raise ImageError(f"{p}: values up to {np.abs(v).max():g} exceed float16's range; use bits=32")
-        writer = _exr_writer(v, np.float16 if bits == 16 else np.float32)
+        writer = _exr_writer(v if a is None else np.concatenate([v, a], 2), np.float16 if bits == 16 else np.float32)
     else:
-        stored = _encode(v, spec)
+        stored = _encode(v, spec) if a is None else np.concatenate([_encode(v, spec), np.clip(a, 0, 1)], 2)
         if ext in (".jpg", ".jpeg"):
             data = _jpeg_bytes(_quantise(stored, 8))
         elif ext == ".png":
@@ -366,8 +375,10 @@ def _tiff_bytes(q: np.ndarray) -> bytes:
     buf = io.BytesIO()
     grey = q.shape[2] == 1
     # Horizontal differencing (TIFF 6.0 predictor 2) makes deflate several times smaller on smooth maps.
-    photometric = "minisblack" if grey else "rgb"
-    tifffile.imwrite(buf, q[..., 0] if grey else q, photometric=photometric, compression="zlib", predictor=True)
+    photometric = "minisblack" if q.shape[2] <= 2 else "rgb"
+    extra = {"extrasamples": ["unassalpha"]} if q.shape[2] in (2, 4) else {}  # TIFF 6.0 ExtraSamples = 2
+    tifffile.imwrite(buf, q[..., 0] if grey else q, photometric=photometric, compression="zlib", predictor=True,
+                     **extra)
     return buf.getvalue()
 
 
@@ -418,7 +429,7 @@ def _png_filter(x8: np.ndarray, up8: np.ndarray, bpp: int, filter_type: int | No
 
 
 def _exr_writer(v: np.ndarray, dtype: type) -> Callable[[Path], None]:
-    names = ["Y"] if v.shape[2] == 1 else ["R", "G", "B"]
+    names = {1: ["Y"], 2: ["Y", "A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}[v.shape[2]]
     # OpenEXR reads the arrays' memory as is: a strided view would be written as garbage.
     planes = {n: np.ascontiguousarray(v[..., i], dtype=dtype) for i, n in enumerate(names)}
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}

@@ -93,6 +93,14 @@ def test_inpaint_keeps_hdr_values_and_reads_masks_as_painted(tmp_path, tiny_base
             got = read_image(out / "hdr_image.exr").pixels
             assert np.array_equal(got[~hole], hdr[~hole]), (fmt, m)  # exactly, HDR and negative values too
             assert not np.array_equal(got[hole], hdr[hole])
+    rgba = (rng.random((24, 24, 4)) * 255).astype(np.uint8)  # a decal: its alpha must survive untouched
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "decal.png")
+    code, files, err = run(capsys, "inpaint", tmp_path / "decal.png", "--mask", tmp_path / "red.png", "-o",
+                           tmp_path / "d", "--format", "png8", *common)
+    assert code == 0, err
+    got = np.asarray(Image.open(tmp_path / "d/decal_image.png"))
+    assert got.shape == (24, 24, 4) and np.array_equal(got[..., 3], rgba[..., 3])
+    assert np.array_equal(got[~hole], rgba[~hole]) and not np.array_equal(got[hole, :3], rgba[hole, :3])
     Image.fromarray(np.full((24, 24), 255, np.uint8)).save(tmp_path / "full.png")
     code, _, err = run(capsys, "inpaint", tmp_path / "hdr.exr", "--mask", tmp_path / "full.png", "-o",
                        tmp_path / "f", *common)

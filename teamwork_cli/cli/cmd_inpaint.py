@@ -157,6 +157,8 @@ def inpaint(
             filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
                                   callback=lambda i, n: bar.update(job, completed=i, total=n),
                                   keep_context=keep_context, keep={c: v for c, (_, v) in both.items()})
-        return TC.write_mixed(plan, filled, overwrite)
+        # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged.
+        alpha = {c: a for c, f in files.items() if (a := task.read_alpha(f)) is not None}
+        return TC.write_mixed(plan, filled, overwrite, alpha)
 
     return C.run_batch(items, work)

@@ -178,10 +178,11 @@ def remove(paths: Iterable[Path]) -> None:
 
 
 def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int | dict[str, int],
-              overwrite: bool) -> list[Path]:
-    """Write every map ([1, C, H, W] values; `bits` for all or per channel), or none. Each is written under a
-    hidden name beside its target first and moved into place only when all exist, so a failure (a value EXR
-    half cannot hold, a full disk) leaves neither a partial set nor, with --overwrite, a mix of old and new."""
+              overwrite: bool, alpha: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """Write every map ([1, C, H, W] values; `bits` for all or per channel; `alpha` H x W for some), or none.
+    Each is written under a hidden name beside its target first and moved into place only when all exist, so a
+    failure (a value EXR half cannot hold, a full disk) leaves neither a partial set nor, with --overwrite, a mix
+    of old and new."""
     staged: dict[Path, Path] = {}
     done: list[Path] = []
     try:
@@ -190,7 +191,8 @@ def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int
             tmp = p.with_name(f".{p.stem}.part-{secrets.token_hex(4)}{p.suffix}")  # the suffix picks the format
             staged[p] = tmp
             try:
-                write_map(tmp, arr, c, bits=bits[c] if isinstance(bits, dict) else bits)
+                write_map(tmp, arr, c, bits=bits[c] if isinstance(bits, dict) else bits,
+                          alpha=(alpha or {}).get(c))
             except ImageError as e:
                 raise ImageError(str(e).replace(str(tmp), str(p))) from e
         for p, tmp in staged.items():

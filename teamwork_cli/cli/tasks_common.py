@@ -50,11 +50,13 @@ def plan_files(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], ov
     return plan
 
 
-def write_mixed(plan: dict[str, tuple[Path, int]], values: dict[str, torch.Tensor], overwrite: bool) -> list[Path]:
+def write_mixed(plan: dict[str, tuple[Path, int]], values: dict[str, torch.Tensor], overwrite: bool,
+                alpha: dict | None = None) -> list[Path]:
     """Write every map ([1, C, H, W] values) at its own path and bit depth, or none of them."""
     from .common import write_all
 
-    return write_all({c: p for c, (p, _) in plan.items()}, values, {c: b for c, (_, b) in plan.items()}, overwrite)
+    return write_all({c: p for c, (p, _) in plan.items()}, values, {c: b for c, (_, b) in plan.items()}, overwrite,
+                     alpha)
 
 
 def size_text(x: torch.Tensor) -> str:

@@ -61,6 +61,12 @@ def read_both(path: str | Path, channel: str) -> tuple[Tensor, Tensor]:
     return x, stored_value(channel, x)
 
 
+def read_alpha(path: str | Path) -> np.ndarray | None:
+    """The file's alpha (H x W, [0, 1]) if it has one: `teamwork inpaint` writes it back unchanged."""
+    img = read_image(path)
+    return img.pixels[..., -1].copy() if img.has_alpha else None
+
+
 def stored_value(channel: str, encoded: Tensor) -> Tensor:
     """The value whose file encoding is exactly `encoded` (vectors *not* renormalised, unlike `decode`)."""
     enc = channel_spec(channel).encoding
