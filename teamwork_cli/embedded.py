@@ -23,6 +23,13 @@ EMBEDDED_DIR = Path(__file__).resolve().parent / "weights"
 BASE_DIR = EMBEDDED_DIR / "base"
 META_FILE = "teamwork.json"
 
+def pixel_multiple(path: Path = BASE_DIR) -> int:
+    """What image sizes a saved embedded base needs to be a multiple of, from its config files alone (no weights
+    loaded): the patch times the UNet's downsampling (`EmbeddedDenoiser.pixel_multiple`)."""
+    down = len(json.loads((path / "unet" / "config.json").read_text())["block_out_channels"]) - 1
+    return int(json.loads((path / META_FILE).read_text())["patch"]) * 2**down
+
+
 DEFAULT_CONFIG = dict(
     sample_size=64,
     in_channels=12,

@@ -141,6 +141,7 @@ def export_gltf(out_dir: Path, stem: str, maps: dict[str, Path], *, overwrite: b
         exist = [str(p) for p in outputs if p.exists()]
         if exist:
             raise OutputExistsError(f"{exist[0]}: already exists; pass --overwrite (overwrite=True) to replace it")
+    fresh = {p for p in outputs if not p.exists()}  # what a failure removes again (replaced files stay new)
     done: list[Path] = []
     try:
         for path, make in made.items():
@@ -148,8 +149,8 @@ def export_gltf(out_dir: Path, stem: str, maps: dict[str, Path], *, overwrite: b
             done.append(Path(path))
         _write_text(gltf_path, json.dumps(_document(stem, images, out_dir), indent=1), overwrite)
     except BaseException:
-        if not overwrite:
-            for p in done:
+        for p in done:
+            if p in fresh:
                 p.unlink(missing_ok=True)
         raise
     return gltf_path

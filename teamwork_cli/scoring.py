@@ -38,17 +38,27 @@ def _materials(source: Path) -> list[MaterialFiles]:
 
 def pair_materials(pred: Path | str, gt: Path | str) -> list[Pair]:
     """Ground-truth materials with their predictions; raises ImageError naming what has no partner."""
+    pairs, lost = pair_available(pred, gt)
+    if lost:
+        raise ImageError(lost_message(pred, lost, pairs))
+    return pairs
+
+
+def pair_available(pred: Path | str, gt: Path | str) -> tuple[list[Pair], list[str]]:
+    """The ground-truth materials that have a prediction, paired, and the names of those that have none."""
     preds, gts = _materials(Path(pred)), _materials(Path(gt))
     if not gts:
         raise ImageError(f"{gt}: no ground-truth materials found")
     if len(preds) == 1 and len(gts) == 1:
-        return [Pair(gts[0].name, preds[0], gts[0])]
+        return [Pair(gts[0].name, preds[0], gts[0])], []
     by_name = {m.name: m for m in preds}
-    lost = [m.name for m in gts if m.name not in by_name]
-    if lost:
-        raise ImageError(f"{pred}: no prediction for {', '.join(lost)} (materials pair by stem; predictions "
-                         f"found: {', '.join(sorted(by_name)) or 'none'})")
-    return [Pair(m.name, by_name[m.name], m) for m in gts]
+    return [Pair(m.name, by_name[m.name], m) for m in gts if m.name in by_name], \
+        [m.name for m in gts if m.name not in by_name]
+
+
+def lost_message(pred: Path | str, lost: list[str], pairs: list[Pair]) -> str:
+    return (f"{pred}: no prediction for {', '.join(lost)} (materials pair by stem; predictions paired: "
+            f"{', '.join(p.name for p in pairs) or 'none'})")
 
 
 def _clip(maps: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -41,7 +41,7 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of cosine, constant; got {self.schedule!r}")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
             raise ValueError(f"mixed_precision must be one of auto, bf16, fp16, no; got {self.mixed_precision!r}")
-        for name in ("steps", "batch_size", "grad_accum"):
+        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import SVBRDF
 
@@ -125,3 +126,35 @@ def test_write_all_is_all_or_nothing_even_when_overwriting(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())  # no temp files
     with pytest.raises(OutputExistsError):
         write_all(paths, ok, 16, overwrite=False)
+
+
+def test_ctrl_c_is_one_error_line_and_exit_130(monkeypatch, capsys):
+    from teamwork_cli.cli import cmd_presets
+
+    def interrupted() -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cmd_presets, "available_presets", interrupted)
+    code, out, err = run(["presets"], capsys)
+    assert code == 130 and out == "" and err.strip() == "Error: interrupted"
+
+
+def test_masks_as_paint_programs_save_them(tmp_path):
+    from PIL import Image
+
+    from teamwork_cli.tasks.inpaint import read_mask
+
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = 255  # transparent white, a black opaque stroke: the stroke is the mask
+    rgba[2:4, :, 3] = 255
+    rgba[2:4, :, :3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "stroke.png")
+    assert read_mask(tmp_path / "stroke.png")[0, 0].sum() == 16 and read_mask(tmp_path / "stroke.png")[0, 0, 2:4].all()
+    opaque_black = np.zeros((8, 8, 4), np.uint8)
+    opaque_black[..., 3] = 255  # opaque everywhere: the colour is the mask (empty here)
+    Image.fromarray(opaque_black, "RGBA").save(tmp_path / "empty.png")
+    assert read_mask(tmp_path / "empty.png").sum() == 0
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[:, :3, 0] = 255
+    Image.fromarray(red).save(tmp_path / "red.png")
+    assert read_mask(tmp_path / "red.png").sum() == 24

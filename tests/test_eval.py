@@ -48,8 +48,9 @@ def test_eval_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     make_material(tmp_path / "gt", "tile")
     make_material(tmp_path / "pred", "brick")
     make_material(tmp_path / "pred", "stone")
-    code, _, err = run(["eval", "svbrdf", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")], capsys)
-    assert code == 1 and "Error:" in err and "tile" in err
+    code, out, err = run(["eval", "svbrdf", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")], capsys)
+    assert code == 1 and "Error:" in err and "no prediction for tile" in err  # brick is still scored
+    assert [ln.split()[0] for ln in out.splitlines()[1:]] == ["brick", "mean"]
     code, _, err = run(["eval", "svbrdf", "--pred", str(tmp_path / "missing"), "--gt", str(tmp_path / "gt")], capsys)
     assert code == 1 and "Error:" in err
     make_material(tmp_path / "partial", "brick", channels=("diffuse", "roughness"))

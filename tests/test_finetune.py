@@ -259,7 +259,7 @@ def test_bad_usage_fails_before_training(tmp_path, dataset, tiny_base, capsys):
              (["--one-step", "--start-level", "1.5"], 2, "start level must be in (0, 1]"),
              (["--optimizer", "sgd"], 2, "adamw, prodigy"), (["--batch-size", "0"], 2, "batch_size"),
              (["--data", "procedural:nope"], 2, "procedural:svbrdf"), (["--hole-fill", "blue"], 2, "grey, harmonic"),
-             (["--resolution", "41"], 1, "not a multiple of")]
+             (["--resolution", "41"], 1, "not a multiple of"), (["--checkpoint-every", "0"], 2, "checkpoint_every")]
     for extra, code, message in cases:
         assert main([*_args(dataset, tiny_base, out, 1), *extra]) == code
         err = capsys.readouterr().err
@@ -354,6 +354,10 @@ def test_finetune_never_overwrites_unless_asked(tmp_path, dataset, tiny_base, ca
     assert main(_args(dataset, tiny_base, out, 1)) == 1
     assert "--resume" in capsys.readouterr().err and not out.exists()
     assert main([*_args(dataset, tiny_base, out, 1), "--overwrite"]) == 0 and out.is_file()
+    assert not state.read_bytes().startswith(b"a killed run")  # the replaced run's state went with it
+    state.write_bytes(b"a killed run")
+    assert main([*_args(dataset, tiny_base, out, 1), "--overwrite", "--resolution", "41"]) == 1  # fails early
+    assert not state.exists()  # a later --resume cannot continue the replaced run
 
 
 def test_samples_without_an_output_are_skipped_up_front(tmp_path, capsys):

@@ -164,3 +164,18 @@ def test_gltf_files_are_listed_and_all_or_nothing(tmp_path, tiny_base, tiny_svbr
     code, stdout, err = run(args, capsys)  # only the glTF is left: refused before any map is written
     assert code == 1 and "p.gltf: already exists" in err and stdout == ""
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["p.gltf"]
+
+
+def test_a_gltf_failure_takes_back_the_new_maps(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, monkeypatch):
+    from teamwork_cli import gltf
+
+    def full_disk(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(gltf, "_write_text", full_disk)
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(4).random((24, 24, 3)))
+    for extra in ([], ["--overwrite"]):  # even with --overwrite, nothing that did not exist is left behind
+        code, stdout, err = run(["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter),
+                                 "--base", str(tiny_base), "--steps", "1", "--gltf", "--format", "exr", *extra], capsys)
+        assert code == 1 and "no space left" in err and stdout == ""
+        assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         result = app(args=argv, prog_name="teamwork", standalone_mode=False)
+        if result == 130:  # Typer catches Ctrl-C itself and returns 130 (temp files are gone already)
+            return _fail("interrupted", None, 130)
         return int(result) if isinstance(result, int) else 0
     except TeamworkError as e:
         if debug:

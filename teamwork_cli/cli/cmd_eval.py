@@ -9,7 +9,7 @@ import typer
 
 from ..errors import TeamworkError
 from ..io import ImageError
-from ..scoring import SCORES, mean_scores, pair_materials, score_pair
+from ..scoring import SCORES, lost_message, mean_scores, pair_available, score_pair
 from . import common as C
 
 app = typer.Typer(help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False,
@@ -40,11 +40,14 @@ def svbrdf(
         raise typer.BadParameter(f"must be between 0 and 180 degrees; got {fov}", param_hint="--fov")
     rows = {}
     try:
-        pairs = pair_materials(pred, gt)
+        pairs, lost = pair_available(pred, gt)
     except ImageError as e:
         raise TeamworkError(str(e), "--pred and --gt take folders of <stem>_<channel>.<ext> maps (or one "
                             "sub-folder per material) or prefixes like out/brick; materials pair by stem") from e
-    errors = []
+    errors: list[object] = []
+    if lost:  # failed rows, like an unreadable prediction: the others are still scored
+        errors += lost
+        typer.echo(f"Error: {lost_message(pred, lost, pairs)}", err=True)
     for pair in pairs:  # a material that cannot be scored is reported; the others still are
         try:
             scores, notes = score_pair(pair, fov_deg=fov, normal_convention=normal_convention)
@@ -59,9 +62,10 @@ def svbrdf(
     hint = ("a prediction needs diffuse, specular (or basecolor and metallic), roughness and normals maps, "
             "readable and of one size")
     if not rows:
-        raise TeamworkError(f"none of the {len(pairs)} materials could be scored (see the Error lines above)", hint)
+        raise TeamworkError(f"none of the {len(pairs) + len(lost)} materials could be scored (see the Error lines "
+                            "above)", hint)
     if errors:
-        typer.echo(f"Hint: {len(errors)} of {len(pairs)} materials failed; the mean is over the other "
+        typer.echo(f"Hint: {len(errors)} of {len(pairs) + len(lost)} materials failed; the mean is over the other "
                    f"{len(rows)} ({hint})", err=True)
     mean = mean_scores(list(rows.values()))
     if as_json:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from .. import distributed
 from ..io import OutputExistsError
 
 
@@ -75,6 +76,7 @@ def finetune(
     """
     import torch
 
+    from ..embedded import pixel_multiple as embedded_pixel_multiple
     from ..finetune import PROCEDURAL, check_start, make_source, train_adapter
     from ..layout import TeamLayout, load_preset
     from ..tasks.inpaint import HOLE_FILLS
@@ -105,6 +107,9 @@ def finetune(
                                  f"{', '.join('procedural:' + k for k in PROCEDURAL)}", param_hint="--data")
     if hole_fill not in HOLE_FILLS:
         raise typer.BadParameter(f"must be one of {', '.join(HOLE_FILLS)}; got {hole_fill!r}", param_hint="--hole-fill")
+    if base is None and resolution % (m := embedded_pixel_multiple()):  # other bases: checked once loaded
+        raise typer.BadParameter(f"must be a multiple of {m} for the embedded base; got {resolution}",
+                                 param_hint="--resolution")
     state = out.with_name(out.name + ".state.pt")
     if not resume and not overwrite:
         if state.exists():
@@ -112,6 +117,8 @@ def finetune(
                                     "starts over")
         if out.exists():
             raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    if overwrite and not resume and distributed.current().is_main:
+        state.unlink(missing_ok=True)  # a later --resume must continue this run, not the replaced one
     if threads:
         torch.set_num_threads(threads)
     source = make_source(data, layout, resolution, pool=pool, pool_seed=pool_seed, hole_fill=hole_fill)

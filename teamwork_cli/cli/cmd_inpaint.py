@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 import typer
@@ -28,10 +29,10 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
             if f.suffix.lower() not in SUPPORTED_READ or channel not in channels:
                 continue
             if head and (stem is None or head == stem):
-                found.setdefault(folder / head, {}).setdefault(channel, f)
+                found.setdefault(folder.resolve() / head, {}).setdefault(channel, f)  # one material, one key
             elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself (named even for ".")
                 found.setdefault(folder.resolve(), {}).setdefault(channel, f)
-        if stem is not None and folder / stem not in found:
+        if stem is not None and folder.resolve() / stem not in found:
             where = f"no such folder, and no file {stem}_<channel>.<ext>" if not p.exists() else \
                 f"no file {stem}_<channel>.<ext>"
             raise TeamworkError(f"--maps {spec}: {where} for channels {', '.join(channels)}",
@@ -49,9 +50,10 @@ def _expand_globs(specs: list[str], channels: list[str]) -> list[str]:
         if not any(ch in spec for ch in "*?["):
             out.append(spec)
             continue
+        spec = os.path.expanduser(spec)
         folders = [h for h in sorted(glob.glob(spec)) if Path(h).is_dir()]
         prefixes = sorted({h[: h.rindex("_")] for h in glob.glob(spec + "_*")
-                           if Path(h).stem.rpartition("_")[2] in channels})
+                           if Path(h).is_file() and Path(h).stem.rpartition("_")[2] in channels})
         if not folders and not prefixes:
             raise TeamworkError(f"--maps {spec}: matches no folder and no <prefix>_<channel> maps",
                                 "quote the glob, e.g. --maps 'shoots/*' or --maps 'shoots/*/brick'")

@@ -80,12 +80,13 @@ def render_cmd(
         C.refuse_existing(extra)
     # write_map takes values: the sRGB picture is decoded so the file stores exactly these sRGB samples.
     # The image first: it checks the extension and --bits, and a glTF failure then takes it back.
+    fresh = not out.exists()
     written = [write_map(out, srgb_to_linear(image), "render", bits=bits, overwrite=overwrite)]
     if gltf:
         try:
             export_gltf(out.parent, out.stem, material.files, overwrite=overwrite)
         except BaseException:
-            if not overwrite:
+            if fresh:
                 C.remove(written)
             raise
         written += extra

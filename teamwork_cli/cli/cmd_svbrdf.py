@@ -88,8 +88,11 @@ def svbrdf(
         if gltf and not overwrite:
             C.refuse_existing(gltf_files(out, path.stem, paths))
         photo = C.read_channel(path, "image")
-        if min(photo.shape[-2:]) < 16 and resolution is None:  # --resolution resizes it to at least 16 first
-            raise ValueError(f"{path}: image is {photo.shape[-1]}x{photo.shape[-2]}; at least 16x16 is needed")
+        h, w = photo.shape[-2:]
+        short = min(h, w) if resolution is None else round(min(h, w) * resolution / max(h, w))  # as processed
+        if short < 16:
+            raise ValueError(f"{path}: image is {w}x{h}; its shorter side must be at least 16 px as processed "
+                             "(at --resolution, the longer side's size)")
         return tuple(photo.shape[-2:]), (paths, photo)
 
     def infer(batch: list[Path], data: list[tuple[dict[str, Path], torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
@@ -106,13 +109,13 @@ def svbrdf(
 
     def save(path: Path, data: tuple[dict[str, Path], torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
         paths = data[0]
+        fresh = [p for p in paths.values() if not p.exists()]
         written = C.write_all(paths, maps, bits, overwrite)
         if gltf:
-            try:  # all of a photo's files or none, the glTF's included
+            try:  # all of a photo's files or none, the glTF's included (with --overwrite: none new)
                 export_gltf(out, path.stem, paths, overwrite=overwrite)
             except BaseException:
-                if not overwrite:
-                    C.remove(written)
+                C.remove(fresh)
                 raise
             written += gltf_files(out, path.stem, paths)
         return written

@@ -51,14 +51,14 @@ def synthesize(
     ext, bits = C.split_format(fmt)
     if count < 1:
         raise typer.BadParameter(f"must be at least 1; got {count}", param_hint="-n")
+    if not stem or stem != Path(stem).name or stem in (".", ".."):
+        raise typer.BadParameter(f"a file name prefix without folders; got {stem!r} (use -o for the folder)",
+                                 param_hint="--stem")
     hw = _size(size)
     pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype)
     channels = task.check_team(pipe)
     if {"diffuse", "specular"} <= set(channels):
         channels += ["basecolor", "metallic"]
-    if not stem or stem != Path(stem).name or stem in (".", ".."):
-        raise typer.BadParameter(f"a file name prefix without folders; got {stem!r} (use -o for the folder)",
-                                 param_hint="--stem")
     stems = [f"{stem}_{i:03d}" for i in range(count)]
     plans = [TC.plan_files(out, s, {c: (ext, bits) for c in channels}, overwrite) for s in stems]
     with C.progress_bar() as bar:

@@ -28,6 +28,8 @@ def resolve_adapter(spec: str | Path) -> Path:
         from ..embedded import EMBEDDED_DIR
 
         return EMBEDDED_DIR / f"{text}.safetensors"
+    if path.is_dir():
+        raise TeamworkError(f"adapter {text} is a folder, not a file", "give the adapter's .safetensors file")
     parts = text.split("/")
     if len(parts) >= 3 and not path.is_absolute() and not text.startswith((".", "~")) and all(parts):
         repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
@@ -38,8 +40,6 @@ def resolve_adapter(spec: str | Path) -> Path:
         except Exception as e:  # the hub's error classes; translated into one message
             raise hub_error(f"adapter {filename} of {repo_id}", repo_id, e,
                             f"hf download {repo_id} {filename}") from e
-    if path.is_dir():
-        raise TeamworkError(f"adapter {text} is a folder, not a file", "give the adapter's .safetensors file")
     raise TeamworkError(f"adapter file {text} not found",
                         "give a .safetensors file, a shipped adapter by name ("
                         f"{', '.join(shipped_adapters())}) or a hub file as owner/repo/file.safetensors, e.g. "

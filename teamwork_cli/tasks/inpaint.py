@@ -79,13 +79,13 @@ def stored_value(channel: str, encoded: Tensor) -> Tensor:
 
 def read_mask(path: str | Path) -> Tensor:
     """[1, 1, H, W] binary mask, 1 = fill: white, or any bright colour (a channel > 0.5: a stroke painted in pure
-    red counts); a mask drawn only in the alpha of a uniformly coloured image (a transparent layer exported from
-    a paint program) is read from its alpha."""
+    red counts). An image with transparent pixels (a layer exported from a paint program) is read from its alpha
+    instead, whatever colour the strokes and the transparent pixels hold: opaque = fill."""
     img = read_image(path)
     colour = img.pixels[..., : 3 if img.pixels.shape[2] >= 3 else 1]
-    if img.has_alpha and np.ptp(colour) == 0:
+    if img.has_alpha and img.pixels[..., -1].min() < 0.5:
         m = img.pixels[..., -1]
-    else:
+    else:  # opaque everywhere: the alpha says nothing
         m = colour.max(axis=2)
     return torch.from_numpy(np.ascontiguousarray(m > 0.5)).float()[None, None]
 
