@@ -26,7 +26,7 @@ def svbrdf(
     fit: str = typer.Option("levels", "--fit", help="After the network, from the photo: levels (fit the maps' "
                             "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
                             "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
-                            "only, instant) or none (the network's maps as they are)."),
+                            "only, instant) or none (the network's maps as they are).", metavar="levels|diffuse|none"),
     seed: int = C.SEED_OPT,
     resolution: int = C.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),

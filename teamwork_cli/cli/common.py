@@ -29,7 +29,7 @@ FORMATS = {"png": 16, "png8": 8, "exr": 16, "exr32": 32, "tif": 16, "jpg": 8}
 
 OUT_OPT = typer.Option(..., "-o", "--out", help="Output folder; files are named <stem>_<channel>.<ext>.",
                        callback=lambda out: check_out_dir(out))
-FORMAT_OPT = typer.Option("png", "--format", "-f",
+FORMAT_OPT = typer.Option("png", "--format", "-f", metavar="png|png8|exr|exr32|tif|jpg",
                           help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.")
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
 STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
@@ -47,7 +47,7 @@ def check_normal_convention(value: str) -> str:
 
 NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
                            "default) or directx (+Y down: Unreal, some exporters).",
-                           callback=lambda value: check_normal_convention(value))
+                           callback=lambda value: check_normal_convention(value), metavar="opengl|directx")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -64,10 +64,11 @@ def check_dtype(value: str) -> str:
 
 
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
-                          "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v))
+                          "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v),
+                          metavar="auto|cpu|cuda[:N]|mps")
 DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
                          "AMX; else fp32), fp32, bf16 or fp16; the adapter stays fp32.",
-                         callback=lambda v: check_dtype(v))
+                         callback=lambda v: check_dtype(v), metavar="auto|fp32|bf16|fp16")
 BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
                         "base_model, or the embedded model).")
 BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "
