@@ -132,5 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(e, (ValueError, OSError, RuntimeError)):
             return _fail(f"{type(e).__name__}: {e}", "this looks like a bug: rerun with TEAMWORK_DEBUG=1 and report "
                          "the traceback", 1)
-        hint = next((h for t, h in _HINTS.items() if isinstance(e, t)), "run with TEAMWORK_DEBUG=1 for details")
+        args = sys.argv[1:] if argv is None else argv
+        cmd = " ".join(["teamwork", *[a for a in args if not a.startswith("-")][:1]])  # the subcommand
+        hint = next((h for t, h in _HINTS.items() if isinstance(e, t)),
+                    f"'{cmd} --help' says what each option takes; TEAMWORK_DEBUG=1 shows where it failed")
         return _fail(str(e), hint, 1)
