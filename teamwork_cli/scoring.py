@@ -40,7 +40,7 @@ def pair_materials(pred: Path | str, gt: Path | str) -> list[Pair]:
     """Ground-truth materials with their predictions; raises ImageError naming what has no partner."""
     pairs, lost = pair_available(pred, gt)
     if lost:
-        raise ImageError(lost_message(pred, lost, pairs))
+        raise ImageError(lost_message(pred, lost))
     return pairs
 
 
@@ -56,9 +56,10 @@ def pair_available(pred: Path | str, gt: Path | str) -> tuple[list[Pair], list[s
         [m.name for m in gts if m.name not in by_name]
 
 
-def lost_message(pred: Path | str, lost: list[str], pairs: list[Pair]) -> str:
-    return (f"{pred}: no prediction for {', '.join(lost)} (materials pair by stem; predictions paired: "
-            f"{', '.join(p.name for p in pairs) or 'none'})")
+def lost_message(pred: Path | str, lost: list[str]) -> str:
+    found = sorted(m.name for m in _materials(Path(pred)))  # what there is, to spot a misnamed stem
+    return (f"{pred}: no prediction for {', '.join(lost)} (materials pair by stem; predictions found: "
+            f"{', '.join(found) or 'none'})")
 
 
 def _clip(maps: dict[str, Tensor]) -> dict[str, Tensor]:

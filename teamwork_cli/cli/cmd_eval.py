@@ -47,7 +47,7 @@ def svbrdf(
     errors: list[object] = []
     if lost:  # failed rows, like an unreadable prediction: the others are still scored
         errors += lost
-        typer.echo(f"Error: {lost_message(pred, lost, pairs)}", err=True)
+        typer.echo(f"Error: {lost_message(pred, lost)}", err=True)
     for pair in pairs:  # a material that cannot be scored is reported; the others still are
         try:
             scores, notes = score_pair(pair, fov_deg=fov, normal_convention=normal_convention)
