@@ -21,7 +21,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import distributed
 from ..errors import TeamworkError
-from ..io import ImageError, OutputExistsError, expand_inputs, link_new, map_path, read_map, write_map
+from ..io import (
+    SUPPORTED_READ,
+    SUPPORTED_WRITE,
+    ImageError,
+    OutputExistsError,
+    expand_inputs,
+    link_new,
+    map_path,
+    read_map,
+    write_map,
+)
+from ..materials import NORMAL_CONVENTIONS
 
 stderr = Console(stderr=True)
 
@@ -36,9 +47,6 @@ STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step a
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
 RES_OPT = typer.Option(None, "--resolution", min=16, help="Process with the longer side at this many pixels, then "
                        "resize to the input size (default: the input's own size).")
-NORMAL_CONVENTIONS = ("opengl", "directx")
-
-
 def check_normal_convention(value: str) -> str:
     if value not in NORMAL_CONVENTIONS:
         raise typer.BadParameter(f"must be one of {', '.join(NORMAL_CONVENTIONS)}; got {value!r}")
@@ -138,7 +146,7 @@ def inputs_or_fail(patterns: list[str]) -> Inputs:
     return files
 
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp"}
+_IMAGE_SUFFIXES = {*SUPPORTED_READ, *SUPPORTED_WRITE, ".webp"}  # an -o that names a picture, not a folder
 
 
 def check_out_dir(out: Path) -> Path:
