@@ -149,7 +149,7 @@ def inpaint(
         stem = item.name if maps else item.stem
         plan = TC.plan_files(out, stem, {c: (ext, bits) for c in channels}, overwrite)
         both = {c: task.read_both(f, c) for c, f in files.items()}
-        enc = {c: e for c, (e, _) in both.items()}
+        enc = {c: m.encoded for c, m in both.items()}
         for c, x in enc.items():
             if x.shape[-2:] != mask_t.shape[-2:]:
                 raise ValueError(f"mask {mask} is {TC.size_text(mask_t)} but {files[c]} is {TC.size_text(x)} "
@@ -158,9 +158,9 @@ def inpaint(
             job = bar.add_task(stem, total=steps)
             filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
                                   callback=lambda i, n: bar.update(job, completed=i, total=n),
-                                  keep_context=keep_context, keep={c: v for c, (_, v) in both.items()})
+                                  keep_context=keep_context, keep={c: m.values for c, m in both.items()})
         # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged.
-        alpha = {c: a for c, f in files.items() if (a := task.read_alpha(f)) is not None}
+        alpha = {c: m.alpha for c, m in both.items() if m.alpha is not None}
         return TC.write_mixed(plan, filled, overwrite, alpha)
 
     return C.run_batch(items, work)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,12 +40,17 @@ def check_team(pipe: TeamPipeline) -> list[str]:
 
 def read_encoded(path: str | Path, channel: str) -> Tensor:
     """A map as [1, C, H, W] in its [0, 1] file encoding: integer files give exactly their stored values."""
-    return read_both(path, channel)[0]
+    return read_both(path, channel).encoded
 
 
-def read_both(path: str | Path, channel: str) -> tuple[Tensor, Tensor]:
-    """A map in its [0, 1] file encoding (what the team sees; float files encoded and clipped) and as the exact
-    values the file stores (what `inpaint` keeps outside the mask: HDR and negative EXR values included)."""
+class MapFile(NamedTuple):
+    encoded: Tensor  # [1, C, H, W] in the [0, 1] file encoding: what the team sees (float files clipped)
+    values: Tensor  # the exact values stored: what `inpaint` keeps outside the mask (HDR, negatives included)
+    alpha: np.ndarray | None  # H x W, if the file has an alpha: `teamwork inpaint` writes it back unchanged
+
+
+def read_both(path: str | Path, channel: str) -> MapFile:
+    """A map as the team sees it and as the file stores it, from one read of the file."""
     img = read_image(path)
     px = img.pixels[..., : 3 if img.pixels.shape[2] >= 3 else 1]
     spec = channel_spec(channel)
@@ -55,16 +61,11 @@ def read_both(path: str | Path, channel: str) -> tuple[Tensor, Tensor]:
     elif not spec.is_grey and px.shape[2] == 1:
         px = np.repeat(px, 3, axis=2)
     x = torch.from_numpy(np.ascontiguousarray(px, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    alpha = img.pixels[..., -1].copy() if img.has_alpha else None
     if img.is_float:  # EXR / float TIFF hold values, not an encoding
-        return encode(channel, x).clamp(0, 1), x
+        return MapFile(encode(channel, x).clamp(0, 1), x, alpha)
     x = x.clamp(0, 1)
-    return x, stored_value(channel, x)
-
-
-def read_alpha(path: str | Path) -> np.ndarray | None:
-    """The file's alpha (H x W, [0, 1]) if it has one: `teamwork inpaint` writes it back unchanged."""
-    img = read_image(path)
-    return img.pixels[..., -1].copy() if img.has_alpha else None
+    return MapFile(x, stored_value(channel, x), alpha)
 
 
 def stored_value(channel: str, encoded: Tensor) -> Tensor:
