@@ -1,6 +1,7 @@
-"""Quality of `teamwork intrinsics | inpaint | shade | synthesize` on held-out procedural data.
+"""Quality of `teamwork intrinsics | inpaint | shade | synthesize` on held-out procedural data (and inpainting
+also on the real data of ../shared/data, where it applies: the other tasks have no real ground truth there).
 
-    python benchmarks/tasks_quality.py [--count 16] [--size 128] [--steps N] [--weights DIR] [--base B]
+    python benchmarks/tasks_quality.py [--count 16] [--size 128] [--steps N] [--weights DIR] [--base B] [--shared S]
 
 Held-out data: scenes and materials with seeds >= scenes.EVAL_SEED0 (10,000,000; training draws below it), masks
 from a generator seeded with it. For each task: the shipped adapter (`<weights>/<preset>.safetensors`), its
@@ -17,6 +18,8 @@ Metrics (lower is better except PSNR):
               minus the true jump (pixel pairs straddling the border). Baseline: harmonic (membrane) fill,
               the classical diffusion inpainting (`holefill`: conjugate gradients, coarse to fine). Adapters run as
               `teamwork inpaint` does; a diffusion (generative) adapter also once with --no-keep-context.
+              Real data (never trained on): the four flash photos, and the maps of the three dielectric CC0 sets
+              (the six crops of svbrdf_quality.py), cut into --size tiles; masks drawn as for the held-out set.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
               (scenes.STUDIO_KEY), given all buffers, and again without basecolor (metals then grey). Baselines:
               local shading of the buffers the shader gets (both ways), with the same rig and no shadows
@@ -39,6 +42,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from teamwork_cli import procedural as P  # noqa: E402
 from teamwork_cli import render as R  # noqa: E402
@@ -178,28 +182,54 @@ def bench_intrinsics(args: argparse.Namespace) -> None:
                 scores(est["albedo"], est["diffuseshading"], est["normals"], est["depth"]))
 
 
+def real_inpaint_sets(shared: Path, size: int) -> list[tuple[str, str, dict[str, torch.Tensor]]]:
+    """(preset, title, truth) on ../shared/data where it exists: the real flash photos, and the maps of the three
+    dielectric CC0 sets (svbrdf_quality's six crops at 256 px), each cut into size x size tiles."""
+    from svbrdf_quality import load_crops
+
+    from teamwork_cli.io import read_image
+
+    def tiles(x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N * (H // size) * (W // size), C, size, size]
+        n, c, h, w = x.shape
+        x = x[..., : h - h % size, : w - w % size].unfold(2, size, size).unfold(3, size, size)
+        return x.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, size, size)
+
+    out = []
+    photos = sorted((shared / "data/flash-photos").glob("*.png"))
+    if photos:
+        x = torch.cat([torch.from_numpy(read_image(f).pixels[..., :3]).permute(2, 0, 1)[None] for f in photos])
+        out.append(("inpaint", f"{len(photos)} real flash photos (../shared)", {"image": tiles(x.float())}))
+    if (shared / "data/materials-cc0").is_dir():
+        crops = [maps for _, maps in load_crops(shared)]
+        out.append(("inpaint-material", f"{len(crops)} crops of 3 real CC0 materials (../shared)",
+                    {c: tiles(torch.cat([encode(c, m[c]) for m in crops])) for c in MAPS}))
+    return out
+
+
 def bench_inpaint(args: argparse.Namespace) -> None:
-    g = torch.Generator().manual_seed(S.EVAL_SEED0)
-    masks = random_masks(args.count, args.size, g)
     photos = S.generate([S.EVAL_SEED0 + 1000 + i for i in range(args.count)], args.size)["photo"]
     mats = P.generate([S.EVAL_SEED0 + i for i in range(args.count)], args.size, augment=False)
-    maps = {c: encode(c, mats[c]) for c in MAPS}
-    for preset, truth in (("inpaint", {"image": photos}), ("inpaint-material", maps)):
-        header(f"{preset} (mean over {', '.join(truth)})", ["RMSE in mask", "seam"])
+    sets = [("inpaint", "held-out procedural", {"image": photos}),
+            ("inpaint-material", "held-out procedural", {c: encode(c, mats[c]) for c in MAPS}),
+            *real_inpaint_sets(args.shared, args.size)]
+    methods = {preset: load_methods(preset, args.weights, args.base) for preset in ("inpaint", "inpaint-material")}
+    for preset, title, truth in sets:
+        n = len(next(iter(truth.values())))
+        masks = random_masks(n, args.size, torch.Generator().manual_seed(S.EVAL_SEED0))  # same draw on every set
+        header(f"{preset}, {title}, {n} images (mean over {', '.join(truth)})", ["RMSE in mask", "seam"])
 
-        def scores(filled: dict[str, torch.Tensor], truth=truth) -> list[float]:
+        def scores(filled: dict[str, torch.Tensor], truth=truth, masks=masks) -> list[float]:
             return [sum(rmse(filled[c], truth[c], masks) for c in truth) / len(truth),
                     sum(seam_error(filled[c], truth[c], masks) for c in truth) / len(truth)]
 
         row("harmonic (diffusion) fill", scores({c: harmonic_fill(x, masks) for c, x in truth.items()}))
-        methods = load_methods(preset, args.weights, args.base)
-        runs = [(label, pipe, True) for label, pipe in methods.items()]
-        for label, pipe in methods.items():  # a sampled fill without holding the context while sampling
+        runs = [(label, pipe, True) for label, pipe in methods[preset].items()]
+        for label, pipe in methods[preset].items():  # a sampled fill without holding the context while sampling
             if label != "coordination off" and not pipe.one_step:
                 runs.append((label.split(" (")[0] + ", --no-keep-context", pipe, False))
         for label, pipe, keep in runs:
             filled = {c: torch.zeros_like(x) for c, x in truth.items()}
-            for i in range(args.count):  # one mask per image
+            for i in range(n):  # one mask per image
                 out = inpaint_task.inpaint(pipe, {c: x[i : i + 1] for c, x in truth.items()}, masks[i : i + 1],
                                            steps=args.steps, seed=i, keep_context=keep)
                 for c in truth:  # back to the encoded domain the truth is in
@@ -246,6 +276,8 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=EMBEDDED_DIR, help="folder of <preset>.safetensors adapters")
     ap.add_argument("--base", default=None, help="base model of the adapters (default: their metadata)")
     ap.add_argument("--tasks", default="intrinsics,inpaint,shade,synthesize")
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="inpaint: also score on the real "
+                    "photos and CC0 maps of SHARED/data where they exist")
     ap.add_argument("--ensemble", default="2,4", help="intrinsics: also score these ensemble sizes (1 always)")
     args = ap.parse_args()
     tasks = {"intrinsics": (bench_intrinsics, 1), "inpaint": (bench_inpaint, 8), "shade": (bench_shade, 4),
