@@ -190,7 +190,7 @@ def real_inpaint_sets(shared: Path, size: int) -> list[tuple[str, str, dict[str,
     from teamwork_cli.io import read_image
 
     def tiles(x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N * (H // size) * (W // size), C, size, size]
-        n, c, h, w = x.shape
+        c, h, w = x.shape[1:]
         x = x[..., : h - h % size, : w - w % size].unfold(2, size, size).unfold(3, size, size)
         return x.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, size, size)
 
