@@ -299,7 +299,8 @@ def write_map(
     OpenEXR library), .tif/.tiff 16-bit or 8-bit, .jpg/.jpeg always 8-bit (quality 95, no chroma
     subsampling).  Integer files hold the channel's encoding (sRGB, (v + 1) / 2 or linear) of the value
     clipped to [0, 1] (hdr channels lose everything above 1: use EXR for them); EXR holds the value.  Grey
-    channels are single-channel files (EXR channel "Y"), colour ones RGB (EXR R, G, B).
+    channels are single-channel files (EXR channel "Y"), colour ones RGB (EXR R, G, B), or single-channel
+    given H x W x 1 values (a greyscale photo; not for vector channels).
     """
     p = Path(path)
     spec = channel_spec(channel)
@@ -341,7 +342,9 @@ def _check_value(p: Path, value: np.ndarray, spec: ChannelSpec) -> np.ndarray:
     v = np.asarray(value, dtype=np.float32)
     if v.ndim == 2 and spec.is_grey:
         v = v[:, :, None]
-    if v.ndim != 3 or v.shape[2] != spec.components:
+    # A colour channel may come as one component: a grey file, such as read_map reads as three equal ones.
+    grey_colour = v.ndim == 3 and v.shape[2] == 1 and spec.encoding != "vector"
+    if v.ndim != 3 or (v.shape[2] != spec.components and not grey_colour):
         want = "H x W or H x W x 1" if spec.is_grey else "H x W x 3"
         raise ImageError(f"{p}: channel {spec.name!r} needs {want} values, got shape {v.shape}")
     if v.size == 0:

@@ -91,6 +91,24 @@ def test_bad_options_exit_2_before_any_work(tmp_path, monkeypatch, capsys, args,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_dtype_names_come_from_the_pipeline(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from teamwork_cli import pipeline
+
+    monkeypatch.chdir(tmp_path)
+    args = ["intrinsics", "x.png", "-o", "o", "--dtype"]
+    code, out, err = run([*args, "fp64"], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("Error: Invalid value for '--dtype': must be one of auto, fp32, bf16, fp16; got 'fp64'\n")
+    code, out, _ = run(["intrinsics", "--help"], capsys)
+    assert code == 0 and "--dtype " + "|".join(["auto", *pipeline.DTYPES]) in out
+    monkeypatch.setitem(pipeline.DTYPES, "fp64", torch.float64)  # a name the pipeline gains, the CLI follows
+    code, _, err = run([*args, "fp8"], capsys)
+    assert code == 2 and "must be one of auto, fp32, bf16, fp16, fp64; got 'fp8'" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_version(capsys):
     code, out, _ = run(["--version"], capsys)
     assert code == 0 and out.startswith("teamwork ")

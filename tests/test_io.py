@@ -313,6 +313,7 @@ def test_vector_channel_from_grey_file_is_refused(tmp_path: Path) -> None:
         ("a.bmp", np.zeros((2, 2, 3)), "diffuse", 16, "supported: .png"),
         ("noext", np.zeros((2, 2, 3)), "diffuse", 16, "cannot write files without extension"),
         ("a.png", np.zeros((2, 2, 4)), "diffuse", 16, "needs H x W x 3 values"),
+        ("a.png", np.zeros((2, 2, 1)), "normals", 16, "needs H x W x 3 values"),  # grey colour, but not vectors
         ("a.png", np.zeros((2, 2, 3)), "roughness", 16, "needs H x W or H x W x 1"),
         ("a.png", np.zeros((0, 2, 3)), "diffuse", 16, "zero-size"),
         ("a.exr", np.full((2, 2, 3), np.nan), "diffuse", 16, "NaN"),

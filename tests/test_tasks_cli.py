@@ -165,6 +165,63 @@ def test_inpaint_material_maps(tmp_path, tiny_base, adapters, capsys):
     assert code == 1 and "brick_specular" in err
 
 
+def test_inpaint_grey_input_stays_grey(tmp_path, tiny_base, adapters, capsys):
+    rng = np.random.default_rng(5)
+    grey = (rng.random((24, 24)) * 255).astype(np.uint8)
+    Image.fromarray(grey, "L").save(tmp_path / "g.png")
+    la = (rng.random((24, 24, 2)) * 255).astype(np.uint8)  # grey + alpha: the alpha is carried through, as for RGBA
+    Image.fromarray(la, "LA").save(tmp_path / "ga.png")
+    mask = np.zeros((24, 24), np.uint8)
+    mask[6:14, 4:16] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    hole = mask > 0
+    code, files, err = run(capsys, "inpaint", tmp_path / "g.png", tmp_path / "ga.png", "--mask", tmp_path / "m.png",
+                           "-o", tmp_path / "out", "--format", "png8", "--adapter", adapters["inpaint"], "--base",
+                           tiny_base, "--steps", "1")
+    assert code == 0, err
+    assert files == [str(tmp_path / "out/g_image.png"), str(tmp_path / "out/ga_image.png")]
+    got = Image.open(tmp_path / "out/g_image.png")
+    assert got.mode == "L"
+    got = np.asarray(got)
+    assert np.array_equal(got[~hole], grey[~hole]) and not np.array_equal(got[hole], grey[hole])
+    got = Image.open(tmp_path / "out/ga_image.png")
+    assert got.mode == "LA"
+    got = np.asarray(got)
+    assert np.array_equal(got[..., 1], la[..., 1])
+    assert np.array_equal(got[~hole], la[~hole]) and not np.array_equal(got[hole, 0], la[hole, 0])
+
+
+def test_inpaint_checks_maps_before_loading_the_model(tmp_path, adapters, capsys, monkeypatch):
+    from teamwork_cli.pipeline import TeamPipeline
+
+    loads = []
+
+    def no_load(*args, **kwargs):
+        loads.append(args)
+        raise RuntimeError("the model was loaded")
+
+    monkeypatch.setattr(TeamPipeline, "load", no_load)
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:12, 4:12] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    (tmp_path / "empty").mkdir()
+    material = ["--mask", tmp_path / "m.png", "-o", tmp_path / "out", "--adapter", adapters["inpaint-material"]]
+    for spec, message in ((tmp_path / "nope", f"--maps {tmp_path / 'nope'}: no such folder"),
+                          (tmp_path / "empty" / "brick", f"--maps {tmp_path / 'empty' / 'brick'}: no such folder, "
+                           "and no file brick_<channel>.<ext> for channels diffuse, specular, roughness, normals"),
+                          (tmp_path / "empty", f"--maps {tmp_path / 'empty'}: no <stem>_<channel>.<ext> files")):
+        code, files, err = run(capsys, "inpaint", "--maps", spec, *material)
+        assert code == 1 and files == [] and f"Error: {message}" in err and "\nHint: " in err, err
+        assert "was loaded" not in err
+    code, _, err = run(capsys, "inpaint", "--maps", tmp_path / "empty", "--mask", tmp_path / "m.png", "-o",
+                       tmp_path / "out", "--adapter", adapters["inpaint"])
+    assert code == 1 and "fills images, not materials" in err
+    assert loads == [] and not (tmp_path / "out").exists()
+    write_png(tmp_path / "empty" / "brick_diffuse.png", np.zeros((24, 24, 3)))  # a material: now the model loads
+    code, _, err = run(capsys, "inpaint", "--maps", tmp_path / "empty" / "brick", *material)
+    assert code == 1 and "the model was loaded" in err and len(loads) == 1
+
+
 def test_shade_optional_buffers_and_errors(tmp_path, tiny_base, adapters, capsys):
     rng = np.random.default_rng(3)
     albedo = write_png(tmp_path / "a.png", rng.random((24, 32, 3)))

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import typer
 
+from ..checkpoint import read_adapter_info
 from ..errors import TeamworkError
 from ..io import SUPPORTED_READ
+from ..pipeline import TeamPipeline
 from ..tasks import inpaint as task
 from . import common as C
 from . import tasks_common as TC
@@ -120,11 +122,13 @@ def inpaint(
         raise typer.BadParameter(f"{mask}: {e}", param_hint="--mask") from None
     if note:
         typer.echo(f"Note: {mask}: {note}", err=True)
-    pipe = TC.load_team("inpaint-material" if maps else "inpaint", adapter, base, device, dtype)
-    channels = task.check_team(pipe)
+    path = TC.adapter_path("inpaint-material" if maps else "inpaint", adapter)
+    # The adapter's header names the maps it fills: enough to check --maps and the inputs before the slow load.
+    info = read_adapter_info(path)
+    channels = task.check_team(info)
     if maps:
         if channels == ["image"]:
-            raise TeamworkError(f"adapter {pipe.info.path} fills images, not materials",
+            raise TeamworkError(f"adapter {info.path} fills images, not materials",
                                 "drop --maps to fill images, or use a material adapter (inpaint-material)")
         materials = find_materials(maps, channels)
         items = list(materials)
@@ -137,10 +141,11 @@ def inpaint(
             names[item.name] = item
     else:
         if channels != ["image"]:
-            raise TeamworkError(f"adapter {pipe.info.path} fills {', '.join(channels)}, not images",
+            raise TeamworkError(f"adapter {info.path} fills {', '.join(channels)}, not images",
                                 "use --maps for a material adapter, or an inpaint adapter (image.in, mask.in)")
         items = C.inputs_or_fail(inputs)
         materials = {p: {"image": p} for p in items}
+    pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype)
 
     def work(item: Path) -> list[Path]:
         files = materials[item]
@@ -159,8 +164,10 @@ def inpaint(
             filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
                                   callback=lambda i, n: bar.update(job, completed=i, total=n),
                                   keep_context=keep_context, keep={c: m.values for c, m in both.items()})
-        # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged.
+        # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged, and a grey
+        # input (read as three equal components) is written grey again.
         alpha = {c: m.alpha for c, m in both.items() if m.alpha is not None}
+        filled = {c: task.to_grey(x, mask_t) if both[c].grey else x for c, x in filled.items()}
         return TC.write_mixed(plan, filled, overwrite, alpha)
 
     return C.run_batch(items, work)

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import distributed
+from .. import distributed, pipeline
 from ..errors import TeamworkError
 from ..io import (
     SUPPORTED_READ,
@@ -56,7 +56,6 @@ def check_normal_convention(value: str) -> str:
 NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
                            "default) or directx (+Y down: Unreal, some exporters).",
                            callback=lambda value: check_normal_convention(value), metavar="opengl|directx")
-DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
 def check_device(value: str) -> str:
@@ -65,18 +64,24 @@ def check_device(value: str) -> str:
     return value
 
 
+def dtype_names() -> tuple[str, ...]:
+    """What --dtype takes: `auto` and the names `pipeline.DTYPES` maps (read there, so the two cannot drift)."""
+    return ("auto", *pipeline.DTYPES)
+
+
 def check_dtype(value: str) -> str:
-    if value not in DTYPES:
-        raise typer.BadParameter(f"must be one of {', '.join(DTYPES)}; got {value!r}")
+    if value not in dtype_names():
+        raise typer.BadParameter(f"must be one of {', '.join(dtype_names())}; got {value!r}")
     return value
 
 
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
                           "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v),
                           metavar="auto|cpu|cuda[:N]|mps")
+_FIXED_DTYPES = list(pipeline.DTYPES)  # the help lists them after auto, which it explains
 DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
-                         "AMX; else fp32), fp32, bf16 or fp16; the adapter stays fp32.",
-                         callback=lambda v: check_dtype(v), metavar="auto|fp32|bf16|fp16")
+                         f"AMX; else fp32), {', '.join(_FIXED_DTYPES[:-1])} or {_FIXED_DTYPES[-1]}; the adapter "
+                         "stays fp32.", callback=lambda v: check_dtype(v), metavar="|".join(dtype_names()))
 BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
                         "base_model, or the embedded model).")
 BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "

@@ -19,21 +19,26 @@ import torch
 from torch import Tensor
 
 from ..channels import channel_spec
+from ..checkpoint import AdapterInfo
 from ..conventions import srgb_to_linear
 from ..encoding import decode, encode
 from ..io import read_image
+from ..layout import TeamLayout
 from ..pipeline import TeamPipeline
 
 BLANK = 0.5  # mid grey in the file encoding
 HOLE_FILLS = ("grey", "harmonic")
 
 
-def check_team(pipe: TeamPipeline) -> list[str]:
-    """The channels an inpainting adapter fills: X.out with X.in for each, plus mask.in."""
-    ins = {t.channel for t in pipe.layout.inputs}
-    outs = [t.channel for t in pipe.layout.outputs]
+def check_team(team: TeamPipeline | AdapterInfo) -> list[str]:
+    """The channels an inpainting adapter fills: X.out with X.in for each, plus mask.in. An adapter's info (its
+    header) is enough, so a command can check its inputs against them before loading the model."""
+    info = team.info if isinstance(team, TeamPipeline) else team
+    layout = team.layout if isinstance(team, TeamPipeline) else TeamLayout.from_names(info.teammates)
+    ins = {t.channel for t in layout.inputs}
+    outs = [t.channel for t in layout.outputs]
     if "mask" not in ins or not outs or not set(outs) <= ins:
-        raise ValueError(f"adapter {pipe.info.path} is not an inpainting adapter: it has inputs {sorted(ins)} and "
+        raise ValueError(f"adapter {info.path} is not an inpainting adapter: it has inputs {sorted(ins)} and "
                          f"outputs {outs}; inpainting needs mask.in and, for every X.out, X.in")
     return outs
 
@@ -47,6 +52,7 @@ class MapFile(NamedTuple):
     encoded: Tensor  # [1, C, H, W] in the [0, 1] file encoding: what the team sees (float files clipped)
     values: Tensor  # the exact values stored: what `inpaint` keeps outside the mask (HDR, negatives included)
     alpha: np.ndarray | None  # H x W, if the file has an alpha: `teamwork inpaint` writes it back unchanged
+    grey: bool = False  # a single-channel file read for a colour channel: `teamwork inpaint` writes it grey
 
 
 def read_both(path: str | Path, channel: str) -> MapFile:
@@ -62,10 +68,17 @@ def read_both(path: str | Path, channel: str) -> MapFile:
         px = np.repeat(px, 3, axis=2)
     x = torch.from_numpy(np.ascontiguousarray(px, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
     alpha = img.pixels[..., -1].copy() if img.has_alpha else None
+    grey = img.pixels.shape[2] <= 2 and not spec.is_grey  # grey or grey + alpha, repeated to RGB above
     if img.is_float:  # EXR / float TIFF hold values, not an encoding
-        return MapFile(encode(channel, x).clamp(0, 1), x, alpha)
+        return MapFile(encode(channel, x).clamp(0, 1), x, alpha, grey)
     x = x.clamp(0, 1)
-    return MapFile(x, stored_value(channel, x), alpha)
+    return MapFile(x, stored_value(channel, x), alpha, grey)
+
+
+def to_grey(value: Tensor, mask: Tensor) -> Tensor:
+    """[N, 3, H, W] -> [N, 1, H, W], the fill of a grey file: the mean colour in the hole; outside it the three
+    components all hold the file's value, so the first is taken as is (a float mean of three could round)."""
+    return torch.where(mask > 0.5, value.mean(dim=1, keepdim=True), value[:, :1])
 
 
 def stored_value(channel: str, encoded: Tensor) -> Tensor:
