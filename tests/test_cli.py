@@ -91,6 +91,18 @@ def test_bad_options_exit_2_before_any_work(tmp_path, monkeypatch, capsys, args,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("device", ["cuda", "cuda:7", "mps"])
+def test_unavailable_device_is_a_usage_error(tmp_path, monkeypatch, capsys, device):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    code, out, err = run(["svbrdf", "x.png", "-o", "o", "--device", device], capsys)
+    assert code == 2 and out == "" and err.startswith("Error:") and "not available" in err and "cpu" in err, err
+    assert "bug" not in err and list(tmp_path.iterdir()) == []
+
+
 def test_dtype_names_come_from_the_pipeline(tmp_path, monkeypatch, capsys):
     import torch
 

@@ -61,6 +61,15 @@ NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as
 def check_device(value: str) -> str:
     if value not in ("auto", "cpu", "cuda", "mps") and not re.fullmatch(r"cuda:\d+", value):
         raise typer.BadParameter(f"must be auto, cpu, cuda, cuda:N or mps; got {value!r}")
+    # Checked here, before a model loads: torch's own failure comes late and reads like a bug.
+    if value.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(value.split(":")[1]) if ":" in value else 0
+        if index >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA device (or a torch built without CUDA)"
+            raise typer.BadParameter(f"{value} is not available: this machine has {have}; use auto or cpu")
+    if value == "mps" and not torch.backends.mps.is_available():
+        raise typer.BadParameter("mps is not available on this machine (Apple silicon only); use auto or cpu")
     return value
 
 
