@@ -280,6 +280,9 @@ def _write_atomic(tensors: dict[str, torch.Tensor], meta: dict[str, str], path: 
     try:
         save_file(tensors, os.fspath(tmp), metadata=meta)
         os.replace(tmp, path)
+        umask = os.umask(0)  # safetensors creates the file 0600; readable like any other output instead
+        os.umask(umask)
+        os.chmod(path, 0o666 & ~umask)
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -368,3 +368,33 @@ def test_samples_without_an_output_are_skipped_up_front(tmp_path, capsys):
     with pytest.warns(UserWarning, match="s2"):
         src = data.FolderSource(tmp_path, ["image", "diffuse"], 16, outputs=["diffuse"])
     assert len(src) == 1
+
+
+def test_out_is_checked_before_training(tmp_path, dataset, tiny_base, capsys, monkeypatch):
+    import teamwork_cli.finetune as ft
+
+    def no_data(*a, **k):
+        raise AssertionError("data loaded before -o was checked")
+
+    monkeypatch.setattr(ft, "make_source", no_data)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main([*_args(dataset, tiny_base, folder, 1), "--overwrite"]) == 2  # bad usage, no training
+    err = capsys.readouterr().err
+    assert err.startswith("Error:") and str(folder) in err and "Hint:" in err and "Traceback" not in err, err
+    assert list(folder.iterdir()) == [] and not (tmp_path / "out.state.pt").exists()
+    missing = tmp_path / "nope" / "a.safetensors"
+    assert main(_args(dataset, tiny_base, missing, 1)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error:") and str(missing.parent) in err and "Hint:" in err, err
+
+
+def test_adapter_file_mode_follows_umask(tmp_path, dataset, tiny_base):
+    import os
+    import stat
+
+    out = tmp_path / "a.safetensors"
+    assert main(_args(dataset, tiny_base, out, 1)) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import typer
 
 from .. import distributed
+from ..errors import TeamworkError
 from ..io import OutputExistsError
 
 
@@ -110,6 +112,15 @@ def finetune(
     if base is None and resolution % (m := embedded_pixel_multiple()):  # other bases: checked once loaded
         raise typer.BadParameter(f"must be a multiple of {m} for the embedded base; got {resolution}",
                                  param_hint="--resolution")
+    if out.is_dir():  # bad usage, found before any data loads or a step trains
+        raise typer.BadParameter(f"{out} is a folder; give the adapter file to write, e.g. "
+                                 f"{out / 'adapter.safetensors'}", param_hint="'-o' / '--out'")
+    parent = out.parent
+    if not parent.is_dir():
+        raise TeamworkError(f"{out}: the folder {parent} does not exist", "create it first, or give -o in an "
+                            "existing folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise TeamworkError(f"{out}: the folder {parent} is not writable", "give -o in a folder you can write to")
     state = out.with_name(out.name + ".state.pt")
     if not resume and not overwrite:
         if state.exists():
