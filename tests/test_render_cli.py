@@ -121,3 +121,28 @@ def test_render_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                        capsys)
     assert code == 2 and "--light" in err
     assert not (tmp_path / "a.png").exists()
+
+
+
+def test_sigterm_mid_write_leaves_nothing_and_exits_143(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    from teamwork_cli import io
+
+    link_new = io.link_new
+
+    def terminated_before_publishing(tmp: Path, p: Path) -> None:  # `timeout`/`kill` once the bytes are on disk
+        assert tmp.exists()
+        os.kill(os.getpid(), signal.SIGTERM)
+        link_new(tmp, p)
+
+    make_material(tmp_path / "maps")
+    monkeypatch.setattr(io, "link_new", terminated_before_publishing)
+    before = signal.getsignal(signal.SIGTERM)
+    code, out, err = run(["render", str(tmp_path / "maps"), "-o", str(tmp_path / "out" / "flash.exr"),
+                          "--bits", "32"], capsys)
+    assert code == 143 and out == "" and err.strip() == "Error: terminated", err
+    assert list((tmp_path / "out").iterdir()) == []  # neither the file nor its hidden temporary
+    assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called main()

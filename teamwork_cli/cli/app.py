@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import typer
@@ -96,14 +98,42 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_show_warning = warnings.showwarning
 
 
+_terminated = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (timeout, kill, job schedulers) taken the way Ctrl-C is, so staged temp files are removed too."""
+    global _terminated
+    _terminated = True
+    raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    return _fail("terminated", None, 143) if _terminated else _fail("interrupted", None, 130)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage)."""
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage, 130 Ctrl-C, 143 SIGTERM)."""
+    global _terminated
+    _terminated = False
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # outside the command (e.g. while typer parses): nothing staged yet
+        return _interrupted()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     debug = os.environ.get("TEAMWORK_DEBUG") == "1"
     warnings.showwarning = _show_warning
     try:
         result = app(args=argv, prog_name="teamwork", standalone_mode=False)
         if result == 130:  # Typer catches Ctrl-C itself and returns 130 (temp files are gone already)
-            return _fail("interrupted", None, 130)
+            return _interrupted()
         return int(result) if isinstance(result, int) else 0
     except TeamworkError as e:
         if debug:
@@ -115,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if "Exit" in kind:
             code = int(getattr(e, "exit_code", 0))
             # Typer turns Ctrl-C into Exit(130); say so, as for any other failure (temp files are gone already).
-            return _fail("interrupted", None, 130) if code == 130 else code
+            return _interrupted() if code == 130 else code
         if "NoArgsIsHelpError" in kind:
             e.show()
             return 0
@@ -126,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = ctx.command_path if ctx else "teamwork"
             return _fail(e.format_message(), f"see '{cmd} --help'", 2)
         if "Abort" in kind or isinstance(e, KeyboardInterrupt):
-            return _fail("interrupted", None, 130)
+            return _interrupted()
         if debug:
             raise
         if not isinstance(e, (ValueError, OSError, RuntimeError)):
