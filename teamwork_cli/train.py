@@ -44,6 +44,9 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
+        for name in ("lr", "warmup", "clip"):  # lr 0 is allowed: a dry run that changes no weight
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0; got {getattr(self, name)}")
 
 
 def resolve_mixed_precision() -> str:

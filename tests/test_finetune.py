@@ -257,9 +257,13 @@ def test_bad_usage_fails_before_training(tmp_path, dataset, tiny_base, capsys):
              (["--one-step", "--start", "diffuse.out"], 2, "OUT=IN"),
              (["--one-step", "--start", "diffuse.out=image.in,diffuse.out=normals.in"], 2, "one input"),
              (["--one-step", "--start-level", "1.5"], 2, "start level must be in (0, 1]"),
-             (["--optimizer", "sgd"], 2, "adamw, prodigy"), (["--batch-size", "0"], 2, "batch_size"),
+             (["--optimizer", "sgd"], 2, "adamw, prodigy"),
+             (["--batch-size", "0"], 2, "--batch-size: must be at least 1"),
              (["--data", "procedural:nope"], 2, "procedural:svbrdf"), (["--hole-fill", "blue"], 2, "grey, harmonic"),
-             (["--resolution", "41"], 1, "not a multiple of"), (["--checkpoint-every", "0"], 2, "checkpoint_every")]
+             (["--resolution", "41"], 1, "not a multiple of"), (["--checkpoint-every", "0"], 2, "--checkpoint-every:"),
+             (["--rank", "0"], 2, "--rank: must be at least 1"), (["--dropout", "1.5"], 2, "--dropout:"),
+             (["--lr", "-1"], 2, "--lr: must be at least 0"), (["--warmup", "-1"], 2, "--warmup:"),
+             (["--mixed-precision", "fp8"], 2, "--mixed-precision: must be one of auto")]
     for extra, code, message in cases:
         assert main([*_args(dataset, tiny_base, out, 1), *extra]) == code
         err = capsys.readouterr().err

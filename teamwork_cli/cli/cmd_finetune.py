@@ -102,8 +102,14 @@ def finetune(
         TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                     warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
                     mixed_precision=mixed_precision).check()
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    except ValueError as e:  # "<field> must ...": named as the option the user typed
+        field, _, rest = str(e).partition(" ")
+        hint = "--" + field.replace("_", "-") if rest.startswith("must") else None
+        raise typer.BadParameter(rest if hint else str(e), param_hint=hint) from None
+    if rank < 1:
+        raise typer.BadParameter(f"must be at least 1; got {rank}", param_hint="--rank")
+    if not 0 <= dropout < 1:  # 1 would drop every teammate of every sample
+        raise typer.BadParameter(f"must be in [0, 1); got {dropout}", param_hint="--dropout")
     if data.startswith("procedural:") and data.removeprefix("procedural:") not in PROCEDURAL:
         raise typer.BadParameter(f"{data}: generated data is one of "
                                  f"{', '.join('procedural:' + k for k in PROCEDURAL)}", param_hint="--data")
