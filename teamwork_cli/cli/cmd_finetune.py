@@ -104,7 +104,7 @@ def finetune(
                     mixed_precision=mixed_precision).check()
     except ValueError as e:  # "<field> must ...": named as the option the user typed
         field, _, rest = str(e).partition(" ")
-        hint = "--" + field.replace("_", "-") if rest.startswith("must") else None
+        hint = "--" + field.replace("_", "-") if field in TrainConfig.__dataclass_fields__ else None
         raise typer.BadParameter(rest if hint else str(e), param_hint=hint) from None
     if rank < 1:
         raise typer.BadParameter(f"must be at least 1; got {rank}", param_hint="--rank")
