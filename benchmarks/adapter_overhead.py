@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from teamwork_cli.adapter import TeamBatch, inject_adapter, team_context
+from teamwork_cli.adapters.layer import TeamBatch, inject_adapter, team_context
 
 
 def median_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:

@@ -16,9 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from teamwork_cli import scenes as S  # noqa: E402
-from teamwork_cli.deferred import deferred_shading  # noqa: E402
-from teamwork_cli.render import to_photo  # noqa: E402
+from teamwork_cli.graphics.deferred import deferred_shading  # noqa: E402
+from teamwork_cli.graphics.render import to_photo  # noqa: E402
+from teamwork_cli.procedural import scenes as S  # noqa: E402
 
 GRID = [(a, b) for a in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5) for b in (5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0)]
 

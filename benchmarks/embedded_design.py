@@ -16,7 +16,7 @@ import time
 import torch
 from diffusers import UNet2DModel
 
-from teamwork_cli.embedded import DEFAULT_CONFIG
+from teamwork_cli.models.embedded import DEFAULT_CONFIG
 
 PIXEL = dict(in_channels=3, out_channels=3, block_out_channels=(32, 64, 128, 128), layers_per_block=1,
              down_block_types=("DownBlock2D",) * 4, up_block_types=("UpBlock2D",) * 4, norm_num_groups=8)

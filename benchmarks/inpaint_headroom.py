@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import torch.nn.functional as F  # noqa: E402
 from tasks_quality import MAPS, header, rmse, row  # noqa: E402
 
-from teamwork_cli import procedural as P  # noqa: E402
-from teamwork_cli import scenes as S  # noqa: E402
-from teamwork_cli.encoding import encode  # noqa: E402
-from teamwork_cli.holefill import harmonic_fill  # noqa: E402
-from teamwork_cli.task_data import random_masks  # noqa: E402
+from teamwork_cli.core.encoding import encode  # noqa: E402
+from teamwork_cli.graphics.holefill import harmonic_fill  # noqa: E402
+from teamwork_cli.procedural import materials as P  # noqa: E402
+from teamwork_cli.procedural import scenes as S  # noqa: E402
+from teamwork_cli.training.task_data import random_masks  # noqa: E402
 
 
 def blur(x: torch.Tensor, sigma: float, known: torch.Tensor | None = None) -> torch.Tensor:

@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tasks_quality import rmse  # noqa: E402
 
-from teamwork_cli import scenes as S  # noqa: E402
-from teamwork_cli.holefill import harmonic_fill  # noqa: E402
-from teamwork_cli.render import to_photo  # noqa: E402
-from teamwork_cli.task_data import random_masks  # noqa: E402
+from teamwork_cli.graphics.holefill import harmonic_fill  # noqa: E402
+from teamwork_cli.graphics.render import to_photo  # noqa: E402
+from teamwork_cli.procedural import scenes as S  # noqa: E402
+from teamwork_cli.training.task_data import random_masks  # noqa: E402
 
 
 def block(cin: int, cout: int) -> nn.Sequential:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from teamwork_cli import procedural
+from teamwork_cli.procedural import materials as procedural
 
 
 def _srgb(x: torch.Tensor) -> torch.Tensor:

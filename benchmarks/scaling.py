@@ -23,8 +23,8 @@ import time
 import torch
 from diffusers import SD3Transformer2DModel
 
-from teamwork_cli.adapter import TeamBatch, adapter_layers, inject_adapter, remove_adapter, team_context
-from teamwork_cli.joint_attention import disable_joint_attention, enable_joint_attention
+from teamwork_cli.adapters.layer import TeamBatch, adapter_layers, inject_adapter, remove_adapter, team_context
+from teamwork_cli.models.joint_attention import disable_joint_attention, enable_joint_attention
 
 HEAD_DIM = 64  # SD3's attention head width
 CONTEXT_TOKENS = 77  # prompt tokens per row (SD3 has 77 CLIP + 256 T5; scaled like the image tokens)

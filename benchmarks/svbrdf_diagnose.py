@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT.parent))
 
 from svbrdf_quality import MAPS, load_crops  # noqa: E402
 
-from teamwork_cli import procedural as P  # noqa: E402
-from teamwork_cli import render as R  # noqa: E402
-from teamwork_cli.pipeline import TeamPipeline, default_adapter  # noqa: E402
+from teamwork_cli.graphics import render as R  # noqa: E402
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter  # noqa: E402
+from teamwork_cli.procedural import materials as P  # noqa: E402
 from teamwork_cli.tasks import svbrdf as task  # noqa: E402
 
 

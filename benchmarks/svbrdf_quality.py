@@ -24,11 +24,11 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from teamwork_cli import flashfit  # noqa: E402
-from teamwork_cli import render as R  # noqa: E402
-from teamwork_cli.conventions import decode_normals, srgb_to_linear  # noqa: E402
-from teamwork_cli.io import read_image  # noqa: E402
-from teamwork_cli.pipeline import TeamPipeline, default_adapter  # noqa: E402
+from teamwork_cli.core.conventions import decode_normals, srgb_to_linear  # noqa: E402
+from teamwork_cli.graphics import flashfit  # noqa: E402
+from teamwork_cli.graphics import render as R  # noqa: E402
+from teamwork_cli.materials.io import read_image  # noqa: E402
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter  # noqa: E402
 from teamwork_cli.tasks import svbrdf as task  # noqa: E402
 
 SETS = ("factory_wall", "stone_floor", "defense_wall")

@@ -29,10 +29,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--ensemble", type=int, default=None, help="passed to teamwork svbrdf (default: its own)")
     args = ap.parse_args()
-    from teamwork_cli import procedural
-    from teamwork_cli.conventions import srgb_to_linear
-    from teamwork_cli.io import write_map
-    from teamwork_cli.pipeline import TeamPipeline, default_adapter
+    from teamwork_cli.core.conventions import srgb_to_linear
+    from teamwork_cli.materials.io import write_map
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter
+    from teamwork_cli.procedural import materials as procedural
 
     tmp = Path(tempfile.mkdtemp())
     photo = procedural.generate([10_000_000], args.size, augment=False)["image"]

@@ -44,19 +44,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from teamwork_cli import procedural as P  # noqa: E402
-from teamwork_cli import render as R  # noqa: E402
-from teamwork_cli import scenes as S  # noqa: E402
-from teamwork_cli.conventions import srgb_to_linear  # noqa: E402
-from teamwork_cli.deferred import deferred_shading  # noqa: E402
-from teamwork_cli.encoding import encode  # noqa: E402
-from teamwork_cli.holefill import harmonic_fill  # noqa: E402
-from teamwork_cli.pipeline import EMBEDDED_DIR, TeamPipeline  # noqa: E402
-from teamwork_cli.task_data import random_masks  # noqa: E402
+from teamwork_cli.core.conventions import srgb_to_linear  # noqa: E402
+from teamwork_cli.core.encoding import encode  # noqa: E402
+from teamwork_cli.graphics import render as R  # noqa: E402
+from teamwork_cli.graphics.deferred import deferred_shading  # noqa: E402
+from teamwork_cli.graphics.holefill import harmonic_fill  # noqa: E402
+from teamwork_cli.pipelines.team_pipeline import EMBEDDED_DIR, TeamPipeline  # noqa: E402
+from teamwork_cli.procedural import materials as P  # noqa: E402
+from teamwork_cli.procedural import scenes as S  # noqa: E402
 from teamwork_cli.tasks import inpaint as inpaint_task  # noqa: E402
 from teamwork_cli.tasks import intrinsics as intrinsics_task  # noqa: E402
 from teamwork_cli.tasks import shade as shade_task  # noqa: E402
 from teamwork_cli.tasks import synthesize as synth_task  # noqa: E402
+from teamwork_cli.training.task_data import random_masks  # noqa: E402
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 
@@ -187,7 +187,7 @@ def real_inpaint_sets(shared: Path, size: int) -> list[tuple[str, str, dict[str,
     dielectric CC0 sets (svbrdf_quality's six crops at 256 px), each cut into size x size tiles."""
     from svbrdf_quality import load_crops
 
-    from teamwork_cli.io import read_image
+    from teamwork_cli.materials.io import read_image
 
     def tiles(x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N * (H // size) * (W // size), C, size, size]
         c, h, w = x.shape[1:]

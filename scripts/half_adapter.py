@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from teamwork_cli.checkpoint import convert_adapter  # noqa: E402
+from teamwork_cli.adapters.checkpoint import convert_adapter  # noqa: E402
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

@@ -20,7 +20,7 @@ def _small_torch():
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
     """A tiny embedded-format base model folder."""
-    from teamwork_cli.embedded import EmbeddedDenoiser
+    from teamwork_cli.models.embedded import EmbeddedDenoiser
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tinybase")
@@ -30,7 +30,7 @@ def tiny_base(tmp_path_factory):
 
 def randomize_up(model, scale, seed=0):
     """Give every adapter layer a random `up` (a fresh adapter is an exact no-op), reproducibly."""
-    from teamwork_cli.adapter import adapter_layers
+    from teamwork_cli.adapters.layer import adapter_layers
 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -40,10 +40,10 @@ def randomize_up(model, scale, seed=0):
 
 def make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0, metadata=None):
     """A random (non-zero) adapter for the tiny base, written in the published format (plus `metadata`)."""
-    from teamwork_cli.adapter import inject_adapter
-    from teamwork_cli.backbones import layers_to_adapt
-    from teamwork_cli.checkpoint import save_adapter
-    from teamwork_cli.embedded import EmbeddedDenoiser
+    from teamwork_cli.adapters.checkpoint import save_adapter
+    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.profiles import layers_to_adapt
+    from teamwork_cli.models.embedded import EmbeddedDenoiser
 
     den = EmbeddedDenoiser.from_pretrained(base_path)
     inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), rank, communication=communication)

@@ -7,7 +7,7 @@ import torch
 from diffusers import SD3Transformer2DModel, UNet2DModel
 from torch import nn
 
-from teamwork_cli.adapter import (
+from teamwork_cli.adapters.layer import (
     TeamBatch,
     TeamworkConv2d,
     TeamworkLayer,

@@ -7,9 +7,9 @@ import torch
 from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel, UNet2DModel
 from torch import nn
 
-from teamwork_cli import backbones
-from teamwork_cli.adapter import TeamBatch, inject_adapter, team_context
-from teamwork_cli.backbones import (
+from teamwork_cli.adapters import profiles as backbones
+from teamwork_cli.adapters.layer import TeamBatch, inject_adapter, team_context
+from teamwork_cli.adapters.profiles import (
     BackboneProfile,
     layers_to_adapt,
     profile_for,

@@ -10,10 +10,10 @@ import torch
 from conftest import write_png
 from PIL import Image
 
-from teamwork_cli.adapter import TeamworkConv2d, TeamworkLinear, team_context
+from teamwork_cli.adapters.layer import TeamworkConv2d, TeamworkLinear, team_context
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli.app import main
-from teamwork_cli.pipeline import TeamPipeline
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_batch_equals_single_runs_and_never_mixes(pipe32):
 
 def test_one_generator_per_image_keeps_single_image_results(pipe32):
     """A list of one generator draws the same noise as that generator alone: seeds give what they gave before."""
-    from teamwork_cli.sampler import sample_team
+    from teamwork_cli.pipelines.sampling import sample_team
 
     x = {"image.in": photos(1) * 2 - 1, "halfway.in": torch.zeros(1, 3, 32, 40)}
     runs = [sample_team(pipe32.denoiser, pipe32.layout, x, steps=2, generator=g)["normals.out"]

@@ -10,8 +10,8 @@ from diffusers import SD3Transformer2DModel
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from teamwork_cli.adapter import TeamBatch, adapter_layers, adapter_state_dict, inject_adapter, team_context
-from teamwork_cli.checkpoint import load_adapter, read_adapter_info, save_adapter
+from teamwork_cli.adapters.checkpoint import load_adapter, read_adapter_info, save_adapter
+from teamwork_cli.adapters.layer import TeamBatch, adapter_layers, adapter_state_dict, inject_adapter, team_context
 
 TEAM = ["image.in", "diffuse.out", "normals.out"]
 META = {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": "stable-diffusion-3/teamwork",
@@ -202,7 +202,7 @@ def test_loading_leaves_the_global_rng_alone(tmp_path: Path) -> None:
 
 
 def test_half_precision_copy_keeps_metadata_and_loads(tmp_path: Path) -> None:
-    from teamwork_cli.checkpoint import convert_adapter
+    from teamwork_cli.adapters.checkpoint import convert_adapter
 
     src = write(tmp_path / "a.safetensors")
     dst = convert_adapter(src, tmp_path / "a16.safetensors", torch.float16)

@@ -12,7 +12,7 @@ import pytest
 from conftest import SVBRDF
 
 from teamwork_cli.cli.app import main
-from teamwork_cli.io import ImageError, OutputExistsError
+from teamwork_cli.materials.io import ImageError, OutputExistsError
 
 COMMANDS = ["svbrdf", "intrinsics", "inpaint", "shade", "synthesize", "finetune", "render", "info", "presets"]
 
@@ -106,7 +106,7 @@ def test_unavailable_device_is_a_usage_error(tmp_path, monkeypatch, capsys, devi
 def test_dtype_names_come_from_the_pipeline(tmp_path, monkeypatch, capsys):
     import torch
 
-    from teamwork_cli import pipeline
+    from teamwork_cli.pipelines import team_pipeline as pipeline
 
     monkeypatch.chdir(tmp_path)
     args = ["intrinsics", "x.png", "-o", "o", "--dtype"]

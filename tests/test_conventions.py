@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from teamwork_cli import conventions as cv
+from teamwork_cli.core import conventions as cv
 
 RNG = np.random.default_rng(7)
 

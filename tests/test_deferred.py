@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from teamwork_cli import scenes as S
-from teamwork_cli.deferred import deferred_shading
-from teamwork_cli.encoding import decode, encode
-from teamwork_cli.finetune import make_source
-from teamwork_cli.layout import TeamLayout, load_preset
+from teamwork_cli.core.encoding import decode, encode
+from teamwork_cli.core.layout import TeamLayout, load_preset
+from teamwork_cli.graphics.deferred import deferred_shading
+from teamwork_cli.procedural import scenes as S
 from teamwork_cli.tasks import shade as task
+from teamwork_cli.training.finetune import make_source
 
 
 def flat(normal=(0.0, 0.0, 1.0), depth=0.5, albedo=0.5, metallic=0.0, n=1, size=8) -> dict[str, torch.Tensor]:

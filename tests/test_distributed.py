@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from conftest import write_png
 
-from teamwork_cli import distributed
+from teamwork_cli.core import distributed
 
 MAPS = ["diffuse", "specular", "roughness", "normals", "basecolor", "metallic", "render"]
 

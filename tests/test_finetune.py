@@ -8,9 +8,9 @@ import torch
 from conftest import write_png
 from safetensors import safe_open
 
-from teamwork_cli import data
 from teamwork_cli.cli.app import main
-from teamwork_cli.finetune import draw_active
+from teamwork_cli.training import data
+from teamwork_cli.training.finetune import draw_active
 
 
 @pytest.fixture()
@@ -93,7 +93,7 @@ def test_dropout_keeps_an_output():
 
 def test_views_larger_than_the_pool_and_mixed_sizes(tmp_path):
     """Training crops above the pool size upsample; maps of one sample at two resolutions stay aligned."""
-    from teamwork_cli.data import FolderSource, build_pool, svbrdf_views
+    from teamwork_cli.training.data import FolderSource, build_pool, svbrdf_views
 
     pool = build_pool(2, size=32)
     views = svbrdf_views(pool, 2, 48, torch.Generator().manual_seed(0))
@@ -109,9 +109,9 @@ def test_views_larger_than_the_pool_and_mixed_sizes(tmp_path):
 
 def test_auto_precision_avoids_emulated_bf16(monkeypatch):
     """On a CPU without native bf16 (emulated: 73x slower than fp32 on an AVX2 EPYC) auto means fp32."""
-    import teamwork_cli.distributed as distributed
-    import teamwork_cli.pipeline as pipeline
-    from teamwork_cli.train import resolve_mixed_precision
+    import teamwork_cli.core.distributed as distributed
+    import teamwork_cli.pipelines.team_pipeline as pipeline
+    from teamwork_cli.training.loop import resolve_mixed_precision
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(distributed, "cpu_only", lambda: True)
@@ -140,7 +140,7 @@ def test_init_continues_from_an_adapter(tmp_path, dataset, tiny_base, capsys):
 
 
 def test_resume_keeps_the_precision_the_run_started_with(tmp_path, dataset, tiny_base, monkeypatch):
-    from teamwork_cli import train
+    from teamwork_cli.training import loop as train
 
     out = tmp_path / "p.safetensors"
     args = [a for a in _args(dataset, tiny_base, out, 2) if a not in ("--mixed-precision", "no")]
@@ -157,7 +157,7 @@ def test_resume_keeps_the_precision_the_run_started_with(tmp_path, dataset, tiny
 def test_x0_from_inverts_the_training_target(prediction):
     from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
 
-    from teamwork_cli.denoiser import TeamDenoiser
+    from teamwork_cli.models.denoiser import TeamDenoiser
 
     class Den(TeamDenoiser):
         def predict(self, sample, timesteps, **cond):
@@ -175,7 +175,7 @@ def test_x0_from_inverts_the_training_target(prediction):
 
 
 def test_one_step_adapter_is_recorded_and_sampled_deterministically(tmp_path, dataset, tiny_base, capsys):
-    from teamwork_cli.pipeline import TeamPipeline
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
     out = tmp_path / "one.safetensors"
     assert main([*_args(dataset, tiny_base, out, 2), "--one-step", "--lr", "1e-2"]) == 0
@@ -200,11 +200,11 @@ def test_one_step_adapter_is_recorded_and_sampled_deterministically(tmp_path, da
 
 
 def test_one_step_training_lowers_the_one_step_error(dataset, tiny_base):
-    from teamwork_cli.adapter import inject_adapter
-    from teamwork_cli.backbones import layers_to_adapt
-    from teamwork_cli.embedded import EmbeddedDenoiser
-    from teamwork_cli.finetune import make_source, team_loss
-    from teamwork_cli.layout import TeamLayout
+    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.profiles import layers_to_adapt
+    from teamwork_cli.core.layout import TeamLayout
+    from teamwork_cli.models.embedded import EmbeddedDenoiser
+    from teamwork_cli.training.finetune import make_source, team_loss
 
     layout = TeamLayout.from_names("image.in,diffuse.out,normals.out")
     den = EmbeddedDenoiser.from_pretrained(tiny_base)
@@ -228,7 +228,7 @@ def test_one_step_training_lowers_the_one_step_error(dataset, tiny_base):
 def test_one_step_start_is_recorded_and_reads_its_input(tmp_path, dataset, tiny_base, capsys):
     """--start diffuse.out=image.in: diffuse starts from the photo; with coordination off that is the only way the
     photo can reach it, so the output follows the photo with the start and ignores it without."""
-    from teamwork_cli.pipeline import TeamPipeline
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
     out, plain = tmp_path / "start.safetensors", tmp_path / "plain.safetensors"
     common = ["--one-step", "--lr", "1e-2", "--no-coordination"]
@@ -273,11 +273,11 @@ def test_bad_usage_fails_before_training(tmp_path, dataset, tiny_base, capsys):
 
 def test_hole_loss_counts_only_the_hole_and_its_seam(tiny_base):
     """--hole-loss: a change of the target far from the hole leaves the loss as it is; inside the hole it does not."""
-    from teamwork_cli.adapter import inject_adapter
-    from teamwork_cli.backbones import layers_to_adapt
-    from teamwork_cli.embedded import EmbeddedDenoiser
-    from teamwork_cli.finetune import team_loss
-    from teamwork_cli.layout import TeamLayout
+    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.profiles import layers_to_adapt
+    from teamwork_cli.core.layout import TeamLayout
+    from teamwork_cli.models.embedded import EmbeddedDenoiser
+    from teamwork_cli.training.finetune import team_loss
 
     layout = TeamLayout.from_names("image.in,mask.in,image.out")
     den = EmbeddedDenoiser.from_pretrained(tiny_base)
@@ -309,8 +309,8 @@ def test_hole_loss_needs_a_mask_teammate(tmp_path, dataset, tiny_base, capsys):
 
 def test_hole_weights_fall_back_to_the_whole_image():
     """No mask (NaN) or a dropped mask teammate: the whole image counts; so does an output nothing is pasted into."""
-    from teamwork_cli.finetune import hole_weights
-    from teamwork_cli.layout import TeamLayout
+    from teamwork_cli.core.layout import TeamLayout
+    from teamwork_cli.training.finetune import hole_weights
 
     layout = TeamLayout.from_names("image.in,mask.in,image.out,normals.out")
     mask = torch.zeros(3, 1, 16, 16)
@@ -327,7 +327,7 @@ def test_hole_weights_fall_back_to_the_whole_image():
 
 
 def test_a_nan_loss_stops_training_before_it_touches_the_weights(tmp_path):
-    from teamwork_cli.train import TrainConfig, train
+    from teamwork_cli.training.loop import TrainConfig, train
 
     model = torch.nn.Linear(2, 1)
     before = [p.detach().clone() for p in model.parameters()]
@@ -375,7 +375,7 @@ def test_samples_without_an_output_are_skipped_up_front(tmp_path, capsys):
 
 
 def test_out_is_checked_before_training(tmp_path, dataset, tiny_base, capsys, monkeypatch):
-    import teamwork_cli.finetune as ft
+    import teamwork_cli.training.finetune as ft
 
     def no_data(*a, **k):
         raise AssertionError("data loaded before -o was checked")

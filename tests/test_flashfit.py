@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from teamwork_cli import flashfit
-from teamwork_cli import render as R
+from teamwork_cli.graphics import flashfit
+from teamwork_cli.graphics import render as R
 
 
 def _truth(size: int = 48) -> dict[str, torch.Tensor]:

@@ -9,11 +9,11 @@ from conftest import make_adapter, write_png
 from PIL import Image
 
 from teamwork_cli.cli.app import main
-from teamwork_cli.finetune import make_source
-from teamwork_cli.holefill import _cg, harmonic_fill
-from teamwork_cli.io import read_image
-from teamwork_cli.layout import load_preset
+from teamwork_cli.core.layout import load_preset
+from teamwork_cli.graphics.holefill import _cg, harmonic_fill
+from teamwork_cli.materials.io import read_image
 from teamwork_cli.tasks.inpaint import blank
+from teamwork_cli.training.finetune import make_source
 
 
 def hole(size: int, lo: int, hi: int) -> torch.Tensor:
@@ -96,7 +96,7 @@ def test_inpaint_uses_the_fill_its_adapter_was_trained_with(tmp_path, tiny_base,
 
 
 def test_shipped_adapters_resolve_by_name(capsys):
-    from teamwork_cli.hub.resolve import resolve_adapter, shipped_adapters
+    from teamwork_cli.models.hub.resolve import resolve_adapter, shipped_adapters
 
     names = shipped_adapters()
     if not names:

@@ -15,16 +15,16 @@ import torch
 from conftest import randomize_up, write_png
 from PIL import Image
 
-from teamwork_cli.adapter import adapter_layers, inject_adapter
-from teamwork_cli.backbones import layers_to_adapt
-from teamwork_cli.checkpoint import read_adapter_info, save_adapter
+from teamwork_cli.adapters.checkpoint import read_adapter_info, save_adapter
+from teamwork_cli.adapters.layer import adapter_layers, inject_adapter
+from teamwork_cli.adapters.profiles import layers_to_adapt
 from teamwork_cli.cli.app import main
-from teamwork_cli.hub import load_hub_denoiser
-from teamwork_cli.hub.testing import FAMILIES, save_tiny_pipeline
-from teamwork_cli.io import read_image
-from teamwork_cli.layout import TeamLayout, load_preset
-from teamwork_cli.pipeline import TeamPipeline
-from teamwork_cli.sampler import sample_team
+from teamwork_cli.core.layout import TeamLayout, load_preset
+from teamwork_cli.materials.io import read_image
+from teamwork_cli.models.hub import load_hub_denoiser
+from teamwork_cli.models.hub.testing import FAMILIES, save_tiny_pipeline
+from teamwork_cli.pipelines.sampling import sample_team
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 SVBRDF = ["image.in", "halfway.in", "diffuse.out", "specular.out", "roughness.out", "normals.out"]
 # What `teamwork intrinsics` writes with the published decomposition teammates: its outputs, plus glTF metallic.
@@ -155,7 +155,7 @@ def test_sampler_matches_diffusers_pipeline(team):
     pipe.scheduler = type(den.scheduler).from_config(den.scheduler.config)  # the loader's estimation scheduler
     kw = dict(prompt="", height=32, width=32, num_inference_steps=2, output_type="pt")
     if family == "flux":
-        from teamwork_cli.hub.flux import pack
+        from teamwork_cli.models.hub.flux import pack
 
         kw.update(latents=pack(noise), guidance_scale=den.guidance)
     else:

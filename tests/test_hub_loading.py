@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import write_png
 
-from teamwork_cli import encoding
 from teamwork_cli.cli.app import main
-from teamwork_cli.errors import TeamworkError
-from teamwork_cli.hub import load_hub_denoiser, resolve_adapter
-from teamwork_cli.hub.testing import save_tiny_pipeline
+from teamwork_cli.core import encoding
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.models.hub import load_hub_denoiser, resolve_adapter
+from teamwork_cli.models.hub.testing import save_tiny_pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_bad_base_paths(tmp_path):
 
 
 def test_prompt_embeddings_cached_and_text_encoders_not_loaded_again(monkeypatch, sd2_folder):
-    from teamwork_cli.hub import loading
+    from teamwork_cli.models.hub import loading
 
     loads = []
     real = loading._from_pretrained
@@ -118,9 +118,9 @@ def test_published_convention_values():
 
 def test_pipeline_feeds_the_denoisers_convention(monkeypatch, sd2_folder, tmp_path):
     """TeamPipeline hands a hub denoiser gamma images and 2h-1 halfway maps, and maps outputs back."""
-    from teamwork_cli import pipeline as P
-    from teamwork_cli.adapter import inject_adapter
-    from teamwork_cli.checkpoint import save_adapter
+    from teamwork_cli.adapters.checkpoint import save_adapter
+    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.pipelines import team_pipeline as P
 
     den = load_hub_denoiser(str(sd2_folder))
     inject_adapter(den.model, None, 3, 2)
@@ -150,8 +150,8 @@ def test_sdxl_published_size_conditioning(tmp_path):
 
 
 def test_fp16_vae_flagged_force_upcast_runs_in_fp32():
-    from teamwork_cli.hub.testing import _vae
-    from teamwork_cli.hub.vae import VaeCodec
+    from teamwork_cli.models.hub.testing import _vae
+    from teamwork_cli.models.hub.vae import VaeCodec
 
     codec = VaeCodec(_vae(4, flow=False).half(), tiling=False)  # AutoencoderKL defaults to force_upcast=True
     assert codec.upcast and next(codec.vae.parameters()).dtype == torch.float32
@@ -174,8 +174,8 @@ def test_adapter_for_another_base_names_both(tmp_path, sd2_folder, tiny_svbrdf_a
 
 def test_held_regions_are_noised_in_each_schedulers_own_form(tmp_path):
     """Known regions (inpainting's held context) enter Euler latents as x0 + sigma eps, flow ones as a blend."""
-    from teamwork_cli.embedded import EmbeddedDenoiser
-    from teamwork_cli.sampler import _noised
+    from teamwork_cli.models.embedded import EmbeddedDenoiser
+    from teamwork_cli.pipelines.sampling import _noised
 
     x0, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
     den = load_hub_denoiser(str(save_tiny_pipeline("sdxl", tmp_path / "sdxl")))  # EulerDiscreteScheduler

@@ -10,13 +10,13 @@ import pytest
 import torch
 from conftest import randomize_up
 
-from teamwork_cli.adapter import inject_adapter
-from teamwork_cli.backbones import layers_to_adapt
-from teamwork_cli.checkpoint import save_adapter
-from teamwork_cli.hub import load_hub_denoiser
-from teamwork_cli.hub.memory import enable_offload
-from teamwork_cli.hub.testing import save_tiny_pipeline
-from teamwork_cli.pipeline import TeamPipeline
+from teamwork_cli.adapters.checkpoint import save_adapter
+from teamwork_cli.adapters.layer import inject_adapter
+from teamwork_cli.adapters.profiles import layers_to_adapt
+from teamwork_cli.models.hub import load_hub_denoiser
+from teamwork_cli.models.hub.memory import enable_offload
+from teamwork_cli.models.hub.testing import save_tiny_pipeline
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 SVBRDF = ["image.in", "halfway.in", "diffuse.out", "specular.out", "roughness.out", "normals.out"]
 

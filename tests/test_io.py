@@ -13,9 +13,9 @@ import pytest
 import tifffile
 from PIL import Image as PILImage
 
-from teamwork_cli import io as tio
-from teamwork_cli.conventions import linear_to_srgb
-from teamwork_cli.io import ImageError, OutputExistsError, read_image, read_map, write_map
+from teamwork_cli.core.conventions import linear_to_srgb
+from teamwork_cli.materials import io as tio
+from teamwork_cli.materials.io import ImageError, OutputExistsError, read_image, read_map, write_map
 
 RNG = np.random.default_rng(3)
 

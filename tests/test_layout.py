@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from teamwork_cli.layout import TeamLayout, available_presets, load_preset
+from teamwork_cli.core.layout import TeamLayout, available_presets, load_preset
 
 
 def test_every_preset_loads_with_valid_names():

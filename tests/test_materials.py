@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import write_png
 
-from teamwork_cli.materials import find_material, load_material
+from teamwork_cli.materials.folders import find_material, load_material
 
 
 def test_texture_library_names(tmp_path):

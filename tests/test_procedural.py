@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from teamwork_cli import procedural as P
-from teamwork_cli import render as R
+from teamwork_cli.graphics import render as R
+from teamwork_cli.procedural import materials as P
 
 SIZE = 64
 SEEDS = list(range(24))  # enough to hit every family
@@ -108,7 +108,7 @@ def test_seed_independence_from_thread_count() -> None:
 def test_pool_cache_write_leaves_other_writers_alone(tmp_path) -> None:
     """An adapter and its twin start together and both build the cached pool: each writes its own temporary file
     (a shared name once made one of them fail), and the cache ends complete."""
-    from teamwork_cli.data import load_or_build_pool
+    from teamwork_cli.training.data import load_or_build_pool
 
     other = tmp_path / "pool.pt.tmp"  # what the other job, mid-write, would hold under a shared name
     other.write_bytes(b"half written")

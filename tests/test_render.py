@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from teamwork_cli import render as R
+from teamwork_cli.graphics import render as R
 
 
 def _maps(b: int, h: int, w: int, diffuse=1.0, specular=0.0, roughness=0.5) -> dict[str, torch.Tensor]:

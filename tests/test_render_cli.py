@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from teamwork_cli.cli.app import main
-from teamwork_cli.io import write_map
-from teamwork_cli.materials import find_material, load_material
+from teamwork_cli.materials.folders import find_material, load_material
+from teamwork_cli.materials.io import write_map
 
 SIZE = 16
 
@@ -129,7 +129,7 @@ def test_sigterm_mid_write_leaves_nothing_and_exits_143(tmp_path: Path, capsys: 
     import os
     import signal
 
-    from teamwork_cli import io
+    from teamwork_cli.materials import io
 
     link_new = io.link_new
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from teamwork_cli import scenes as S
-from teamwork_cli.layout import load_preset
-from teamwork_cli.task_data import random_masks, scene_source
+from teamwork_cli.core.layout import load_preset
+from teamwork_cli.procedural import scenes as S
+from teamwork_cli.training.task_data import random_masks, scene_source
 
 
 def _flat(colour: float) -> dict[str, torch.Tensor]:
@@ -106,7 +106,7 @@ def test_studio_lighting_is_fixed_and_keeps_the_layout():
 
 
 def test_shading_teams_train_on_the_studio_rig():
-    from teamwork_cli.task_data import scene_batch
+    from teamwork_cli.training.task_data import scene_batch
 
     data = scene_source(load_preset("shade"), 16)(1, torch.Generator().manual_seed(0))
     seed = int(torch.randint(0, S.EVAL_SEED0, (1,), generator=torch.Generator().manual_seed(0)))

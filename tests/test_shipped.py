@@ -7,11 +7,11 @@ import pytest
 from conftest import write_png
 from PIL import Image
 
-from teamwork_cli.checkpoint import read_adapter_info
+from teamwork_cli.adapters.checkpoint import read_adapter_info
 from teamwork_cli.cli.app import main
-from teamwork_cli.embedded import EMBEDDED_DIR
-from teamwork_cli.io import read_image
-from teamwork_cli.layout import load_preset
+from teamwork_cli.core.layout import load_preset
+from teamwork_cli.materials.io import read_image
+from teamwork_cli.models.embedded import EMBEDDED_DIR
 
 PRESETS = ("svbrdf", "intrinsics", "inpaint", "inpaint-material", "shade", "synthesize")
 

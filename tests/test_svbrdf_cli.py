@@ -167,7 +167,7 @@ def test_gltf_files_are_listed_and_all_or_nothing(tmp_path, tiny_base, tiny_svbr
 
 
 def test_a_gltf_failure_takes_back_the_new_maps(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, monkeypatch):
-    from teamwork_cli import gltf
+    from teamwork_cli.materials import gltf
 
     def full_disk(*args, **kwargs):
         raise OSError("no space left on device")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from teamwork_cli.cli.app import main
-from teamwork_cli.finetune import make_source
-from teamwork_cli.layout import load_preset
+from teamwork_cli.core.layout import load_preset
+from teamwork_cli.training.finetune import make_source
 
 
 def test_inpaint_source_blanks_only_the_input_under_the_mask(tmp_path):

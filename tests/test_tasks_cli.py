@@ -8,8 +8,8 @@ from conftest import make_adapter, write_png
 from PIL import Image
 
 from teamwork_cli.cli.app import main
-from teamwork_cli.io import read_image, write_map
-from teamwork_cli.layout import load_preset
+from teamwork_cli.core.layout import load_preset
+from teamwork_cli.materials.io import read_image, write_map
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_inpaint_grey_input_stays_grey(tmp_path, tiny_base, adapters, capsys):
 
 
 def test_inpaint_checks_maps_before_loading_the_model(tmp_path, adapters, capsys, monkeypatch):
-    from teamwork_cli.pipeline import TeamPipeline
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
     loads = []
 
@@ -294,7 +294,7 @@ def test_known_region_is_held_while_sampling(tiny_base, adapters):
     """Held context: with every pixel known, 20 steps end near the known image; with none, nothing changes."""
     import torch
 
-    from teamwork_cli.pipeline import TeamPipeline
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
     pipe = TeamPipeline.load(adapters["inpaint"], base=str(tiny_base), device="cpu", dtype="fp32")
     g = torch.Generator().manual_seed(0)
@@ -316,7 +316,7 @@ def test_known_region_is_held_while_sampling(tiny_base, adapters):
 def test_intrinsics_ensemble_is_the_mean_of_its_samples(tiny_base, adapters):
     import torch
 
-    from teamwork_cli.pipeline import TeamPipeline
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.tasks import intrinsics
     from teamwork_cli.tasks.ensemble import SEED_STRIDE
 

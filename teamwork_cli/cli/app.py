@@ -10,8 +10,7 @@ import warnings
 
 import typer
 
-from ..errors import TeamworkError
-from . import (
+from teamwork_cli.cli import (
     cmd_eval,
     cmd_finetune,
     cmd_info,
@@ -23,6 +22,7 @@ from . import (
     cmd_svbrdf,
     cmd_synthesize,
 )
+from teamwork_cli.core.errors import TeamworkError
 
 app = typer.Typer(
     name="teamwork",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from .. import distributed
-from ..errors import TeamworkError
-from ..io import OutputExistsError
+from teamwork_cli.core import distributed
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.materials.io import OutputExistsError
 
 
 def finetune(
@@ -78,11 +78,11 @@ def finetune(
     """
     import torch
 
-    from ..embedded import pixel_multiple as embedded_pixel_multiple
-    from ..finetune import PROCEDURAL, check_start, make_source, train_adapter
-    from ..layout import TeamLayout, load_preset
-    from ..tasks.inpaint import HOLE_FILLS
-    from ..train import TrainConfig
+    from teamwork_cli.core.layout import TeamLayout, load_preset
+    from teamwork_cli.models.embedded import pixel_multiple as embedded_pixel_multiple
+    from teamwork_cli.tasks.inpaint import HOLE_FILLS
+    from teamwork_cli.training.finetune import PROCEDURAL, check_start, make_source, train_adapter
+    from teamwork_cli.training.loop import TrainConfig
 
     if (channels is None) == (preset is None):
         raise typer.BadParameter("give exactly one of --channels and --preset (e.g. --preset svbrdf, or "

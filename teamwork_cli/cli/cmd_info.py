@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..checkpoint import read_adapter_info
-from ..errors import TeamworkError
+from teamwork_cli.adapters.checkpoint import read_adapter_info
+from teamwork_cli.core.errors import TeamworkError
 
 
 def info(
@@ -19,7 +19,7 @@ def info(
     """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
     trained (objective: diffusion or one-step; steps, a one-step start, an inpainting hole fill and hole loss,
     when the file says)."""
-    from ..hub.resolve import resolve_adapter
+    from teamwork_cli.models.hub.resolve import resolve_adapter
 
     path = resolve_adapter(path)
     try:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import typer
 
-from ..checkpoint import read_adapter_info
-from ..errors import TeamworkError
-from ..io import SUPPORTED_READ
-from ..pipeline import TeamPipeline
-from ..tasks import inpaint as task
-from . import common as C
-from . import tasks_common as TC
+from teamwork_cli.adapters.checkpoint import read_adapter_info
+from teamwork_cli.cli import common as C
+from teamwork_cli.cli import tasks_common as TC
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.materials.io import SUPPORTED_READ
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.tasks import inpaint as task
 
 
 def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str, Path]]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from ..tasks import intrinsics as task
-from ..tasks.ensemble import default_size as default_ensemble
-from . import common as C
-from . import tasks_common as TC
+from teamwork_cli.cli import common as C
+from teamwork_cli.cli import tasks_common as TC
+from teamwork_cli.tasks import intrinsics as task
+from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 
 def intrinsics(
@@ -60,7 +60,7 @@ def intrinsics(
     def work(path: Path) -> list[Path]:
         plan = TC.plan_files(out, path.stem, formats, overwrite)
         photo = C.read_channel(path, "image")
-        from ..encoding import encode
+        from teamwork_cli.core.encoding import encode
 
         with C.progress_bar() as bar:
             job = bar.add_task(path.name, total=steps)

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from ..layout import available_presets, load_preset
+from teamwork_cli.core.layout import available_presets, load_preset
 
 
 def presets(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:

@@ -9,12 +9,12 @@ import torch
 import typer
 from PIL import Image, ImageDraw, ImageFont
 
-from ..conventions import linear_to_srgb, srgb_to_linear
-from ..errors import TeamworkError
-from ..io import SUPPORTED_WRITE, WRITE_BITS, ImageError, OutputExistsError, write_map
-from ..materials import find_material, read_material
-from ..render import camera_height, render, to_photo
-from . import common as C
+from teamwork_cli.cli import common as C
+from teamwork_cli.core.conventions import linear_to_srgb, srgb_to_linear
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.graphics.render import camera_height, render, to_photo
+from teamwork_cli.materials.folders import find_material, read_material
+from teamwork_cli.materials.io import SUPPORTED_WRITE, WRITE_BITS, ImageError, OutputExistsError, write_map
 
 # Besides the flash, the sheet lights the patch from four sides at about 50 degrees from the vertical, low
 # enough for relief to show: a bump must look lit from the light's side, which checks the normals' orientation.
@@ -73,7 +73,7 @@ def render_cmd(
         typer.echo(f"Note: {note}", err=True)
     with torch.no_grad():
         image = contact_sheet(values, fov, point) if sheet else photo(values, fov, point)
-    from ..gltf import export_gltf, gltf_files
+    from teamwork_cli.materials.gltf import export_gltf, gltf_files
 
     extra = gltf_files(out.parent, out.stem, material.files) if gltf else []
     if not overwrite:

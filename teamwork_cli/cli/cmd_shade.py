@@ -8,12 +8,12 @@ from pathlib import Path
 
 import typer
 
-from ..encoding import encode
-from ..errors import TeamworkError
-from ..io import SUPPORTED_WRITE, write_map
-from ..tasks import shade as task
-from . import common as C
-from . import tasks_common as TC
+from teamwork_cli.cli import common as C
+from teamwork_cli.cli import tasks_common as TC
+from teamwork_cli.core.encoding import encode
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.materials.io import SUPPORTED_WRITE, write_map
+from teamwork_cli.tasks import shade as task
 
 BITS = {".png": 16, ".tif": 16, ".tiff": 16, ".exr": 16, ".jpg": 8, ".jpeg": 8}
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 import typer
 
-from ..errors import TeamworkError
-from ..tasks.ensemble import default_size as default_ensemble
-from . import common as C
+from teamwork_cli.cli import common as C
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 
 def svbrdf(
@@ -54,12 +54,12 @@ def svbrdf(
     Example: teamwork svbrdf photo.jpg -o maps/
     """
     # Heavy imports (diffusers) here, not at module level: `teamwork --help` stays fast.
-    from ..conventions import normals_gl_to_dx
-    from ..encoding import encode
-    from ..gltf import export_gltf, gltf_files
-    from ..hub.resolve import resolve_adapter
-    from ..pipeline import TeamPipeline, default_adapter
-    from ..tasks import svbrdf as task
+    from teamwork_cli.core.conventions import normals_gl_to_dx
+    from teamwork_cli.core.encoding import encode
+    from teamwork_cli.materials.gltf import export_gltf, gltf_files
+    from teamwork_cli.models.hub.resolve import resolve_adapter
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter
+    from teamwork_cli.tasks import svbrdf as task
 
     ext, bits = C.split_format(fmt)
     if fit not in task.FITS:

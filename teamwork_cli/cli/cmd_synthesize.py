@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..tasks import synthesize as task
-from . import common as C
-from . import tasks_common as TC
+from teamwork_cli.cli import common as C
+from teamwork_cli.cli import tasks_common as TC
+from teamwork_cli.tasks import synthesize as task
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -19,9 +19,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import distributed, pipeline
-from ..errors import TeamworkError
-from ..io import (
+from teamwork_cli.core import distributed
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.materials.folders import NORMAL_CONVENTIONS
+from teamwork_cli.materials.io import (
     SUPPORTED_READ,
     SUPPORTED_WRITE,
     ImageError,
@@ -32,7 +33,7 @@ from ..io import (
     read_map,
     write_map,
 )
-from ..materials import NORMAL_CONVENTIONS
+from teamwork_cli.pipelines import team_pipeline as pipeline
 
 stderr = Console(stderr=True)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import TeamworkError
-from ..io import OutputExistsError, map_path
-from ..pipeline import TeamPipeline, default_adapter
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.materials.io import OutputExistsError, map_path
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter
 
 # The `teamwork finetune --data` source each task's shipped adapter is trained on, for the hint.
 TRAINING_DATA = {"intrinsics": "scenes", "inpaint": "inpaint", "inpaint-material": "inpaint",
@@ -21,7 +21,7 @@ TRAINING_DATA = {"intrinsics": "scenes", "inpaint": "inpaint", "inpaint-material
 
 def adapter_path(preset: str, adapter: str | None) -> str:
     """The adapter a task runs: --adapter (a file or owner/repo/file on the hub), else the shipped one."""
-    from ..hub.resolve import resolve_adapter
+    from teamwork_cli.models.hub.resolve import resolve_adapter
 
     if adapter is None:
         path = default_adapter(preset)
@@ -53,7 +53,7 @@ def plan_files(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], ov
 def write_mixed(plan: dict[str, tuple[Path, int]], values: dict[str, torch.Tensor], overwrite: bool,
                 alpha: dict | None = None) -> list[Path]:
     """Write every map ([1, C, H, W] values) at its own path and bit depth, or none of them."""
-    from .common import write_all
+    from teamwork_cli.cli.common import write_all
 
     return write_all({c: p for c, (p, _) in plan.items()}, values, {c: b for c, (_, b) in plan.items()}, overwrite,
                      alpha)

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..channels import channel_spec
-from ..checkpoint import AdapterInfo
-from ..conventions import srgb_to_linear
-from ..encoding import decode, encode
-from ..io import read_image
-from ..layout import TeamLayout
-from ..pipeline import TeamPipeline
+from teamwork_cli.adapters.checkpoint import AdapterInfo
+from teamwork_cli.core.channels import channel_spec
+from teamwork_cli.core.conventions import srgb_to_linear
+from teamwork_cli.core.encoding import decode, encode
+from teamwork_cli.core.layout import TeamLayout
+from teamwork_cli.materials.io import read_image
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 BLANK = 0.5  # mid grey in the file encoding
 HOLE_FILLS = ("grey", "harmonic")
@@ -118,7 +118,7 @@ def blank(encoded: Tensor, mask: Tensor, fill: str = "grey") -> Tensor:
     if fill not in HOLE_FILLS:
         raise ValueError(f"hole fill must be one of {', '.join(HOLE_FILLS)}; got {fill!r}")
     if fill == "harmonic":
-        from ..holefill import harmonic_fill
+        from teamwork_cli.graphics.holefill import harmonic_fill
 
         return harmonic_fill(encoded, mask).clamp(0, 1)
     return encoded * (1 - mask) + BLANK * mask

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ..conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
-from ..encoding import MAX_SHADING, decode
-from ..pipeline import TeamPipeline
-from . import ensemble as ensemble_
+from teamwork_cli.core.conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
+from teamwork_cli.core.encoding import MAX_SHADING, decode
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.tasks import ensemble as ensemble_
 
 # Derived channel -> the adapter outputs it can be computed from (any one of the alternatives).
 DERIVED: dict[str, tuple[tuple[str, ...], ...]] = {

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..encoding import decode, encode, flat_value
-from ..pipeline import TeamPipeline
+from teamwork_cli.core.encoding import decode, encode, flat_value
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 REQUIRED = ("albedo", "normals")
 OPTIONAL = ("roughness", "metallic", "depth", "basecolor")
@@ -34,7 +34,7 @@ def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
     if channel == "metallic":
         return torch.zeros(n, 1, h, w)
     if channel == "basecolor":
-        from ..deferred import METAL
+        from teamwork_cli.graphics.deferred import METAL
 
         return encode(channel, torch.full((n, 3, h, w), METAL))
     return encode(channel, flat_value(channel, n, h, w))
@@ -42,7 +42,7 @@ def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
 
 def with_deferred(buffers: dict[str, Tensor]) -> Tensor:
     """File encoding of the deferred shading of buffers in file encoding (all of REQUIRED and OPTIONAL)."""
-    from ..deferred import deferred_shading
+    from teamwork_cli.graphics.deferred import deferred_shading
 
     return encode(DERIVED, deferred_shading({c: decode(c, buffers[c]) for c in REQUIRED + OPTIONAL}))
 

@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .. import flashfit
-from .. import render as R
-from ..conventions import diffuse_specular_to_basecolor
-from ..encoding import decode, encode
-from ..pipeline import TeamPipeline
-from . import ensemble as ensemble_
+from teamwork_cli.core.conventions import diffuse_specular_to_basecolor
+from teamwork_cli.core.encoding import decode, encode
+from teamwork_cli.graphics import flashfit
+from teamwork_cli.graphics import render as R
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.tasks import ensemble as ensemble_
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 OUTPUTS = (*MAPS, "basecolor", "metallic", "render")

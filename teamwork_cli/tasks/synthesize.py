@@ -12,12 +12,12 @@ from pathlib import Path
 
 from torch import Tensor
 
-from .. import render as R
-from ..checkpoint import read_adapter_info
-from ..conventions import diffuse_specular_to_basecolor
-from ..encoding import decode
-from ..errors import TeamworkError
-from ..pipeline import EMBEDDED_BASE_NAMES, TeamPipeline
+from teamwork_cli.adapters.checkpoint import read_adapter_info
+from teamwork_cli.core.conventions import diffuse_specular_to_basecolor
+from teamwork_cli.core.encoding import decode
+from teamwork_cli.core.errors import TeamworkError
+from teamwork_cli.graphics import render as R
+from teamwork_cli.pipelines.team_pipeline import EMBEDDED_BASE_NAMES, TeamPipeline
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 

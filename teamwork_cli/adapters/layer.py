@@ -1,0 +1,362 @@
+"""Teamwork adapter layers: low-rank coordination and adaptation (Sartor & Peers 2025).
+
+One denoiser forward processes a *team*: every image (group) has one batch row per active teammate (the row
+layout, `TeamBatch`, is in team.py). Each adapted layer of teammate t of an image with active set S computes
+(conventions.md section 5)
+
+    y_t = base(x_t) + (sum_{s in S} x_s A_s) B_t + bias_t            (coordination on)
+    y_t = base(x_t) + x_t A_t B_t + bias_t                           (coordination off, the ablation)
+
+with A = `down` [T, in, rank], B = `up` [T, rank, out], and no scaling factor.  Rows are laid out
+teammate-major (all rows of teammate 0, then teammate 1, ...) so each teammate's rows are one contiguous
+slice: the layer does one matmul per teammate on a view of the input, never a gather of activations.
+When every image has every teammate (the usual sampling batch) TeamworkLinear instead uses one batched
+matmul per step over a [T, N*tokens, features] view.
+
+Structure follows peft's tuner layers: the wrapper holds the frozen `base_layer` and a child module named
+`adapter` with the explicit parameters, so `model.state_dict()` names them `P.adapter.down` etc., which is
+exactly the published checkpoint key layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from teamwork_cli.core.team import TeamBatch, TeamState
+
+
+@contextlib.contextmanager
+def team_context(model_or_state: nn.Module | TeamState,
+                 batch: TeamBatch | Tensor | Sequence[Sequence[int]]) -> Iterator[TeamBatch]:
+    """Set the row layout for the adapter layers for the duration of one forward (nesting restores)."""
+    state = model_or_state if isinstance(model_or_state, TeamState) else _state_of(model_or_state)
+    if not isinstance(batch, TeamBatch):
+        batch = TeamBatch.from_active(batch, state.num_teammates)
+    if batch.num_teammates != state.num_teammates:
+        raise ValueError(f"team batch has {batch.num_teammates} teammates, the adapter has "
+                         f"{state.num_teammates}")
+    previous, state.batch = state.batch, batch
+    try:
+        yield batch
+    finally:
+        state.batch = previous
+
+
+def _state_of(model: nn.Module) -> TeamState:
+    for module in model.modules():
+        if isinstance(module, TeamworkLayer):
+            return module.state
+    raise ValueError(f"{type(model).__name__} has no Teamwork adapter layers; call inject_adapter or "
+                     "load_adapter first")
+
+
+class TeamworkParams(nn.Module):
+    """The adapter's own parameters; a child named `adapter` so keys read `P.adapter.down/up/bias`."""
+
+    def __init__(self, num_teammates: int, in_features: int, out_features: int, rank: int, use_bias: bool,
+                 dtype: torch.dtype, device: torch.device, init_weights: bool = True) -> None:
+        super().__init__()
+        kw = {"dtype": dtype, "device": device}
+        self.down = nn.Parameter(torch.empty(num_teammates, in_features, rank, **kw))
+        self.up = nn.Parameter(torch.empty(num_teammates, rank, out_features, **kw))
+        self.register_parameter("bias", nn.Parameter(torch.empty(num_teammates, out_features, **kw))
+                                if use_bias else None)  # published format: no bias tensor when off
+        if init_weights:  # a loader that overwrites everything skips this (and leaves the global RNG alone)
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Inits from conventions.md section 5: zero `up` makes a fresh adapter an exact no-op.
+        with torch.no_grad():
+            self.down.normal_(0.0, 0.02)
+            self.up.zero_()
+            if self.bias is not None:
+                self.bias.zero_()
+
+
+class TeamworkLayer(nn.Module):
+    """Common forward; subclasses say how to apply A_t / B_t to their tensor layout."""
+
+    in_features: int
+    out_features: int
+
+    def __init__(self, base_layer: nn.Module, in_features: int, out_features: int, num_teammates: int,
+                 rank: int, state: TeamState | None = None, *, communication: bool = True,
+                 use_bias: bool | None = None, dtype: torch.dtype = torch.float32,
+                 init_weights: bool = True) -> None:
+        super().__init__()
+        if num_teammates < 1 or rank < 1:
+            raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
+        if state is not None and state.num_teammates != num_teammates:
+            raise ValueError(f"state has {state.num_teammates} teammates, layer asked for {num_teammates}")
+        base_bias = getattr(base_layer, "bias", None)
+        use_bias = (base_bias is not None) if use_bias is None else use_bias
+        self.base_layer = base_layer
+        self.in_features, self.out_features = in_features, out_features
+        self.adapter = TeamworkParams(num_teammates, in_features, out_features, rank, use_bias, dtype,
+                                      base_layer.weight.device, init_weights)
+        self.communication = communication
+        self.state = state if state is not None else TeamState(num_teammates)
+
+    # Delegation, as peft does: diffusers reads e.g. `attn.to_q.weight.dtype`.
+    @property
+    def weight(self) -> Tensor:
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        return self.base_layer.bias
+
+    @property
+    def rank(self) -> int:
+        return self.adapter.down.shape[2]
+
+    @property
+    def num_teammates(self) -> int:
+        return self.adapter.down.shape[0]
+
+    def _down(self, x: Tensor, t: int) -> Tensor:
+        raise NotImplementedError
+
+    def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
+        """out += h B_t, in place, where h is this slice's rank-space activation."""
+        raise NotImplementedError
+
+    def _bias(self, t: int) -> Tensor:
+        raise NotImplementedError
+
+    def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
+        """Optional fast path when every image has every teammate; False = not handled, use the slices."""
+        return False
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch = self.state.require()
+        if x.shape[0] != batch.num_rows:
+            raise ValueError(f"input has {x.shape[0]} rows but the team batch has {batch.num_rows} "
+                             f"({batch.num_groups} images, {batch.num_teammates} teammates)")
+        out = self.base_layer(x)
+        down = self.adapter.down
+        if x.dtype != down.dtype and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(down.dtype)
+        # The offset is added in place into the fresh base output (in its dtype): no full-size temporary.
+        if len(batch.full_teammates) == batch.num_teammates and self._add_dense(x, out, batch):
+            return out
+        if self.communication:
+            gids = batch.group_ids_on(x.device)
+            z: Tensor | None = None
+            for t, a, b in batch.slices:
+                h = self._down(x[a:b], t)
+                if z is None:
+                    z = h.new_zeros((batch.num_groups, *h.shape[1:]))
+                z.index_add_(0, gids[a:b], h)  # per-image sum over the active set S
+            assert z is not None
+            for t, a, b in batch.slices:
+                zt = z if t in batch.full_teammates else z.index_select(0, gids[a:b])
+                self._add_up(out[a:b], zt, t)
+        else:
+            for t, a, b in batch.slices:
+                self._add_up(out[a:b], self._down(x[a:b], t), t)
+        if self.adapter.bias is not None:
+            for t, a, b in batch.slices:
+                out[a:b].add_(self._bias(t))
+        return out
+
+
+class TeamworkLinear(TeamworkLayer):
+    """nn.Linear with a Teamwork adapter; inputs [rows, ..., in] (token dimensions allowed)."""
+
+    def __init__(self, base_layer: nn.Linear, num_teammates: int, rank: int,
+                 state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
+                 dtype: torch.dtype = torch.float32, init_weights: bool = True) -> None:
+        super().__init__(base_layer, base_layer.in_features, base_layer.out_features, num_teammates, rank,
+                         state, communication=communication, use_bias=use_bias, dtype=dtype,
+                         init_weights=init_weights)
+
+    def _down(self, x: Tensor, t: int) -> Tensor:
+        return torch.matmul(x, self.adapter.down[t])
+
+    def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
+        up = self.adapter.up[t]
+        if out.dtype == h.dtype == up.dtype and out.is_contiguous() and h.is_contiguous():
+            # BLAS C += A B straight into the base output: no [rows, ..., out] temporary and one pass less
+            # over the output-sized tensor than matmul + add_.
+            out.view(-1, up.shape[1]).addmm_(h.view(-1, up.shape[0]), up)
+        else:  # autocast or mixed dtypes: in-place addmm_ would not cast
+            out.add_(torch.matmul(h, up))
+
+    def _bias(self, t: int) -> Tensor:
+        return self.adapter.bias[t]
+
+    def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
+        # Every teammate active in every image (the usual sampling batch): rows t*N + g, so [T, N*tokens, .]
+        # views line teammates up and one batched matmul per step replaces T small ones.  Fewer kernel launches
+        # matter on a shared CPU, where each parallel region can wait on a descheduled thread.
+        if not (x.is_contiguous() and out.is_contiguous()):
+            return False
+        ad, t = self.adapter, batch.num_teammates
+        h = torch.bmm(x.view(t, -1, self.in_features), ad.down)  # [T, N*tokens, rank]
+        if self.communication:
+            h = h.sum(dim=0).expand_as(h)  # the image's sum over S, the same for every teammate
+        o = out.view(t, -1, self.out_features)
+        if o.dtype == h.dtype == ad.up.dtype:
+            o.baddbmm_(h, ad.up)
+        else:  # autocast or mixed dtypes
+            o.add_(torch.bmm(h, ad.up))
+        if ad.bias is not None:
+            o.add_(ad.bias.unsqueeze(1))
+        return True
+
+
+class TeamworkConv2d(TeamworkLayer):
+    """nn.Conv2d with a pointwise (1x1) Teamwork offset on the input grid, strided like the base layer.
+
+    Computed as [rank, C] @ [n, C, H*W] matmuls on NCHW views, which needs no copy of the activations
+    or of the parameters (a 1x1 conv is a matmul over channels).
+    """
+
+    def __init__(self, base_layer: nn.Conv2d, num_teammates: int, rank: int,
+                 state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
+                 dtype: torch.dtype = torch.float32, init_weights: bool = True) -> None:
+        k, pad, dil = base_layer.kernel_size, base_layer.padding, base_layer.dilation
+        if isinstance(pad, str):
+            ok = pad == "same" or all(kk == 1 for kk in k)
+        else:
+            ok = all(2 * p == d * (kk - 1) for kk, p, d in zip(k, pad, dil, strict=True))
+        if not ok:  # otherwise the output grid differs from the strided input grid
+            raise ValueError(f"Conv2d with kernel {k}, padding {pad}, dilation {dil} does not keep the input "
+                             "grid; only 'same'-padded convolutions (2*padding == dilation*(kernel-1)) are "
+                             "supported")
+        super().__init__(base_layer, base_layer.in_channels, base_layer.out_channels, num_teammates, rank,
+                         state, communication=communication, use_bias=use_bias, dtype=dtype,
+                         init_weights=init_weights)
+        self.stride = (int(base_layer.stride[0]), int(base_layer.stride[1]))
+
+    def _down(self, x: Tensor, t: int) -> Tensor:
+        sh, sw = self.stride
+        if sh != 1 or sw != 1:
+            x = x[:, :, ::sh, ::sw]
+        n, c = x.shape[:2]
+        return torch.matmul(self.adapter.down[t].mT, x.reshape(n, c, -1))  # [n, rank, H*W]
+
+    def _add_up(self, out: Tensor, h: Tensor, t: int) -> None:
+        out.add_(torch.matmul(self.adapter.up[t].mT, h).view(out.shape))
+
+    def _bias(self, t: int) -> Tensor:
+        return self.adapter.bias[t][:, None, None]
+
+    def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
+        # Every teammate active in every image: rows t*N + g, so a [T, N, C, H*W] view lines teammates up and
+        # two broadcast matmuls replace 2T small ones (and their autograd bookkeeping): training runs ~2x faster.
+        if self.stride != (1, 1) or not (x.is_contiguous() and out.is_contiguous()):
+            return False
+        ad, t, n = self.adapter, batch.num_teammates, batch.num_groups
+        h = torch.matmul(ad.down.mT.unsqueeze(1), x.view(t, n, self.in_features, -1))  # [T, N, rank, HW]
+        if self.communication:
+            h = h.sum(dim=0, keepdim=True)  # the image's sum over S, shared by every teammate
+        o = out.view(t, n, self.out_features, -1)
+        o.add_(torch.matmul(ad.up.mT.unsqueeze(1), h))
+        if ad.bias is not None:
+            o.add_(ad.bias[:, None, :, None])
+        return True
+
+
+# Dispatch by layer type (isinstance, so diffusers' LoRACompatible* subclasses are covered).
+ADAPTER_CLASSES: dict[type[nn.Module], type[TeamworkLayer]] = {nn.Linear: TeamworkLinear,
+                                                               nn.Conv2d: TeamworkConv2d}
+
+
+def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
+    for base_type, cls in ADAPTER_CLASSES.items():
+        if isinstance(module, base_type):
+            return cls
+    return None
+
+
+def make_layer(model: nn.Module, name: str, num_teammates: int, rank: int, state: TeamState, *,
+               communication: bool = True, use_bias: bool | None = None, dtype: torch.dtype = torch.float32,
+               init_weights: bool = True) -> TeamworkLayer:
+    """Build (not install) the Teamwork wrapper of submodule `name`; checks the layer can be adapted."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError as e:
+        raise ValueError(f"layer {name!r} is not a submodule of {type(model).__name__}") from e
+    if isinstance(module, TeamworkLayer):
+        raise ValueError(f"layer {name!r} is already adapted; call remove_adapter(model) first")
+    cls = adapter_class_for(module)
+    if cls is None:
+        allowed = ", ".join(t.__name__ for t in ADAPTER_CLASSES)
+        raise ValueError(f"layer {name!r} is a {type(module).__name__}; Teamwork adapts only {allowed}")
+    try:
+        return cls(module, num_teammates, rank, state, communication=communication, use_bias=use_bias,
+                   dtype=dtype, init_weights=init_weights)
+    except ValueError as e:
+        raise ValueError(f"cannot adapt layer {name!r}: {e}") from e
+
+
+def install_layers(model: nn.Module, layers: dict[str, TeamworkLayer]) -> None:
+    """Put built wrappers in place of their base layers and freeze every non-adapter parameter."""
+    for name, layer in layers.items():
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer)
+    model.requires_grad_(False)
+    for layer in layers.values():
+        layer.adapter.requires_grad_(True)
+
+
+def inject_adapter(model: nn.Module, layer_names: Sequence[str] | None, num_teammates: int, rank: int, *,
+                   communication: bool = True, use_bias: bool | None = None,
+                   dtype: torch.dtype = torch.float32) -> TeamState:
+    """Adapt the named layers (None: the backbone profile's) in place and freeze every base parameter.
+
+    use_bias: None = the published format (an adapter bias iff the base layer has a bias); True/False = on
+    every/no layer.  All names are checked before the model is changed.
+    """
+    if adapter_layers(model):
+        raise ValueError(f"{type(model).__name__} already has Teamwork adapters; call remove_adapter first")
+    if layer_names is None:
+        from teamwork_cli.adapters.profiles import layers_to_adapt
+
+        layer_names = layers_to_adapt(model)
+    if not layer_names:
+        raise ValueError("layer_names is empty; name at least one nn.Linear or nn.Conv2d to adapt")
+    if len(set(layer_names)) != len(layer_names):
+        raise ValueError("layer_names lists a layer twice")
+    if num_teammates < 1 or rank < 1:
+        raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
+    state = TeamState(num_teammates)
+    layers = {name: make_layer(model, name, num_teammates, rank, state, communication=communication,
+                               use_bias=use_bias, dtype=dtype) for name in layer_names}
+    install_layers(model, layers)
+    return state
+
+
+def adapter_layers(model: nn.Module) -> dict[str, TeamworkLayer]:
+    """Module path (relative to `model`) -> adapter layer."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, TeamworkLayer)}
+
+
+def adapter_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """The adapter tensors under their published keys `P.adapter.down/up[/bias]` (detached, not copied)."""
+    out: dict[str, Tensor] = {}
+    for name, layer in adapter_layers(model).items():
+        for pname, p in layer.adapter.named_parameters(recurse=False):
+            out[f"{name}.adapter.{pname}"] = p.detach()
+    return out
+
+
+def remove_adapter(model: nn.Module) -> list[str]:
+    """Put the base layers back in place of their wrappers; returns the restored paths."""
+    names = list(adapter_layers(model))
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, getattr(parent, child).base_layer)
+    return names
+
+
+__all__ = ["ADAPTER_CLASSES", "TeamBatch", "TeamState", "TeamworkConv2d", "TeamworkLayer", "TeamworkLinear",
+           "TeamworkParams", "adapter_class_for", "adapter_layers", "adapter_state_dict", "inject_adapter",
+           "install_layers", "make_layer", "remove_adapter", "team_context"]

@@ -1,0 +1,93 @@
+"""Fit the global levels of estimated material maps to the flash photo they came from (analysis by synthesis).
+
+A single-step diffusion estimate gets the spatial structure of the maps but can miss their global levels, chiefly
+the roughness level, which the render error depends on most (../shared/notes/svbrdf-error-budget.md: the mean
+roughness and the normal strength carry most of it; spatial roughness detail almost none). Those levels are what
+the photo constrains best: the flash highlight's width and height fix roughness and specular, its falloff the
+normal strength. So the maps are re-rendered under the known flash (conventions.md section 3) and a handful of
+per-image scalars is fitted to the photo by gradient descent:
+
+    roughness' = sigmoid(logit(roughness) + a)      specular' = specular * exp(b)
+    diffuse'   = diffuse * exp(c_rgb)               normals'  = normalize(exp(k) n_xy, n_z)
+
+Six numbers per image cannot copy the photo into the maps (the failure of per-pixel refinement under one light,
+Deschaintre et al. 2019 section 6); they move the estimate along the directions the network is least sure of.
+This is the low-dimensional cousin of the post-optimisation of Gao et al. 2019 ("Deep inverse rendering") and
+MaterialGAN (Guo et al. 2020).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from teamwork_cli.core.conventions import srgb_to_linear
+from teamwork_cli.graphics import render as R
+
+FIT_SIZE = 128  # the fit sees the photo at most this large: levels need no detail, and it keeps the fit ~1 s
+SATURATED = 0.995  # clipped photo pixels carry no level information
+
+
+def _apply(maps: dict[str, Tensor], p: dict[str, Tensor]) -> dict[str, Tensor]:
+    r = maps["roughness"].clamp(1e-3, 1 - 1e-3)
+    n = maps["normals"]
+    view = lambda v: v.view(-1, *[1] * 3)  # noqa: E731 per-image scalar to [N, 1, 1, 1]
+    tilted = torch.cat([n[:, :2] * view(p["normal"].exp()), n[:, 2:]], 1)
+    return {
+        "roughness": torch.sigmoid(torch.logit(r) + view(p["roughness"])),
+        "specular": (maps["specular"] * view(p["specular"].exp())).clamp(0, 1),
+        "diffuse": (maps["diffuse"] * p["diffuse"].exp().view(-1, 3, 1, 1)).clamp(0, 1),
+        "normals": F.normalize(tilted, dim=1, eps=1e-6),
+    }
+
+
+def fit_levels(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0, iters: int = 150,
+               lr: float = 0.05) -> dict[str, Tensor]:
+    """Maps with their global levels fitted to `photo` (stored sRGB [N, 3, H, W]); other keys pass through."""
+    small = {k: maps[k].float() for k in ("diffuse", "specular", "roughness", "normals")}
+    n, _, h, w = small["diffuse"].shape
+    scale = min(1.0, FIT_SIZE / max(h, w))
+    target = photo.float()
+    if target.shape[-2:] != (h, w):
+        raise ValueError(f"photo is {target.shape[-1]}x{target.shape[-2]} but the maps are {w}x{h}")
+    if scale < 1.0:  # area filtering keeps the levels; the fit's render uses the same (smaller) patch geometry
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        small = {k: F.interpolate(v, size=size, mode="area") for k, v in small.items()}
+        small["normals"] = F.normalize(small["normals"], dim=1, eps=1e-6)
+        target = F.interpolate(target, size=size, mode="area")
+    weight = (target < SATURATED).all(1, keepdim=True).float()
+    params = {"roughness": torch.zeros(n), "specular": torch.zeros(n), "diffuse": torch.zeros(n, 3),
+              "normal": torch.zeros(n)}
+    for v in params.values():
+        v.requires_grad_(True)
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    with torch.enable_grad(), torch.autocast(photo.device.type, enabled=False):
+        for _ in range(iters):
+            m = _apply(small, params)
+            pred = R.to_photo(R.render_flash(m["diffuse"], m["specular"], m["roughness"], m["normals"],
+                                             fov_deg=fov_deg))
+            loss = ((pred - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        fitted = _apply({k: maps[k].float() for k in small}, {k: v.detach() for k, v in params.items()})
+    return {**maps, **fitted}
+
+
+def demodulate_diffuse(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0) -> dict[str, Tensor]:
+    """Maps whose diffuse is solved per pixel from the photo given the other maps (conventions.md section 3):
+    under the colocated flash the radiance is (d / pi + s * spec(n, r)) * E(n), linear in d, so
+    d = pi * (L / E - s * spec). Saturated or grazing pixels keep the estimate's diffuse."""
+    d, s, r, n = (maps[k].float() for k in ("diffuse", "specular", "roughness", "normals"))
+    if photo.shape[-2:] != d.shape[-2:]:
+        raise ValueError(f"photo is {photo.shape[-1]}x{photo.shape[-2]} but the maps are {d.shape[-1]}x{d.shape[-2]}")
+    zero = torch.zeros_like(d)
+    flash = lambda dd, ss: R.render_flash(dd, ss, r, n, fov_deg=fov_deg)  # noqa: E731
+    irradiance = flash(torch.full_like(d, torch.pi), zero)  # E(n): radiance of d = pi, s = 0
+    highlight = flash(zero, s)  # s * spec * E
+    solved = torch.pi * (srgb_to_linear(photo.float()) - highlight) / irradiance.clamp_min(1e-6)
+    ok = (photo < SATURATED).all(1, keepdim=True) & (irradiance > 0.05).all(1, keepdim=True)
+    return {**maps, "diffuse": torch.where(ok, solved.clamp(0, 1), d)}
+

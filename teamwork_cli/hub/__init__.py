@@ -1,9 +1,0 @@
-"""Diffusers backbones for Teamwork: SD3, SDXL, SD2 and Flux pipelines as `TeamDenoiser`s (one module each)."""
-
-from __future__ import annotations
-
-from .families import FAMILIES, supported_pipelines
-from .loading import load_hub_denoiser
-from .resolve import resolve_adapter
-
-__all__ = ["FAMILIES", "load_hub_denoiser", "resolve_adapter", "supported_pipelines"]

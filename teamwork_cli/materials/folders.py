@@ -1,0 +1,183 @@
+"""Finding and loading a material: the maps of one stem in a folder (conventions.md sections 1 and 2).
+
+A material is given as a folder of maps named `<stem>_<channel>.<ext>` or `<channel>.<ext>` (e.g.
+`maps/brick_diffuse.png`, `brick/diffuse.png`), or as a prefix (`maps/brick` stands for `maps/brick_*`).
+Channels read: diffuse, specular, roughness, normals, basecolor and metallic; other files (`_render`, `_halfway`,
+glTF textures, ...) are ignored.  Missing maps get defaults a renderer can use (see `DEFAULTS`); callers that
+must not guess (scoring) ask `MaterialFiles.missing()` first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from teamwork_cli.core.conventions import DIELECTRIC_F0, basecolor_to_diffuse_specular, normalize, normals_gl_to_dx
+from teamwork_cli.materials.io import SUPPORTED_READ, ImageError, read_map
+
+MAPS = ("diffuse", "specular", "roughness", "normals")  # what the renderer and the scores need
+GLTF_MAPS = ("basecolor", "metallic")  # the glTF metal-roughness pair (conventions.md section 1)
+CHANNELS = (*MAPS, *GLTF_MAPS)
+# If a channel has files in several formats, the most precise wins: EXR holds values, 16-bit formats next.
+_PREFERENCE = (".exr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+DEFAULTS = {
+    "specular": f"{DIELECTRIC_F0} grey (a dielectric)",
+    "roughness": "0.5",
+    "normals": "flat (0, 0, 1)",
+    "metallic": "0 (a dielectric)",
+}
+
+Size = int | tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class MaterialFiles:
+    """The map files of one material."""
+
+    name: str  # the stem, or the folder's name for bare `<channel>.<ext>` files
+    folder: Path
+    stem: str  # "" for bare files
+    files: dict[str, Path] = field(default_factory=dict)  # channel -> file
+
+    def missing(self, strict: bool = False) -> list[str]:
+        """What is missing.  strict=False: only what cannot be defaulted (a diffuse or basecolor map);
+        strict=True: every map of MAPS without a file (diffuse and specular count as present when both
+        basecolor and metallic have files, since they follow exactly)."""
+        have = set(self.files)
+        if not strict:
+            return [] if have & {"diffuse", "basecolor"} else ["diffuse or basecolor"]
+        gltf = {"basecolor", "metallic"} <= have
+        return [c for c in MAPS if c not in have and not (gltf and c in ("diffuse", "specular"))]
+
+
+# File names texture libraries use for our channels (Poly Haven's `normal_opengl.jpg`, ...), so their downloads
+# load as they are. Only OpenGL-convention normals: a DirectX map would need its Y flipped.
+ALIASES = {"normal_opengl": "normals", "normal_gl": "normals", "nor_gl": "normals", "normal": "normals",
+           "rough": "roughness", "metalness": "metallic"}
+
+
+def _parse(path: Path) -> tuple[str, str] | None:
+    """(stem, channel) of a map file name, or None if it is not a material map."""
+    if path.name.startswith(".") or path.suffix.lower() not in SUPPORTED_READ or not path.is_file():
+        return None
+    for alias, channel in ALIASES.items():
+        if path.stem == alias or path.stem.endswith("_" + alias):
+            return path.stem[: -len(alias)].rstrip("_"), channel
+    stem, _, channel = path.stem.rpartition("_")
+    return (stem, channel) if channel in CHANNELS else None
+
+
+def _group(paths: list[Path], folder: Path) -> dict[str, MaterialFiles]:
+    """Map files by stem; among files of the same stem and channel the most precise format wins."""
+    found: dict[str, dict[str, Path]] = {}
+    maps = [p for p in paths if _parse(p)]
+    for p in sorted(maps, key=lambda q: (_PREFERENCE.index(q.suffix.lower()), q.name)):
+        stem, channel = _parse(p) or ("", "")
+        found.setdefault(stem, {}).setdefault(channel, p)
+    return {stem: MaterialFiles(stem or folder.name, folder, stem, files) for stem, files in sorted(found.items())}
+
+
+def find_material(source: Path | str) -> MaterialFiles:
+    """The map files of a folder holding one material, or of a prefix `folder/stem`."""
+    src = Path(source).expanduser()
+    if src.is_dir():
+        stems = _group(list(src.iterdir()), src)
+        if not stems:
+            subs = sorted(m.name for m in find_materials(src)) if any(q.is_dir() for q in src.iterdir()) else []
+            more = f"; material folders inside: {', '.join(subs)}" if subs else ""
+            raise ImageError(f"{src}: no material maps (<stem>_<channel>.<ext> or <channel>.<ext> with channel "
+                             f"one of {', '.join(CHANNELS)}){more}")
+        if len(stems) > 1:
+            names = ", ".join(repr(s) if s else "(bare <channel>.<ext>)" for s in stems)
+            example = src / next(s for s in stems if s)
+            raise ImageError(f"{src}: holds several materials ({names}); give a prefix such as {example}")
+        material = next(iter(stems.values()))
+    else:
+        if not src.parent.is_dir():
+            raise ImageError(f"{src}: no such folder or prefix")
+        prefix = src.name + "_"
+        matches = [q for q in src.parent.iterdir() if q.name.startswith(prefix)]
+        material = _group(matches, src.parent).get(src.name) or MaterialFiles(src.name, src.parent, src.name)
+        if not material.files:
+            raise ImageError(f"{src}: no such folder, and no maps {src}_<channel>.<ext> (channel one of "
+                             f"{', '.join(CHANNELS)})")
+    if material.missing():
+        raise ImageError(f"{_where(material)}: no diffuse or basecolor map; at least one of them is needed "
+                         f"(found: {', '.join(sorted(material.files))})")
+    return material
+
+
+def find_materials(folder: Path | str) -> list[MaterialFiles]:
+    """Every material of a folder: each stem of its files, and the materials of its sub-folders (one level)."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise ImageError(f"{root}: no such folder")
+    found = list(_group(list(root.iterdir()), root).values())
+    for sub in sorted(q for q in root.iterdir() if q.is_dir() and not q.name.startswith(".")):
+        found.extend(_group(list(sub.iterdir()), sub).values())
+    names = [m.name for m in found]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ImageError(f"{root}: several materials are named {', '.join(twice)}; rename or split the folder")
+    return found
+
+
+def _where(m: MaterialFiles) -> str:
+    return str(m.folder / m.stem) + "_*" if m.stem else str(m.folder)
+
+
+NORMAL_CONVENTIONS = ("opengl", "directx")
+
+
+def read_material(m: MaterialFiles, *, size: Size = None,
+                  normal_convention: str = "opengl") -> tuple[dict[str, Tensor], list[str]]:
+    """Value-domain maps [1, C, H, W] (MAPS, plus basecolor/metallic if they have files) and notes on what was
+    defaulted, derived or resized.  `size` is (height, width) or the longer side (keeping the aspect ratio);
+    by default every map gets the diffuse (or basecolor) map's size.  normal_convention: how the normal map
+    file is stored ("directx": +Y down, as Unreal and some exporters write it); the maps returned are OpenGL."""
+    if normal_convention not in NORMAL_CONVENTIONS:
+        raise ValueError(f"normal_convention must be one of {', '.join(NORMAL_CONVENTIONS)}; got {normal_convention!r}")
+    arrays = {c: read_map(p, c) for c, p in m.files.items()}
+    h, w = arrays["diffuse" if "diffuse" in arrays else "basecolor"].shape[:2]
+    if isinstance(size, int):
+        hw = (max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))))
+    else:
+        hw = size or (h, w)
+    notes: list[str] = []
+    maps: dict[str, Tensor] = {}
+    for c, v in arrays.items():
+        if v.shape[:2] != hw:
+            if size is None:
+                notes.append(f"{m.files[c]} is {v.shape[1]}x{v.shape[0]}: resized to {hw[1]}x{hw[0]}")
+            v = read_map(m.files[c], c, size=hw)  # box filter when shrinking, bilinear when growing
+        maps[c] = torch.from_numpy(v).permute(2, 0, 1).unsqueeze(0).contiguous()
+    ones = torch.ones(1, 1, *hw)
+    if "basecolor" in maps and not {"diffuse", "specular"} <= maps.keys():
+        if "metallic" not in maps:
+            notes.append(f"{_where(m)}: no metallic map: using {DEFAULTS['metallic']}")
+        diffuse, specular = basecolor_to_diffuse_specular(maps["basecolor"], maps.get("metallic", ones * 0))
+        maps.setdefault("diffuse", diffuse)
+        if "specular" not in maps:
+            notes.append(f"{_where(m)}: specular derived from basecolor and metallic")
+            maps["specular"] = specular
+    flat = torch.cat([ones * 0, ones * 0, ones], dim=1)
+    for c, value in (("specular", ones.repeat(1, 3, 1, 1) * DIELECTRIC_F0), ("roughness", ones * 0.5),
+                     ("normals", flat)):
+        if c not in maps:
+            notes.append(f"{_where(m)}: no {c} map: using {DEFAULTS[c]}")
+            maps[c] = value
+    if normal_convention == "directx" and "normals" in m.files:
+        maps["normals"] = normals_gl_to_dx(maps["normals"], axis=-3)  # the same Y flip both ways
+    maps["normals"] = normalize(maps["normals"], axis=-3)  # EXR normals are taken as stored: make them unit
+    return maps, notes
+
+
+def load_material(source: Path | str, *, size: Size = None) -> dict[str, Tensor]:
+    """Value-domain maps [1, C, H, W] of the material at `source` (a folder or a prefix): diffuse, specular,
+    roughness and normals (derived from basecolor/metallic, or defaulted, when missing), plus basecolor and
+    metallic when they have files.  `size` is (height, width) or the longer side; default: the diffuse
+    map's size."""
+    return read_material(find_material(source), size=size)[0]
