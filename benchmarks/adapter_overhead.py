@@ -19,7 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from teamwork_cli.adapters.layer import TeamBatch, inject_adapter, team_context
+from teamwork_cli.adapters.model import inject_adapter, team_context
+from teamwork_cli.core.team import TeamBatch
 
 
 def median_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:

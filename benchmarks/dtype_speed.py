@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from teamwork_cli.pipelines.team_pipeline import TeamPipeline, auto_dtype, default_adapter  # noqa: E402
+from teamwork_cli.core.devices import auto_dtype
+from teamwork_cli.models.hub.resolve import default_adapter
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.tasks import inpaint  # noqa: E402
 
 

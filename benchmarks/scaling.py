@@ -23,7 +23,8 @@ import time
 import torch
 from diffusers import SD3Transformer2DModel
 
-from teamwork_cli.adapters.layer import TeamBatch, adapter_layers, inject_adapter, remove_adapter, team_context
+from teamwork_cli.adapters.model import adapter_layers, inject_adapter, remove_adapter, team_context
+from teamwork_cli.core.team import TeamBatch
 from teamwork_cli.models.joint_attention import disable_joint_attention, enable_joint_attention
 
 HEAD_DIM = 64  # SD3's attention head width

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT.parent))
 from svbrdf_quality import MAPS, load_crops  # noqa: E402
 
 from teamwork_cli.graphics import render as R  # noqa: E402
-from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter  # noqa: E402
+from teamwork_cli.models.hub.resolve import default_adapter
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.procedural import materials as P  # noqa: E402
 from teamwork_cli.tasks import svbrdf as task  # noqa: E402
 

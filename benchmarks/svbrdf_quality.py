@@ -28,7 +28,8 @@ from teamwork_cli.core.conventions import decode_normals, srgb_to_linear  # noqa
 from teamwork_cli.graphics import flashfit  # noqa: E402
 from teamwork_cli.graphics import render as R  # noqa: E402
 from teamwork_cli.materials.io import read_image  # noqa: E402
-from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter  # noqa: E402
+from teamwork_cli.models.hub.resolve import default_adapter
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.tasks import svbrdf as task  # noqa: E402
 
 SETS = ("factory_wall", "stone_floor", "defense_wall")

@@ -30,7 +30,7 @@ def tiny_base(tmp_path_factory):
 
 def randomize_up(model, scale, seed=0):
     """Give every adapter layer a random `up` (a fresh adapter is an exact no-op), reproducibly."""
-    from teamwork_cli.adapters.layer import adapter_layers
+    from teamwork_cli.adapters.model import adapter_layers
 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -41,7 +41,7 @@ def randomize_up(model, scale, seed=0):
 def make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0, metadata=None):
     """A random (non-zero) adapter for the tiny base, written in the published format (plus `metadata`)."""
     from teamwork_cli.adapters.checkpoint import save_adapter
-    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.adapters.profiles import layers_to_adapt
     from teamwork_cli.models.embedded import EmbeddedDenoiser
 

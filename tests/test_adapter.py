@@ -7,17 +7,9 @@ import torch
 from diffusers import SD3Transformer2DModel, UNet2DModel
 from torch import nn
 
-from teamwork_cli.adapters.layer import (
-    TeamBatch,
-    TeamworkConv2d,
-    TeamworkLayer,
-    TeamworkLinear,
-    adapter_layers,
-    adapter_state_dict,
-    inject_adapter,
-    remove_adapter,
-    team_context,
-)
+from teamwork_cli.adapters.layer import TeamworkConv2d, TeamworkLayer, TeamworkLinear
+from teamwork_cli.adapters.model import adapter_layers, adapter_state_dict, inject_adapter, remove_adapter, team_context
+from teamwork_cli.core.team import TeamBatch
 
 HETERO = [[0, 1, 2], [0, 2], [1]]  # three images with different active sets
 DENSE = [[0, 1, 2], [0, 1, 2]]  # every teammate everywhere: TeamworkLinear's batched fast path

@@ -8,7 +8,7 @@ from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, UNet2DCondi
 from torch import nn
 
 from teamwork_cli.adapters import profiles as backbones
-from teamwork_cli.adapters.layer import TeamBatch, inject_adapter, team_context
+from teamwork_cli.adapters.model import inject_adapter, team_context
 from teamwork_cli.adapters.profiles import (
     BackboneProfile,
     layers_to_adapt,
@@ -16,6 +16,7 @@ from teamwork_cli.adapters.profiles import (
     register_backbone,
     supported_backbones,
 )
+from teamwork_cli.core.team import TeamBatch
 
 MMDIT = ["norm1.linear", "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.net.0.proj", "ff.net.2"]
 FLUX_SINGLE = ["norm.linear", "proj_mlp", "proj_out", "attn.to_q", "attn.to_k", "attn.to_v"]

@@ -10,7 +10,8 @@ import torch
 from conftest import write_png
 from PIL import Image
 
-from teamwork_cli.adapters.layer import TeamworkConv2d, TeamworkLinear, team_context
+from teamwork_cli.adapters.layer import TeamworkConv2d, TeamworkLinear
+from teamwork_cli.adapters.model import team_context
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli.app import main
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline

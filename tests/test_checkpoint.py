@@ -11,7 +11,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from teamwork_cli.adapters.checkpoint import load_adapter, read_adapter_info, save_adapter
-from teamwork_cli.adapters.layer import TeamBatch, adapter_layers, adapter_state_dict, inject_adapter, team_context
+from teamwork_cli.adapters.model import adapter_layers, adapter_state_dict, inject_adapter, team_context
+from teamwork_cli.core.team import TeamBatch
 
 TEAM = ["image.in", "diffuse.out", "normals.out"]
 META = {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": "stable-diffusion-3/teamwork",

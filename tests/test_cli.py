@@ -106,7 +106,7 @@ def test_unavailable_device_is_a_usage_error(tmp_path, monkeypatch, capsys, devi
 def test_dtype_names_come_from_the_pipeline(tmp_path, monkeypatch, capsys):
     import torch
 
-    from teamwork_cli.pipelines import team_pipeline as pipeline
+    from teamwork_cli.core import devices
 
     monkeypatch.chdir(tmp_path)
     args = ["intrinsics", "x.png", "-o", "o", "--dtype"]
@@ -114,8 +114,8 @@ def test_dtype_names_come_from_the_pipeline(tmp_path, monkeypatch, capsys):
     assert code == 2 and out == ""
     assert err.startswith("Error: Invalid value for '--dtype': must be one of auto, fp32, bf16, fp16; got 'fp64'\n")
     code, out, _ = run(["intrinsics", "--help"], capsys)
-    assert code == 0 and "--dtype " + "|".join(["auto", *pipeline.DTYPES]) in out
-    monkeypatch.setitem(pipeline.DTYPES, "fp64", torch.float64)  # a name the pipeline gains, the CLI follows
+    assert code == 0 and "--dtype " + "|".join(["auto", *devices.DTYPES]) in out
+    monkeypatch.setitem(devices.DTYPES, "fp64", torch.float64)  # a name the pipeline gains, the CLI follows
     code, _, err = run([*args, "fp8"], capsys)
     assert code == 2 and "must be one of auto, fp32, bf16, fp16, fp64; got 'fp8'" in err
     assert list(tmp_path.iterdir()) == []

@@ -109,16 +109,16 @@ def test_views_larger_than_the_pool_and_mixed_sizes(tmp_path):
 
 def test_auto_precision_avoids_emulated_bf16(monkeypatch):
     """On a CPU without native bf16 (emulated: 73x slower than fp32 on an AVX2 EPYC) auto means fp32."""
+    import teamwork_cli.core.devices as devices
     import teamwork_cli.core.distributed as distributed
-    import teamwork_cli.pipelines.team_pipeline as pipeline
     from teamwork_cli.training.loop import resolve_mixed_precision
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(distributed, "cpu_only", lambda: True)
-    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: False)
-    assert pipeline.auto_dtype(cpu) is None and resolve_mixed_precision() == "no"
-    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: True)
-    assert pipeline.auto_dtype(cpu) == torch.bfloat16 and resolve_mixed_precision() == "bf16"
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: False)
+    assert devices.auto_dtype(cpu) is None and resolve_mixed_precision() == "no"
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: True)
+    assert devices.auto_dtype(cpu) == torch.bfloat16 and resolve_mixed_precision() == "bf16"
     monkeypatch.setattr(distributed, "cpu_only", lambda: False)  # training on a GPU
     assert resolve_mixed_precision() == "bf16"
 
@@ -200,7 +200,7 @@ def test_one_step_adapter_is_recorded_and_sampled_deterministically(tmp_path, da
 
 
 def test_one_step_training_lowers_the_one_step_error(dataset, tiny_base):
-    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.adapters.profiles import layers_to_adapt
     from teamwork_cli.core.layout import TeamLayout
     from teamwork_cli.models.embedded import EmbeddedDenoiser
@@ -273,7 +273,7 @@ def test_bad_usage_fails_before_training(tmp_path, dataset, tiny_base, capsys):
 
 def test_hole_loss_counts_only_the_hole_and_its_seam(tiny_base):
     """--hole-loss: a change of the target far from the hole leaves the loss as it is; inside the hole it does not."""
-    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.adapters.profiles import layers_to_adapt
     from teamwork_cli.core.layout import TeamLayout
     from teamwork_cli.models.embedded import EmbeddedDenoiser

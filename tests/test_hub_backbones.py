@@ -16,7 +16,7 @@ from conftest import randomize_up, write_png
 from PIL import Image
 
 from teamwork_cli.adapters.checkpoint import read_adapter_info, save_adapter
-from teamwork_cli.adapters.layer import adapter_layers, inject_adapter
+from teamwork_cli.adapters.model import adapter_layers, inject_adapter
 from teamwork_cli.adapters.profiles import layers_to_adapt
 from teamwork_cli.cli.app import main
 from teamwork_cli.core.layout import TeamLayout, load_preset

@@ -6,7 +6,8 @@ import pytest
 import torch
 from diffusers import SD3Transformer2DModel, UNet2DConditionModel
 
-from teamwork_cli.adapters.layer import TeamBatch, inject_adapter, team_context
+from teamwork_cli.adapters.model import inject_adapter, team_context
+from teamwork_cli.core.team import TeamBatch
 from teamwork_cli.models.joint_attention import disable_joint_attention, enable_joint_attention, team_attention
 
 

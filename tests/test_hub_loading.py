@@ -119,7 +119,7 @@ def test_published_convention_values():
 def test_pipeline_feeds_the_denoisers_convention(monkeypatch, sd2_folder, tmp_path):
     """TeamPipeline hands a hub denoiser gamma images and 2h-1 halfway maps, and maps outputs back."""
     from teamwork_cli.adapters.checkpoint import save_adapter
-    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.pipelines import team_pipeline as P
 
     den = load_hub_denoiser(str(sd2_folder))

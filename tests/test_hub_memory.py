@@ -11,7 +11,7 @@ import torch
 from conftest import randomize_up
 
 from teamwork_cli.adapters.checkpoint import save_adapter
-from teamwork_cli.adapters.layer import inject_adapter
+from teamwork_cli.adapters.model import inject_adapter
 from teamwork_cli.adapters.profiles import layers_to_adapt
 from teamwork_cli.models.hub import load_hub_denoiser
 from teamwork_cli.models.hub.memory import enable_offload

@@ -282,9 +282,9 @@ def test_synthesize_materials_and_seeds(tmp_path, tiny_base, adapters, capsys):
 
 
 def test_missing_shipped_adapter_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    from teamwork_cli.cli import tasks_common
+    from teamwork_cli.models.hub import resolve
 
-    monkeypatch.setattr(tasks_common, "default_adapter", lambda preset: tmp_path / f"{preset}.safetensors")
+    monkeypatch.setattr(resolve, "default_adapter", lambda preset: tmp_path / f"{preset}.safetensors")
     photo = write_png(tmp_path / "p.png", np.full((16, 16, 3), 0.5))
     code, _, err = run(capsys, "intrinsics", photo, "-o", tmp_path / "o")
     assert code == 1 and "is shipped with this version yet" in err and "--adapter" in err

@@ -18,15 +18,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from teamwork_cli.adapters.layer import (
-    TeamState,
-    TeamworkLayer,
-    adapter_layers,
-    adapter_state_dict,
-    install_layers,
-    make_layer,
-)
+from teamwork_cli.adapters.layer import TeamworkLayer
+from teamwork_cli.adapters.model import adapter_layers, adapter_state_dict, install_layers, make_layer
 from teamwork_cli.core.channels import TEAMMATE_RE
+from teamwork_cli.core.team import TeamState
 
 FORMAT_VERSION = "1.0"
 IMPLEMENTATION = "teamwork-diffusion"

@@ -8,7 +8,6 @@ import torch
 import typer
 
 from teamwork_cli.cli import common as C
-from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 
@@ -57,8 +56,8 @@ def svbrdf(
     from teamwork_cli.core.conventions import normals_gl_to_dx
     from teamwork_cli.core.encoding import encode
     from teamwork_cli.materials.gltf import export_gltf, gltf_files
-    from teamwork_cli.models.hub.resolve import resolve_adapter
-    from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter
+    from teamwork_cli.models.hub.resolve import task_adapter
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.tasks import svbrdf as task
 
     ext, bits = C.split_format(fmt)
@@ -70,12 +69,7 @@ def svbrdf(
         raise typer.BadParameter("glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl",
                                  param_hint="--normal-convention")
     files = C.inputs_or_fail(inputs)
-    if adapter is None:
-        adapter = str(default_adapter("svbrdf"))
-        if not Path(adapter).is_file():
-            raise TeamworkError(f"adapter file {adapter} not found",
-                                "pass --adapter FILE.safetensors, or reinstall teamwork for the shipped adapter")
-    adapter = str(resolve_adapter(adapter))  # a local file, or owner/repo/file.safetensors on the hub
+    adapter = str(task_adapter("svbrdf", adapter))  # a local file, a shipped name, or owner/repo/file on the hub
     pipe = TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, offload=offload,
                              attention_slicing=attention_slicing, compile=compile_model, guidance=guidance)
     task.check_team(pipe)

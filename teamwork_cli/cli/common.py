@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from teamwork_cli.core import distributed
+from teamwork_cli.core import devices, distributed
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.folders import NORMAL_CONVENTIONS
 from teamwork_cli.materials.io import (
@@ -33,7 +33,6 @@ from teamwork_cli.materials.io import (
     read_map,
     write_map,
 )
-from teamwork_cli.pipelines import team_pipeline as pipeline
 
 stderr = Console(stderr=True)
 
@@ -75,8 +74,8 @@ def check_device(value: str) -> str:
 
 
 def dtype_names() -> tuple[str, ...]:
-    """What --dtype takes: `auto` and the names `pipeline.DTYPES` maps (read there, so the two cannot drift)."""
-    return ("auto", *pipeline.DTYPES)
+    """What --dtype takes: `auto` and the names `core.devices.DTYPES` maps (read there, so the two cannot drift)."""
+    return ("auto", *devices.DTYPES)
 
 
 def check_dtype(value: str) -> str:
@@ -88,7 +87,7 @@ def check_dtype(value: str) -> str:
 DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
                           "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v),
                           metavar="auto|cpu|cuda[:N]|mps")
-_FIXED_DTYPES = list(pipeline.DTYPES)  # the help lists them after auto, which it explains
+_FIXED_DTYPES = list(devices.DTYPES)  # the help lists them after auto, which it explains
 DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
                          f"AMX; else fp32), {', '.join(_FIXED_DTYPES[:-1])} or {_FIXED_DTYPES[-1]}; the adapter "
                          "stays fp32.", callback=lambda v: check_dtype(v), metavar="|".join(dtype_names()))

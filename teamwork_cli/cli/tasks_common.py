@@ -10,28 +10,15 @@ from pathlib import Path
 
 import torch
 
-from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.io import OutputExistsError, map_path
-from teamwork_cli.pipelines.team_pipeline import TeamPipeline, default_adapter
-
-# The `teamwork finetune --data` source each task's shipped adapter is trained on, for the hint.
-TRAINING_DATA = {"intrinsics": "scenes", "inpaint": "inpaint", "inpaint-material": "inpaint",
-                 "shade": "scenes", "synthesize": "synthesize"}
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 
 def adapter_path(preset: str, adapter: str | None) -> str:
-    """The adapter a task runs: --adapter (a file or owner/repo/file on the hub), else the shipped one."""
-    from teamwork_cli.models.hub.resolve import resolve_adapter
+    """The adapter a task runs: --adapter (a file, a shipped name, owner/repo/file on the hub), else the shipped one."""
+    from teamwork_cli.models.hub import resolve
 
-    if adapter is None:
-        path = default_adapter(preset)
-        if not path.is_file():
-            raise TeamworkError(
-                f"no {preset} adapter is shipped with this version yet ({path} is missing)",
-                f"pass --adapter FILE.safetensors, e.g. one trained with `teamwork finetune --preset {preset} "
-                f"--data procedural:{TRAINING_DATA.get(preset, preset)} -o {preset}.safetensors`")
-        return str(path)
-    return str(resolve_adapter(adapter))
+    return str(resolve.task_adapter(preset, adapter))
 
 
 def load_team(preset: str, adapter: str | None, base: str | None, device: str, dtype: str) -> TeamPipeline:

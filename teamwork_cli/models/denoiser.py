@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from teamwork_cli.adapters.layer import team_context
+from teamwork_cli.adapters.model import team_context
 from teamwork_cli.core.team import TeamBatch
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from teamwork_cli.adapters.layer import adapter_layers
+from teamwork_cli.adapters.model import adapter_layers
 from teamwork_cli.core.team import TeamBatch, TeamState
 
 SUPPORTED = ("SD3Transformer2DModel",)

@@ -20,74 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from teamwork_cli.adapters.checkpoint import AdapterInfo, load_adapter, read_adapter_info
+from teamwork_cli.core.devices import DTYPES, auto_dtype, resolve_device
 from teamwork_cli.core.encoding import INPUT_CONVENTIONS, from_convention, from_model, to_convention, to_model
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.models.denoiser import TeamDenoiser
-from teamwork_cli.models.embedded import BASE_DIR, EMBEDDED_DIR, EmbeddedDenoiser
+from teamwork_cli.models.loading import load_denoiser
 from teamwork_cli.pipelines.sampling import sample_team
-
-EMBEDDED_BASE_NAMES = ("embedded", "teamwork-embedded", "")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX). Without it bf16 is emulated: 73x slower
-    than fp32 on a 2-core AVX2 EPYC (`benchmarks/dtype_speed.py`), so `auto` must not pick it. (oneDNN's own
-    `_is_mkldnn_bf16_supported` is also true on plain AVX-512 CPUs, which only convert.)"""
-    cpu = getattr(torch, "cpu", None)
-    try:
-        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
-    except AttributeError:  # private probes: absent means unknown, and fp32 is the safe side
-        return False
-
-
-def auto_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of `--dtype auto`: bf16 on a CPU that computes it natively, else none (fp32)."""
-    return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else None
-
-
-def default_adapter(preset: str) -> Path:
-    return EMBEDDED_DIR / f"{preset}.safetensors"
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto`: under `accelerate launch`, this process's own device; else CUDA, MPS or the CPU."""
-    if device == "auto":
-        from teamwork_cli.core import distributed
-
-        if distributed.launched():
-            return distributed.current().device
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        raise ValueError(f"device must be one of auto, cpu, cuda, cuda:N, mps; got {device!r}")
-    return torch.device(device)
-
-
-def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **options) -> TeamDenoiser:
-    """The embedded model (None, 'embedded' or a folder with teamwork.json), else a diffusers pipeline.
-
-    options: the hub backbones' `load_hub_denoiser` options (prompt, guidance, ...); None values are dropped.
-    """
-    options = {k: v for k, v in options.items() if v is not None}
-    embedded = base is None or base in EMBEDDED_BASE_NAMES or (Path(base) / "teamwork.json").is_file()
-    if embedded and any(k != "prompt" or v != "" for k, v in options.items()):
-        raise ValueError(f"{', '.join(sorted(options))}: the embedded model has no such option (no text prompt, no "
-                         "guidance); these apply to SD3, SDXL, SD2 and Flux bases given with --base")
-    if base is None or base in EMBEDDED_BASE_NAMES:
-        if not (BASE_DIR / "teamwork.json").is_file():
-            raise TeamworkError(f"the embedded base model is missing from {BASE_DIR}",
-                                "reinstall teamwork, or retrain it with `python -m teamwork_cli.pretrain`")
-        return EmbeddedDenoiser.from_pretrained(BASE_DIR, dtype)
-    if (Path(base) / "teamwork.json").is_file():
-        return EmbeddedDenoiser.from_pretrained(base, dtype)
-    from teamwork_cli.models.hub import load_hub_denoiser  # diffusers pipelines: SD3, SDXL, SD2, Flux
-
-    return load_hub_denoiser(base, dtype, **options)
 
 
 @dataclass

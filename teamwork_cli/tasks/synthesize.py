@@ -17,7 +17,8 @@ from teamwork_cli.core.conventions import diffuse_specular_to_basecolor
 from teamwork_cli.core.encoding import decode
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics import render as R
-from teamwork_cli.pipelines.team_pipeline import EMBEDDED_BASE_NAMES, TeamPipeline
+from teamwork_cli.models.loading import EMBEDDED_BASE_NAMES
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 

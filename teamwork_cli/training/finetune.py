@@ -209,9 +209,9 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     pipeline reads to sample it the same way. metadata: more entries for the file (e.g. teamwork.hole_fill, which
     the inpaint task reads). hole_loss: the loss covers an inpainting team's holes only (`team_loss`)."""
     from teamwork_cli.adapters.checkpoint import init_adapter, save_adapter
-    from teamwork_cli.adapters.layer import inject_adapter
+    from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.adapters.profiles import layers_to_adapt, profile_for
-    from teamwork_cli.pipelines.team_pipeline import load_denoiser
+    from teamwork_cli.models.loading import load_denoiser
     from teamwork_cli.training.loop import TrainConfig, run_precision, train
 
     if not 0 <= dropout < 1:

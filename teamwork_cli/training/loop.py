@@ -52,8 +52,8 @@ class TrainConfig:
 def resolve_mixed_precision() -> str:
     """`auto`: bf16 on a GPU or on a CPU that computes it natively, else no (emulated bf16 on an AVX2 CPU runs
     73x slower than fp32 in benchmarks/dtype_speed.py; README, design notes)."""
+    from teamwork_cli.core.devices import auto_dtype
     from teamwork_cli.core.distributed import cpu_only
-    from teamwork_cli.pipelines.team_pipeline import auto_dtype
 
     if not cpu_only():  # the Accelerator will train on the GPU
         return "bf16"

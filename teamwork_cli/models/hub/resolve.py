@@ -1,4 +1,6 @@
-"""`resolve_adapter`: an adapter given as a local file or as `owner/repo/path/in/repo.safetensors` on the hub."""
+"""Where an adapter comes from: `resolve_adapter` (a local file, a shipped name, or
+`owner/repo/path/in/repo.safetensors` on the hub) and `task_adapter`, the one fallback every task command uses when
+no --adapter is given."""
 
 from __future__ import annotations
 
@@ -8,6 +10,30 @@ from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.models.hub.errors import hub_error
 
 PUBLISHED_REPO = "samsartor/teamwork-release"
+
+# The `teamwork finetune --data` source each task's shipped adapter is trained on, for the hint.
+TRAINING_DATA = {"svbrdf": "svbrdf", "intrinsics": "scenes", "inpaint": "inpaint", "inpaint-material": "inpaint",
+                 "shade": "scenes", "synthesize": "synthesize"}
+
+
+def default_adapter(preset: str) -> Path:
+    """The shipped adapter of a task (`teamwork_cli/weights/<preset>.safetensors`), whether or not it exists."""
+    from teamwork_cli.models.embedded import EMBEDDED_DIR
+
+    return EMBEDDED_DIR / f"{preset}.safetensors"
+
+
+def task_adapter(preset: str, adapter: str | Path | None = None) -> Path:
+    """The adapter a task runs: `adapter` (see resolve_adapter) if given, else the task's shipped one."""
+    if adapter is not None:
+        return resolve_adapter(adapter)
+    path = default_adapter(preset)
+    if not path.is_file():
+        raise TeamworkError(
+            f"no {preset} adapter is shipped with this version yet ({path} is missing)",
+            f"pass --adapter FILE.safetensors, e.g. one trained with `teamwork finetune --preset {preset} "
+            f"--data procedural:{TRAINING_DATA.get(preset, preset)} -o {preset}.safetensors`")
+    return path
 
 
 def shipped_adapters() -> list[str]:
