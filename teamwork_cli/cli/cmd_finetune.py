@@ -79,8 +79,8 @@ def finetune(
     import torch
 
     from teamwork_cli.core.layout import TeamLayout, load_preset
+    from teamwork_cli.graphics.holefill import HOLE_FILLS
     from teamwork_cli.models.embedded import pixel_multiple as embedded_pixel_multiple
-    from teamwork_cli.tasks.inpaint import HOLE_FILLS
     from teamwork_cli.training.finetune import PROCEDURAL, check_start, make_source, train_adapter
     from teamwork_cli.training.loop import TrainConfig
 

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+BLANK = 0.5  # mid grey in the file encoding
+HOLE_FILLS = ("grey", "harmonic")
 COARSE = 32  # below this size one CG solve converges in a few dozen iterations
 
 
@@ -66,3 +68,12 @@ def harmonic_fill(x: Tensor, mask: Tensor, iters: int = 200, tol: float = 1e-10)
     else:
         guess = torch.zeros_like(x)
     return _cg(x, m, guess, iters, tol)
+
+
+def blank(encoded: Tensor, mask: Tensor, fill: str = "grey") -> Tensor:
+    """The team's view of a map with a hole: mid grey there, or the harmonic fill of the surroundings."""
+    if fill not in HOLE_FILLS:
+        raise ValueError(f"hole fill must be one of {', '.join(HOLE_FILLS)}; got {fill!r}")
+    if fill == "harmonic":
+        return harmonic_fill(encoded, mask).clamp(0, 1)
+    return encoded * (1 - mask) + BLANK * mask

@@ -23,11 +23,9 @@ from teamwork_cli.core.channels import channel_spec
 from teamwork_cli.core.conventions import srgb_to_linear
 from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.core.layout import TeamLayout
+from teamwork_cli.graphics.holefill import HOLE_FILLS, blank
 from teamwork_cli.materials.io import read_image
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
-
-BLANK = 0.5  # mid grey in the file encoding
-HOLE_FILLS = ("grey", "harmonic")
 
 
 def check_team(team: TeamPipeline | AdapterInfo) -> list[str]:
@@ -111,17 +109,6 @@ def check_mask(mask: Tensor) -> str | None:
     if not bool((mask > 0.5).any()):
         return "the mask is empty (no pixel above 50%): the outputs are the inputs"
     return None
-
-
-def blank(encoded: Tensor, mask: Tensor, fill: str = "grey") -> Tensor:
-    """The team's view of a map with a hole: mid grey there, or the harmonic fill of the surroundings."""
-    if fill not in HOLE_FILLS:
-        raise ValueError(f"hole fill must be one of {', '.join(HOLE_FILLS)}; got {fill!r}")
-    if fill == "harmonic":
-        from teamwork_cli.graphics.holefill import harmonic_fill
-
-        return harmonic_fill(encoded, mask).clamp(0, 1)
-    return encoded * (1 - mask) + BLANK * mask
 
 
 def hole_fill(pipe: TeamPipeline) -> str:

@@ -17,34 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import Tensor
 
-from teamwork_cli.core.encoding import decode, encode, flat_value
+from teamwork_cli.core.encoding import decode
+from teamwork_cli.graphics.buffers import DERIVED, OPTIONAL, REQUIRED, albedo_from_basecolor, neutral, with_deferred
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
-
-REQUIRED = ("albedo", "normals")
-OPTIONAL = ("roughness", "metallic", "depth", "basecolor")
-DERIVED = "deferred"  # an input teammate computed from the buffers, never given by the user
-
-
-def neutral(channel: str, n: int, h: int, w: int) -> Tensor:
-    """[N, C, H, W] file encoding of an unknown buffer: flat_value's grey / +Z normal, but metallic 0 (most
-    surfaces are dielectrics) and basecolor the grey `deferred.METAL` (an unknown metal's colour)."""
-    if channel == "metallic":
-        return torch.zeros(n, 1, h, w)
-    if channel == "basecolor":
-        from teamwork_cli.graphics.deferred import METAL
-
-        return encode(channel, torch.full((n, 3, h, w), METAL))
-    return encode(channel, flat_value(channel, n, h, w))
-
-
-def with_deferred(buffers: dict[str, Tensor]) -> Tensor:
-    """File encoding of the deferred shading of buffers in file encoding (all of REQUIRED and OPTIONAL)."""
-    from teamwork_cli.graphics.deferred import deferred_shading
-
-    return encode(DERIVED, deferred_shading({c: decode(c, buffers[c]) for c in REQUIRED + OPTIONAL}))
 
 
 def check_team(pipe: TeamPipeline) -> list[str]:
@@ -55,16 +32,6 @@ def check_team(pipe: TeamPipeline) -> list[str]:
         raise ValueError(f"adapter {pipe.info.path} is not a shading adapter: inputs {ins}, outputs {outs}; "
                          f"shading needs {', '.join(c + '.in' for c in REQUIRED)} and image.out")
     return ins
-
-
-def albedo_from_basecolor(buffers: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Buffers (file encoding) with albedo = basecolor * (1 - metallic) (glTF; metallic 0 if absent) when albedo
-    is missing but basecolor given: the maps an artist's metal-roughness material has."""
-    if "albedo" in buffers or "basecolor" not in buffers:
-        return buffers
-    base = decode("basecolor", buffers["basecolor"])
-    metal = decode("metallic", buffers["metallic"]) if "metallic" in buffers else torch.zeros_like(base[:, :1])
-    return {**buffers, "albedo": encode("albedo", base * (1 - metal))}
 
 
 def shade(pipe: TeamPipeline, buffers: dict[str, Tensor], *, steps: int = 4, seed: int = 0,

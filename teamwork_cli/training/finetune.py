@@ -153,7 +153,7 @@ def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, p
     hole_fill: what procedural:inpaint shows in the holes (grey or harmonic; other sources take only grey).
     Procedural training data never uses evaluation seeds (`scenes.EVAL_SEED0` = 10,000,000 and above).
     """
-    from teamwork_cli.tasks.inpaint import HOLE_FILLS
+    from teamwork_cli.graphics.holefill import HOLE_FILLS
 
     if hole_fill not in HOLE_FILLS:
         raise ValueError(f"hole fill must be one of {', '.join(HOLE_FILLS)}; got {hole_fill!r}")

@@ -49,7 +49,7 @@ def scene_batch(seeds: list[int], size: int, channels: set[str] | None = None, l
 
 def scene_source(layout: TeamLayout, size: int) -> Source:
     """procedural:scenes, for intrinsics (image.in -> intrinsic channels) and shade (buffers -> image.out)."""
-    from teamwork_cli.tasks.shade import DERIVED, OPTIONAL, REQUIRED, neutral, with_deferred
+    from teamwork_cli.graphics.buffers import DERIVED, OPTIONAL, REQUIRED, neutral, with_deferred
 
     wanted = _check("scenes", layout, {*SCENE_CHANNELS, DERIVED})
     names = set(layout.names)
@@ -136,7 +136,7 @@ def inpaint_source(layout: TeamLayout, size: int, pool: Callable[[], dict[str, T
     Images (preset inpaint) are scene photos and material flash photos, half and half; materials (preset
     inpaint-material) are views of the procedural material pool.
     """
-    from teamwork_cli.tasks.inpaint import blank
+    from teamwork_cli.graphics.holefill import blank
     from teamwork_cli.training.data import encoded_views
 
     material_channels = {"image", "halfway", "diffuse", "specular", "roughness", "normals"}
