@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from teamwork_cli.core.conventions import decode_normals, srgb_to_linear  # noqa: E402
 from teamwork_cli.graphics import flashfit  # noqa: E402
 from teamwork_cli.graphics import render as R  # noqa: E402
-from teamwork_cli.materials.io import read_image  # noqa: E402
+from teamwork_cli.materials.read import read_image
 from teamwork_cli.models.hub.resolve import default_adapter
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.tasks import svbrdf as task  # noqa: E402

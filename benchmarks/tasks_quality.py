@@ -187,7 +187,7 @@ def real_inpaint_sets(shared: Path, size: int) -> list[tuple[str, str, dict[str,
     dielectric CC0 sets (svbrdf_quality's six crops at 256 px), each cut into size x size tiles."""
     from svbrdf_quality import load_crops
 
-    from teamwork_cli.materials.io import read_image
+    from teamwork_cli.materials.read import read_image
 
     def tiles(x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N * (H // size) * (W // size), C, size, size]
         c, h, w = x.shape[1:]

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from teamwork_cli.materials.io import read_image  # noqa: E402
+from teamwork_cli.materials.read import read_image
 
 CAPTION = 18
 

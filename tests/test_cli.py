@@ -12,7 +12,7 @@ import pytest
 from conftest import SVBRDF
 
 from teamwork_cli.cli.app import main
-from teamwork_cli.materials.io import ImageError, OutputExistsError
+from teamwork_cli.materials.files import ImageError, OutputExistsError
 
 COMMANDS = ["svbrdf", "intrinsics", "inpaint", "shade", "synthesize", "finetune", "render", "info", "presets"]
 
@@ -143,19 +143,20 @@ def test_console_script_and_debug_traceback(tmp_path):
 def test_write_all_is_all_or_nothing_even_when_overwriting(tmp_path):
     import torch
 
-    from teamwork_cli.cli.common import write_all
+    from teamwork_cli.materials.outputs import plan_outputs, write_outputs
 
-    paths = {"diffuse": tmp_path / "m_diffuse.exr", "diffuseshading": tmp_path / "m_diffuseshading.exr"}
+    plan = plan_outputs(tmp_path, "m", {"diffuse": ("exr", 16), "diffuseshading": ("exr", 16)}, overwrite=False)
+    paths = plan.paths
     ok = {"diffuse": torch.full((1, 3, 4, 4), 0.5), "diffuseshading": torch.full((1, 3, 4, 4), 2.0)}
-    assert write_all(paths, ok, 16, overwrite=False) == list(paths.values())
+    assert write_outputs(plan, ok, overwrite=False) == list(paths.values())
     before = {p: p.read_bytes() for p in paths.values()}
     bad = {"diffuse": torch.full((1, 3, 4, 4), 0.25), "diffuseshading": torch.full((1, 3, 4, 4), 1e6)}  # > half
     with pytest.raises(ImageError, match="m_diffuseshading.exr: values up to"):
-        write_all(paths, bad, 16, overwrite=True)
+        write_outputs(plan, bad, overwrite=True)
     assert {p: p.read_bytes() for p in paths.values()} == before  # the old set, whole: no mix of old and new
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())  # no temp files
     with pytest.raises(OutputExistsError):
-        write_all(paths, ok, 16, overwrite=False)
+        write_outputs(plan, ok, overwrite=False)
 
 
 def test_ctrl_c_is_one_error_line_and_exit_130(monkeypatch, capsys):

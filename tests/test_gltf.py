@@ -17,8 +17,9 @@ import pygltflib
 import pytest
 from test_render_cli import make_material
 
+from teamwork_cli.materials.files import OutputExistsError
 from teamwork_cli.materials.gltf import export_gltf
-from teamwork_cli.materials.io import OutputExistsError, read_map
+from teamwork_cli.materials.read import read_map
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "validate_gltf.sh"
 ALL = ("diffuse", "specular", "roughness", "normals", "basecolor", "metallic")

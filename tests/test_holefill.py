@@ -11,7 +11,7 @@ from PIL import Image
 from teamwork_cli.cli.app import main
 from teamwork_cli.core.layout import load_preset
 from teamwork_cli.graphics.holefill import _cg, blank, harmonic_fill
-from teamwork_cli.materials.io import read_image
+from teamwork_cli.materials.read import read_image
 from teamwork_cli.training.finetune import make_source
 
 

@@ -20,7 +20,7 @@ from teamwork_cli.adapters.model import adapter_layers, inject_adapter
 from teamwork_cli.adapters.profiles import layers_to_adapt
 from teamwork_cli.cli.app import main
 from teamwork_cli.core.layout import TeamLayout, load_preset
-from teamwork_cli.materials.io import read_image
+from teamwork_cli.materials.read import read_image
 from teamwork_cli.models.hub import load_hub_denoiser
 from teamwork_cli.models.hub.testing import FAMILIES, save_tiny_pipeline
 from teamwork_cli.pipelines.sampling import sample_team

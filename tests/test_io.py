@@ -14,8 +14,11 @@ import tifffile
 from PIL import Image as PILImage
 
 from teamwork_cli.core.conventions import linear_to_srgb
-from teamwork_cli.materials import io as tio
-from teamwork_cli.materials.io import ImageError, OutputExistsError, read_image, read_map, write_map
+from teamwork_cli.materials import files as tfiles
+from teamwork_cli.materials import write as twrite
+from teamwork_cli.materials.files import ImageError, OutputExistsError
+from teamwork_cli.materials.read import read_image, read_map
+from teamwork_cli.materials.write import write_map
 
 RNG = np.random.default_rng(3)
 
@@ -108,7 +111,7 @@ def test_png_writer_and_reader_for_every_filter(tmp_path: Path, filter_type: int
     q16[3:5] = q16[2]  # repeated rows, so the adaptive choice varies
     for q in (q16, (q16 >> 8).astype(np.uint8)):
         path = tmp_path / f"f{q.dtype.itemsize}.png"
-        path.write_bytes(tio._png_bytes(q, filter_type=filter_type))
+        path.write_bytes(twrite._png_bytes(q, filter_type=filter_type))
         image = read_image(path)
         top = np.iinfo(q.dtype).max
         assert image.bit_depth == 8 * q.dtype.itemsize
@@ -179,7 +182,7 @@ def test_palette_grey_alpha_and_bilevel_png(tmp_path: Path) -> None:
     la = read_image(tmp_path / "la.png")
     assert la.pixels.shape == (2, 3, 2) and la.has_alpha and np.allclose(la.pixels[..., 0], 64 / 255)
     la16 = RNG.integers(0, 65536, (3, 2, 2)).astype(np.uint16)
-    (tmp_path / "la16.png").write_bytes(tio._png_bytes(la16))
+    (tmp_path / "la16.png").write_bytes(twrite._png_bytes(la16))
     assert np.array_equal(np.round(read_image(tmp_path / "la16.png").pixels * 65535), la16)
     PILImage.fromarray(np.eye(4, dtype=bool)).save(tmp_path / "b.png")
     assert np.array_equal(read_image(tmp_path / "b.png").pixels[..., 0], np.eye(4))
@@ -259,7 +262,7 @@ def _valid_png(path: Path) -> bytes:
         ("cut.exr", "truncate-exr", "truncated or corrupt"),
         ("cut.tif", "truncate-tif", "truncated or corrupt"),
         ("note.bmp", b"BM", "unsupported file type"),
-        ("zero.png", tio._png_bytes(np.zeros((0, 3, 3), np.uint8)), "zero-size|corrupt"),
+        ("zero.png", twrite._png_bytes(np.zeros((0, 3, 3), np.uint8)), "zero-size|corrupt"),
     ],
 )
 def test_read_errors_name_the_file(tmp_path: Path, name: str, content: object, message: str) -> None:
@@ -347,7 +350,7 @@ def test_overwrite_refused_then_allowed(tmp_path: Path) -> None:
 
 def test_overwrite_race_is_caught_at_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "m.png"
-    real_write = tio._bytes_writer
+    real_write = twrite._bytes_writer
 
     def writer_then_rival(data: bytes) -> Callable[[Path], None]:  # another process creates the file while we encode
         inner = real_write(data)
@@ -358,7 +361,7 @@ def test_overwrite_race_is_caught_at_rename(tmp_path: Path, monkeypatch: pytest.
 
         return write
 
-    monkeypatch.setattr(tio, "_bytes_writer", writer_then_rival)
+    monkeypatch.setattr(twrite, "_bytes_writer", writer_then_rival)
     with pytest.raises(OutputExistsError):
         write_map(path, np.zeros((2, 2, 3)), "diffuse")
     assert path.read_bytes() == b"rival" and _files(tmp_path) == ["m.png"]
@@ -371,8 +374,8 @@ def test_failure_mid_write_removes_the_temporary_file(
     def broken(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tio.os, "link", broken)
-    monkeypatch.setattr(tio.os, "replace", broken)
+    monkeypatch.setattr(tfiles.os, "link", broken)
+    monkeypatch.setattr(tfiles.os, "replace", broken)
     with pytest.raises(ImageError, match=f"m.{ext}: cannot write") as caught:
         write_map(tmp_path / f"m.{ext}", np.zeros((2, 2, 3)), "diffuse")
     assert "No space left" in str(caught.value)
@@ -387,22 +390,22 @@ def test_expand_inputs(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.tif").write_bytes(b"x")
-    got = tio.expand_inputs([str(tmp_path), str(tmp_path / "b.png"), str(tmp_path / "sub" / "*")])
+    got = tfiles.expand_inputs([str(tmp_path), str(tmp_path / "b.png"), str(tmp_path / "sub" / "*")])
     assert [p.name for p in got] == ["a.JPG", "b.png", "c.exr", "d.tif"]
-    assert [p.name for p in tio.expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
+    assert [p.name for p in tfiles.expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
     for pattern, message in [
         (str(tmp_path / "*.tiff"), "matches no image"),
         (str(tmp_path / "nope.png"), "no such file or folder"),
         (str(tmp_path / "notes.txt"), "unsupported file type"),
     ]:
         with pytest.raises(ImageError, match=message) as caught:
-            tio.expand_inputs([pattern])
+            tfiles.expand_inputs([pattern])
         assert pattern in str(caught.value)
 
 
 def test_map_path() -> None:
-    assert tio.map_path("maps", "brick", "normals", "png") == Path("maps/brick_normals.png")
-    assert tio.map_path(Path("o"), "x", "diffuse", ".exr") == Path("o/x_diffuse.exr")
+    assert tfiles.map_path("maps", "brick", "normals", "png") == Path("maps/brick_normals.png")
+    assert tfiles.map_path(Path("o"), "x", "diffuse", ".exr") == Path("o/x_diffuse.exr")
     with pytest.raises(ValueError, match="must match"):
-        tio.map_path("o", "x", "Normals", "png")
-    assert set(tio.SUPPORTED_WRITE) <= set(tio.SUPPORTED_READ)
+        tfiles.map_path("o", "x", "Normals", "png")
+    assert set(tfiles.SUPPORTED_WRITE) <= set(tfiles.SUPPORTED_READ)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from teamwork_cli.cli.app import main
 from teamwork_cli.materials.folders import find_material, load_material
-from teamwork_cli.materials.io import write_map
+from teamwork_cli.materials.write import write_map
 
 SIZE = 16
 
@@ -129,9 +129,9 @@ def test_sigterm_mid_write_leaves_nothing_and_exits_143(tmp_path: Path, capsys: 
     import os
     import signal
 
-    from teamwork_cli.materials import io
+    from teamwork_cli.materials import files
 
-    link_new = io.link_new
+    link_new = files.link_new
 
     def terminated_before_publishing(tmp: Path, p: Path) -> None:  # `timeout`/`kill` once the bytes are on disk
         assert tmp.exists()
@@ -139,7 +139,7 @@ def test_sigterm_mid_write_leaves_nothing_and_exits_143(tmp_path: Path, capsys: 
         link_new(tmp, p)
 
     make_material(tmp_path / "maps")
-    monkeypatch.setattr(io, "link_new", terminated_before_publishing)
+    monkeypatch.setattr(files, "link_new", terminated_before_publishing)
     before = signal.getsignal(signal.SIGTERM)
     code, out, err = run(["render", str(tmp_path / "maps"), "-o", str(tmp_path / "out" / "flash.exr"),
                           "--bits", "32"], capsys)

@@ -10,7 +10,7 @@ from PIL import Image
 from teamwork_cli.adapters.checkpoint import read_adapter_info
 from teamwork_cli.cli.app import main
 from teamwork_cli.core.layout import load_preset
-from teamwork_cli.materials.io import read_image
+from teamwork_cli.materials.read import read_image
 from teamwork_cli.models.embedded import EMBEDDED_DIR
 
 PRESETS = ("svbrdf", "intrinsics", "inpaint", "inpaint-material", "shade", "synthesize")

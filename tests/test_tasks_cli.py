@@ -9,7 +9,8 @@ from PIL import Image
 
 from teamwork_cli.cli.app import main
 from teamwork_cli.core.layout import load_preset
-from teamwork_cli.materials.io import read_image, write_map
+from teamwork_cli.materials.read import read_image
+from teamwork_cli.materials.write import write_map
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import typer
 from teamwork_cli.cli import common as C
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics.scoring import SCORES, lost_message, mean_scores, pair_available, score_pair
-from teamwork_cli.materials.io import ImageError
+from teamwork_cli.materials.files import ImageError
 
 app = typer.Typer(help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None)

@@ -11,7 +11,7 @@ import typer
 
 from teamwork_cli.core import distributed
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials.io import OutputExistsError
+from teamwork_cli.materials.files import OutputExistsError
 
 
 def finetune(

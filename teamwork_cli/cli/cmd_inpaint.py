@@ -12,7 +12,8 @@ from teamwork_cli.adapters.checkpoint import read_adapter_info
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials.io import SUPPORTED_READ
+from teamwork_cli.materials import outputs
+from teamwork_cli.materials.files import SUPPORTED_READ
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.tasks import inpaint as task
 
@@ -152,7 +153,7 @@ def inpaint(
         if maps:
             check_complete(item, files, channels)
         stem = item.name if maps else item.stem
-        plan = TC.plan_files(out, stem, {c: (ext, bits) for c in channels}, overwrite)
+        plan = outputs.plan_outputs(out, stem, {c: (ext, bits) for c in channels}, overwrite)
         both = {c: task.read_both(f, c) for c, f in files.items()}
         enc = {c: m.encoded for c, m in both.items()}
         for c, x in enc.items():
@@ -168,6 +169,6 @@ def inpaint(
         # input (read as three equal components) is written grey again.
         alpha = {c: m.alpha for c, m in both.items() if m.alpha is not None}
         filled = {c: task.to_grey(x, mask_t) if both[c].grey else x for c, x in filled.items()}
-        return TC.write_mixed(plan, filled, overwrite, alpha)
+        return outputs.write_outputs(plan, filled, overwrite, alpha=alpha)
 
     return C.run_batch(items, work)

@@ -8,6 +8,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import tasks_common as TC
+from teamwork_cli.materials import outputs
 from teamwork_cli.tasks import intrinsics as task
 from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
@@ -58,7 +59,7 @@ def intrinsics(
     formats = {c: (("exr", 32 if fmt == "exr32" else 16) if c == "diffuseshading" else (ext, bits)) for c in channels}
 
     def work(path: Path) -> list[Path]:
-        plan = TC.plan_files(out, path.stem, formats, overwrite)
+        plan = outputs.plan_outputs(out, path.stem, formats, overwrite)
         photo = C.read_channel(path, "image")
         from teamwork_cli.core.encoding import encode
 
@@ -67,6 +68,6 @@ def intrinsics(
             maps = task.estimate(pipe, encode("image", photo), channels, steps=steps, seed=seed,
                                  resolution=resolution, ensemble=ensemble,
                                  callback=lambda i, n: bar.update(job, completed=i, total=n))
-        return TC.write_mixed(plan, maps, overwrite)
+        return outputs.write_outputs(plan, maps, overwrite)
 
     return C.run_batch(files, work)

@@ -13,8 +13,10 @@ from teamwork_cli.cli import common as C
 from teamwork_cli.core.conventions import linear_to_srgb, srgb_to_linear
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics.render import camera_height, render, to_photo
+from teamwork_cli.materials import outputs
+from teamwork_cli.materials.files import SUPPORTED_WRITE, WRITE_BITS, ImageError, OutputExistsError
 from teamwork_cli.materials.folders import find_material, read_material
-from teamwork_cli.materials.io import SUPPORTED_WRITE, WRITE_BITS, ImageError, OutputExistsError, write_map
+from teamwork_cli.materials.write import write_map
 
 # Besides the flash, the sheet lights the patch from four sides at about 50 degrees from the vertical, low
 # enough for relief to show: a bump must look lit from the light's side, which checks the normals' orientation.
@@ -77,7 +79,7 @@ def render_cmd(
 
     extra = gltf_files(out.parent, out.stem, material.files) if gltf else []
     if not overwrite:
-        C.refuse_existing(extra)
+        outputs.refuse_existing(extra)
     # write_map takes values: the sRGB picture is decoded so the file stores exactly these sRGB samples.
     # The image first: it checks the extension and --bits, and a glTF failure then takes it back.
     fresh = not out.exists()
@@ -87,7 +89,7 @@ def render_cmd(
             export_gltf(out.parent, out.stem, material.files, overwrite=overwrite)
         except BaseException:
             if fresh:
-                C.remove(written)
+                outputs.remove(written)
             raise
         written += extra
     for p in written:

@@ -12,7 +12,8 @@ from teamwork_cli.cli import common as C
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.encoding import encode
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials.io import SUPPORTED_WRITE, write_map
+from teamwork_cli.materials.files import SUPPORTED_WRITE
+from teamwork_cli.materials.write import write_map
 from teamwork_cli.tasks import shade as task
 
 BITS = {".png": 16, ".tif": 16, ".tiff": 16, ".exr": 16, ".jpg": 8, ".jpeg": 8}

@@ -8,6 +8,7 @@ import torch
 import typer
 
 from teamwork_cli.cli import common as C
+from teamwork_cli.materials import outputs
 from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 
@@ -77,19 +78,19 @@ def svbrdf(
     if ensemble is None:
         ensemble = default_ensemble(pipe.device.type, pipe.autocast, pipe.one_step)
 
-    def read(path: Path) -> tuple[tuple[int, int], tuple[dict[str, Path], torch.Tensor]]:
-        paths = C.planned(out, path.stem, channels, ext, overwrite)  # fail before the work, not after
+    def read(path: Path) -> tuple[tuple[int, int], tuple[outputs.OutputPlan, torch.Tensor]]:
+        plan = outputs.plan_outputs(out, path.stem, {c: (ext, bits) for c in channels}, overwrite)  # before the work
         if gltf and not overwrite:
-            C.refuse_existing(gltf_files(out, path.stem, paths))
+            outputs.refuse_existing(gltf_files(out, path.stem, plan.paths))
         photo = C.read_channel(path, "image")
         h, w = photo.shape[-2:]
         short = min(h, w) if resolution is None else round(min(h, w) * resolution / max(h, w))  # as processed
         if short < 16:
             raise ValueError(f"{path}: image is {w}x{h}; its shorter side must be at least 16 px as processed "
                              "(at --resolution, the longer side's size)")
-        return tuple(photo.shape[-2:]), (paths, photo)
+        return tuple(photo.shape[-2:]), (plan, photo)
 
-    def infer(batch: list[Path], data: list[tuple[dict[str, Path], torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    def infer(batch: list[Path], data: list[tuple[outputs.OutputPlan, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         photos = torch.cat([photo for _, photo in data])
         with C.progress_bar() as bar:
             job = bar.add_task(C.batch_label(batch), total=steps)
@@ -101,17 +102,13 @@ def svbrdf(
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)
         return [{c: m[k:k + 1] for c, m in maps.items()} for k in range(len(batch))]
 
-    def save(path: Path, data: tuple[dict[str, Path], torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
-        paths = data[0]
-        fresh = [p for p in paths.values() if not p.exists()]
-        written = C.write_all(paths, maps, bits, overwrite)
-        if gltf:
-            try:  # all of a photo's files or none, the glTF's included (with --overwrite: none new)
-                export_gltf(out, path.stem, paths, overwrite=overwrite)
-            except BaseException:
-                C.remove(fresh)
-                raise
-            written += gltf_files(out, path.stem, paths)
-        return written
+    def save(path: Path, data: tuple[outputs.OutputPlan, torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
+        plan = data[0]
+
+        def export() -> list[Path]:  # all of a photo's files or none, the glTF's included
+            export_gltf(out, path.stem, plan.paths, overwrite=overwrite)
+            return gltf_files(out, path.stem, plan.paths)
+
+        return outputs.write_outputs(plan, maps, overwrite, also=export if gltf else None)
 
     return C.run_batches(files, read, infer, save, batch_size=batch_size)

@@ -8,6 +8,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import tasks_common as TC
+from teamwork_cli.materials import outputs
 from teamwork_cli.tasks import synthesize as task
 
 
@@ -60,12 +61,12 @@ def synthesize(
     if {"diffuse", "specular"} <= set(channels):
         channels += ["basecolor", "metallic"]
     stems = [f"{stem}_{i:03d}" for i in range(count)]
-    plans = [TC.plan_files(out, s, {c: (ext, bits) for c in channels}, overwrite) for s in stems]
+    plans = [outputs.plan_outputs(out, s, {c: (ext, bits) for c in channels}, overwrite) for s in stems]
     with C.progress_bar() as bar:
         job = bar.add_task(f"{count} materials", total=count * steps)
         for i, plan in enumerate(plans):  # written as they come: an interruption keeps the finished ones
             (maps,) = task.synthesize(pipe, 1, hw, steps=steps, seed=seed + i,
                                       callback=lambda k, n, i=i: bar.update(job, completed=i * steps + k))
-            for p in TC.write_mixed(plan, maps, overwrite):
+            for p in outputs.write_outputs(plan, maps, overwrite):
                 typer.echo(str(p))
     return 0

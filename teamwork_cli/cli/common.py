@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import sys
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
 import torch
 import typer
 from rich.console import Console
@@ -21,18 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from teamwork_cli.core import devices, distributed
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials.folders import NORMAL_CONVENTIONS
-from teamwork_cli.materials.io import (
+from teamwork_cli.materials.files import (
     SUPPORTED_READ,
     SUPPORTED_WRITE,
     ImageError,
-    OutputExistsError,
     expand_inputs,
-    link_new,
-    map_path,
-    read_map,
-    write_map,
 )
+from teamwork_cli.materials.folders import NORMAL_CONVENTIONS
+from teamwork_cli.materials.read import read_map
 
 stderr = Console(stderr=True)
 
@@ -178,59 +172,6 @@ def check_out_dir(out: Path) -> Path:
 def read_channel(path: Path, channel: str) -> torch.Tensor:
     """A file as [1, C, H, W] channel values."""
     return torch.from_numpy(read_map(path, channel)).permute(2, 0, 1).unsqueeze(0).contiguous()
-
-
-def planned(out_dir: Path, stem: str, channels: list[str], ext: str, overwrite: bool) -> dict[str, Path]:
-    paths = {c: map_path(out_dir, stem, c, ext) for c in channels}
-    if not overwrite:
-        refuse_existing(paths.values())
-    return paths
-
-
-def refuse_existing(paths: Iterable[Path]) -> None:
-    exist = [str(p) for p in paths if p.exists()]
-    if exist:
-        raise OutputExistsError(f"{exist[0]}: already exists" + (f" (and {len(exist) - 1} more)"
-                                                                   if len(exist) > 1 else "")
-                                + "; pass --overwrite to replace")
-
-
-def remove(paths: Iterable[Path]) -> None:
-    for p in paths:
-        p.unlink(missing_ok=True)
-
-
-def write_all(paths: dict[str, Path], values: dict[str, torch.Tensor], bits: int | dict[str, int],
-              overwrite: bool, alpha: dict[str, np.ndarray] | None = None) -> list[Path]:
-    """Write every map ([1, C, H, W] values; `bits` for all or per channel; `alpha` H x W for some), or none.
-    Each is written under a hidden name beside its target first and moved into place only when all exist, so a
-    failure (a value EXR half cannot hold, a full disk) leaves neither a partial set nor, with --overwrite, a mix
-    of old and new."""
-    staged: dict[Path, Path] = {}
-    done: list[Path] = []
-    try:
-        for c, p in paths.items():
-            arr = values[c][0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
-            tmp = p.with_name(f".{p.stem}.part-{secrets.token_hex(4)}{p.suffix}")  # the suffix picks the format
-            staged[p] = tmp
-            try:
-                write_map(tmp, arr, c, bits=bits[c] if isinstance(bits, dict) else bits,
-                          alpha=(alpha or {}).get(c))
-            except ImageError as e:
-                raise ImageError(str(e).replace(str(tmp), str(p))) from e
-        for p, tmp in staged.items():
-            if overwrite:
-                os.replace(tmp, p)
-            else:
-                link_new(tmp, p)
-            done.append(p)
-    except BaseException:
-        if not overwrite:
-            remove(done)
-        raise
-    finally:
-        remove(staged.values())
-    return done
 
 
 @contextmanager

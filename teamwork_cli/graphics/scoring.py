@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 
 from teamwork_cli.graphics.render import map_rmse, render_rmse
+from teamwork_cli.materials.files import ImageError
 from teamwork_cli.materials.folders import MAPS, MaterialFiles, find_material, find_materials, read_material
-from teamwork_cli.materials.io import ImageError
 
 SCORES = (*MAPS, "render")
 

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from teamwork_cli.core.conventions import DIELECTRIC_F0, basecolor_to_diffuse_specular, normalize, normals_gl_to_dx
-from teamwork_cli.materials.io import SUPPORTED_READ, ImageError, read_map
+from teamwork_cli.materials.files import SUPPORTED_READ, ImageError
+from teamwork_cli.materials.read import read_map
 
 MAPS = ("diffuse", "specular", "roughness", "normals")  # what the renderer and the scores need
 GLTF_MAPS = ("basecolor", "metallic")  # the glTF metal-roughness pair (conventions.md section 1)

@@ -23,7 +23,9 @@ from urllib.parse import quote
 import numpy as np
 
 from teamwork_cli.core.conventions import DIELECTRIC_F0, diffuse_specular_to_basecolor
-from teamwork_cli.materials.io import OutputExistsError, map_path, read_map, write_map
+from teamwork_cli.materials.files import OutputExistsError, map_path
+from teamwork_cli.materials.read import read_map
+from teamwork_cli.materials.write import write_map
 
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg")  # glTF 3.8.1: image/png and image/jpeg
 # glTF 5.x enums: component types, buffer view targets, sampler filters and wrap modes.

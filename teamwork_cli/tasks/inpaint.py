@@ -24,7 +24,7 @@ from teamwork_cli.core.conventions import srgb_to_linear
 from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.graphics.holefill import HOLE_FILLS, blank
-from teamwork_cli.materials.io import read_image
+from teamwork_cli.materials.read import read_image
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 

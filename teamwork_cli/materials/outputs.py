@@ -1,0 +1,89 @@
+"""The one output writer: every map of one input, all or none (docs/conventions.md section 2).
+
+Commands plan an input's files before any work (`plan_outputs`, which refuses existing files unless
+overwrite), then hand the maps to `write_outputs`. Each map is written under a hidden name beside its target and
+moved into place only when all are written, so a failure (a value EXR half cannot hold, a full disk, a signal)
+leaves neither a partial set nor, with overwrite, a mix of old and new maps. Files made from the maps after
+they are in place (a glTF) join the same all-or-nothing through `also`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from teamwork_cli.materials import files
+from teamwork_cli.materials.files import ImageError, OutputExistsError, map_path
+from teamwork_cli.materials.write import write_map
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where each map of one input goes (channel -> path) and at which bit depth (channel -> bits)."""
+
+    paths: dict[str, Path]
+    bits: dict[str, int]
+
+
+def plan_outputs(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], overwrite: bool) -> OutputPlan:
+    """`out_dir/<stem>_<channel>.<ext>` for channel -> (ext, bits); refuses existing files unless overwrite."""
+    paths = {c: map_path(out_dir, stem, c, ext) for c, (ext, _) in formats.items()}
+    if not overwrite:
+        refuse_existing(paths.values())
+    return OutputPlan(paths, {c: bits for c, (_, bits) in formats.items()})
+
+
+def refuse_existing(paths: Iterable[Path]) -> None:
+    exist = [str(p) for p in paths if p.exists()]
+    if exist:
+        more = f" (and {len(exist) - 1} more)" if len(exist) > 1 else ""
+        raise OutputExistsError(f"{exist[0]}: already exists{more}; pass --overwrite to replace")
+
+
+def remove(paths: Iterable[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def write_outputs(plan: OutputPlan, values: dict[str, torch.Tensor], overwrite: bool, *,
+                  alpha: dict[str, np.ndarray] | None = None,
+                  also: Callable[[], list[Path]] | None = None) -> list[Path]:
+    """Write every planned map ([1, C, H, W] values; `alpha` H x W for some), or none; returns the paths.
+
+    also: makes more files from the maps once they are in place and returns their paths; if it fails, the maps
+    this call created are removed again (with overwrite, the replaced maps stay replaced)."""
+    fresh = {p for p in plan.paths.values() if not p.exists()}
+    staged: dict[Path, Path] = {}
+    done: list[Path] = []
+    try:
+        for c, p in plan.paths.items():
+            arr = values[c][0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
+            tmp = p.with_name(f".{p.stem}.part-{secrets.token_hex(4)}{p.suffix}")  # the suffix picks the format
+            staged[p] = tmp
+            try:
+                write_map(tmp, arr, c, bits=plan.bits[c], alpha=(alpha or {}).get(c))
+            except ImageError as e:
+                raise ImageError(str(e).replace(str(tmp), str(p))) from e
+        for p, tmp in staged.items():
+            if overwrite:
+                os.replace(tmp, p)
+            else:
+                files.link_new(tmp, p)
+            done.append(p)
+        if also is not None:
+            done += also()
+    except BaseException:
+        remove(p for p in done if p in fresh)  # only what this call created: never a rival's file
+        raise
+    finally:
+        remove(staged.values())
+    return done
+
+
+__all__ = ["OutputPlan", "plan_outputs", "refuse_existing", "remove", "write_outputs"]
