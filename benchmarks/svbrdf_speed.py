@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=None, help="passed to teamwork svbrdf (default: its own)")
     args = ap.parse_args()
     from teamwork_cli.core.conventions import srgb_to_linear
-    from teamwork_cli.materials.io import write_map
+    from teamwork_cli.materials.write import write_map
     from teamwork_cli.models.hub.resolve import default_adapter
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.procedural import materials as procedural

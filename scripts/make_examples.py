@@ -16,7 +16,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from teamwork_cli.materials.io import write_map  # noqa: E402
+from teamwork_cli.materials.write import write_map
 from teamwork_cli.procedural import materials as P  # noqa: E402
 from teamwork_cli.procedural import scenes as S  # noqa: E402
 from teamwork_cli.training.task_data import random_mask  # noqa: E402

@@ -18,16 +18,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from teamwork_cli.adapters.config import FORMAT_VERSION, IMPLEMENTATION, TeamworkConfig
 from teamwork_cli.adapters.layer import TeamworkLayer
 from teamwork_cli.adapters.model import adapter_layers, adapter_state_dict, install_layers, make_layer
 from teamwork_cli.core.channels import TEAMMATE_RE
 from teamwork_cli.core.team import TeamState
 
-FORMAT_VERSION = "1.0"
-IMPLEMENTATION = "teamwork-diffusion"
 _PARAMS = ("down", "up", "bias")
 _KEY_RE = re.compile(r"^(?P<layer>.+)\.adapter(?:\.(?P<param>down|up|bias))?$")
-_LOOSE_TEAMMATE_RE = re.compile(r"^[^,\s]+\.(in|out)$")  # reading accepts any channel spelling
 
 
 @dataclass
@@ -50,14 +48,7 @@ class AdapterInfo:
     shapes: dict[str, tuple[int, ...]] = field(repr=False)  # tensor key -> shape
     metadata: dict[str, str] = field(repr=False)
     ignored_keys: list[str] = field(default_factory=list, repr=False)
-
-
-def _parse_bool(value: str, key: str, path: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise ValueError(f"{path}: metadata {key}={value!r} is not a boolean (expected 'True' or 'False')")
+    config: TeamworkConfig | None = field(default=None, repr=False)  # the metadata, parsed
 
 
 def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
@@ -74,25 +65,8 @@ def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
     except Exception as e:  # safetensors raises its own error types for corrupt headers
         raise ValueError(f"{path} is not a readable .safetensors file: {e}") from e
 
-    kind = meta.get("modelspec.type")
-    if kind != "teamwork":
-        raise ValueError(f"{path}: metadata modelspec.type is {kind!r}, expected 'teamwork'; not a Teamwork "
-                         "adapter checkpoint")
-    teammates = [t.strip() for t in meta.get("teamwork.teammates", "").split(",") if t.strip()]
-    if not teammates:
-        raise ValueError(f"{path}: metadata teamwork.teammates is missing or empty (expected e.g. "
-                         "'image.in,diffuse.out')")
-    bad = [t for t in teammates if not _LOOSE_TEAMMATE_RE.match(t)]
-    if bad or len(set(teammates)) != len(teammates):
-        raise ValueError(f"{path}: teamwork.teammates {teammates} must be unique '<channel>.in|out' names")
-    try:
-        rank = int(meta.get("teamwork.lora_rank", ""))
-    except ValueError:
-        rank = 0
-    if rank < 1:
-        raise ValueError(f"{path}: metadata teamwork.lora_rank={meta.get('teamwork.lora_rank')!r} must be a "
-                         "positive integer")
-
+    config = TeamworkConfig.from_metadata(meta, where=path)  # checks the keys before the tensors
+    teammates, rank = config.teammates, config.rank
     layers: dict[str, dict[str, tuple[int, ...]]] = {}
     ignored: list[str] = []
     for key, shape in shapes.items():
@@ -114,18 +88,15 @@ def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
         if bias is not None and bias != (t, up[2]):
             raise ValueError(f"{path}: layer {name} has bias {bias}, expected {(t, up[2])}")
 
+    if "teamwork.use_bias" not in meta:  # older files: the tensors tell
+        config.use_bias = any("bias" in p for p in layers.values())
     return AdapterInfo(
-        path=path, title=meta.get("modelspec.title", ""), base_model=meta.get("base_model", ""),
-        teammates=teammates, inputs=[x for x in teammates if x.endswith(".in")],
-        outputs=[x for x in teammates if x.endswith(".out")], rank=rank,
-        communication=_parse_bool(meta.get("teamwork.lora_communication", "True"),
-                                  "teamwork.lora_communication", path),
-        use_bias=_parse_bool(meta.get("teamwork.use_bias", str(any("bias" in p for p in layers.values()))),
-                             "teamwork.use_bias", path),
-        profile=meta.get("teamwork.profile", ""), architecture=meta.get("modelspec.architecture", ""),
-        resolution=meta.get("modelspec.resolution"), num_layers=len(layers),
+        path=path, title=config.title, base_model=config.base_model, teammates=config.teammates,
+        inputs=config.inputs, outputs=config.outputs, rank=config.rank, communication=config.communication,
+        use_bias=config.use_bias, profile=config.profile, architecture=config.architecture,
+        resolution=config.resolution, num_layers=len(layers),
         num_params=sum(_numel(shapes[k]) for k in shapes if k not in ignored), layers=list(layers),
-        shapes=shapes, metadata=meta, ignored_keys=ignored)
+        shapes=shapes, metadata=meta, ignored_keys=ignored, config=config)
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -213,31 +184,10 @@ def init_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list
 def build_metadata(teammates: list[str], *, rank: int, communication: bool, use_bias: bool, base_model: str,
                    title: str, profile: str, architecture: str, resolution: int | None = None,
                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The string metadata of conventions.md section 5."""
-    arch = architecture if architecture.endswith("/teamwork") else f"{architecture}/teamwork"
-    meta = {
-        "modelspec.sai_model_spec": "1.0.0",
-        "modelspec.architecture": arch,
-        "modelspec.implementation": IMPLEMENTATION,
-        "modelspec.title": title,
-        "modelspec.type": "teamwork",
-        "base_model": base_model,
-        "teamwork.version": FORMAT_VERSION,
-        "teamwork.teammates": ",".join(teammates),
-        "teamwork.lora_rank": str(rank),
-        "teamwork.profile": profile,
-        "teamwork.lora_communication": str(bool(communication)),
-        "teamwork.use_bias": str(bool(use_bias)),
-    }
-    if resolution is not None:
-        meta["modelspec.resolution"] = f"{int(resolution)}x{int(resolution)}"
-    for key, value in (extra or {}).items():
-        if key in meta or key == "modelspec.resolution":
-            raise ValueError(f"extra metadata key {key!r} is reserved; set it through its own argument")
-        if not isinstance(value, str):
-            raise ValueError(f"extra metadata {key!r} must be a string, got {type(value).__name__}")
-        meta[key] = value
-    return meta
+    """The string metadata of docs/conventions.md section 5 (see `TeamworkConfig.to_metadata`)."""
+    res = None if resolution is None else f"{int(resolution)}x{int(resolution)}"
+    return TeamworkConfig(list(teammates), rank, communication, use_bias, profile, base_model, architecture, title,
+                          res, extra=dict(extra or {})).to_metadata()
 
 
 def save_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list[str], *, base_model: str,
@@ -296,5 +246,5 @@ def convert_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dt
     return _write_atomic(tensors, meta, dst)
 
 
-__all__ = ["AdapterInfo", "build_metadata", "convert_adapter", "init_adapter", "load_adapter", "read_adapter_info",
-           "save_adapter"]
+__all__ = ["FORMAT_VERSION", "IMPLEMENTATION", "AdapterInfo", "TeamworkConfig", "build_metadata", "convert_adapter",
+           "init_adapter", "load_adapter", "read_adapter_info", "save_adapter"]
