@@ -72,7 +72,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--adapter", default=str(default_adapter("svbrdf")))
-    ap.add_argument("--nocoord", default=str(default_adapter("svbrdf-nocoord")))
+    ap.add_argument("--nocoord", default=str(ROOT / "benchmarks" / "weights" / "svbrdf-nocoord.safetensors"))
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--resolution", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)

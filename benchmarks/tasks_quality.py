@@ -5,8 +5,8 @@ also on the real data of ../shared/data, where it applies: the other tasks have 
 
 Held-out data: scenes and materials with seeds >= scenes.EVAL_SEED0 (10,000,000; training draws below it), masks
 from a generator seeded with it. For each task: the shipped adapter (`<weights>/<preset>.safetensors`), its
-coordination-off twin (`<preset>-nocoord.safetensors`, same training budget) and simple baselines; a missing
-adapter is reported as "not shipped" and skipped, baselines always run.
+coordination-off twin (`benchmarks/weights/<preset>-nocoord.safetensors`, same training budget) and simple
+baselines; a missing adapter is reported as "not shipped" and skipped, baselines always run.
 
 Metrics (lower is better except PSNR):
   intrinsics  albedo si-RMSE (linear albedo after the best per-image scale), shading si-RMSE (diffuse shading S,
@@ -21,7 +21,7 @@ Metrics (lower is better except PSNR):
               Real data (never trained on): the four flash photos, and the maps of the three dielectric CC0 sets
               (the six crops of svbrdf_quality.py), cut into --size tiles; masks drawn as for the held-out set.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
-              (scenes.STUDIO_KEY), given all buffers, and again without basecolor (metals then grey). Baselines:
+              (scene.STUDIO_KEY), given all buffers, and again without basecolor (metals then grey). Baselines:
               local shading of the buffers the shader gets (both ways), with the same rig and no shadows
               (`teamwork_cli.deferred`: a deferred renderer; relative depth made metric by a near-far range fitted
               on training scenes); local shading of the true 3D scene (an oracle that knows what the buffers lack:
@@ -49,7 +49,8 @@ from teamwork_cli.core.encoding import encode  # noqa: E402
 from teamwork_cli.graphics import render as R  # noqa: E402
 from teamwork_cli.graphics.deferred import deferred_shading  # noqa: E402
 from teamwork_cli.graphics.holefill import harmonic_fill  # noqa: E402
-from teamwork_cli.pipelines.team_pipeline import EMBEDDED_DIR, TeamPipeline  # noqa: E402
+from teamwork_cli.models.embedded import EMBEDDED_DIR
+from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.procedural import materials as P  # noqa: E402
 from teamwork_cli.procedural import scenes as S  # noqa: E402
 from teamwork_cli.tasks import inpaint as inpaint_task  # noqa: E402
@@ -136,6 +137,8 @@ def load_methods(preset: str, weights: Path, base: str | None) -> dict[str, Team
     for label, name in (("teamwork (shipped)", preset), ("coordination off", f"{preset}-nocoord"),
                         ("diffusion adapter (before one-step)", f"{preset}-diffusion")):
         path = weights / f"{name}.safetensors"
+        if not path.is_file() and name.endswith("-nocoord"):  # the ablation twins are not in the package
+            path = ROOT / "benchmarks" / "weights" / f"{name}.safetensors"
         if label.startswith("diffusion") and not path.is_file():
             continue
         if path.is_file():
@@ -239,7 +242,7 @@ def bench_inpaint(args: argparse.Namespace) -> None:
 
 def bench_shade(args: argparse.Namespace) -> None:
     seeds = [S.EVAL_SEED0 + 2000 + i for i in range(args.count)]
-    buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (scenes.STUDIO_KEY)
+    buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (scene.STUDIO_KEY)
     local = S.generate(seeds, args.size, shadows=False, lighting="studio")["photo"]
     header("shade", ["PSNR dB"])
     no_base = {c: v for c, v in buf.items() if c != "basecolor"}

@@ -3,6 +3,7 @@
 # one core each): 500 more steps at 64 px, from the 330-step adapters of scripts/train_tasks.sh.
 #   scripts/continue_intrinsics.sh [--resume]
 set -euo pipefail
+wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}
 mkdir -p runs/tasks
@@ -17,6 +18,6 @@ teamwork finetune "${common[@]}" --no-coordination --init runs/tasks/intrinsics-
   -o runs/tasks/intrinsics-nocoord.safetensors --title "teamwork intrinsics, coordination off (embedded)" &
 wait
 for f in intrinsics intrinsics-nocoord; do  # float16, as shipped: the diffusion adapters that scripts/one_step.sh
-  python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/${f/intrinsics/intrinsics-diffusion}.safetensors"
+  python scripts/half_adapter.py "runs/tasks/$f.safetensors" "$(wdir "$f")/${f/intrinsics/intrinsics-diffusion}.safetensors"
 done
 # then: scripts/one_step.sh intrinsics (the shipped one-step adapters)

@@ -5,6 +5,7 @@
 # first stage's seed would replay its batches). Then stored in float16 as the shipped svbrdf adapters.
 #   scripts/continue_svbrdf.sh [--resume]
 set -euo pipefail
+wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
 src=${SRC:-runs/os} out=${OUT:-runs/os4}
@@ -17,5 +18,5 @@ teamwork finetune "${common[@]}" --no-coordination --init "$src/svbrdf-nocoord.s
   -o "$out/svbrdf-nocoord.safetensors" --title "teamwork svbrdf, one-step, coordination off (embedded)" &
 wait
 for f in svbrdf svbrdf-nocoord; do
-  python scripts/half_adapter.py "$out/$f.safetensors" "teamwork_cli/weights/$f.safetensors"
+  python scripts/half_adapter.py "$out/$f.safetensors" "$(wdir "$f")/$f.safetensors"
 done

@@ -7,6 +7,7 @@
 # shade starts from the buffers' deferred shading (deferred.in, teamwork_cli/deferred.py), and from a fresh adapter,
 # as the diffusion adapter's team lacks that teammate. A start is given at noise level 0.1 (--start-level).
 set -euo pipefail
+wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
 task=${1:?usage: scripts/one_step.sh svbrdf|intrinsics|shade|inpaint|inpaint-material [--resume]}
@@ -24,10 +25,9 @@ esac
 case $task in shade | inpaint*) recipe+=(--start-level 0.1) ;; esac
 common=(--preset "$task" "${recipe[@]}" --one-step --batch-size 4 --rank 16 --lr 1e-3 --warmup 20
         --checkpoint-every 25 --threads 1 "$@")
-w=teamwork_cli/weights
 out=${OUT:-runs/os}  # where the float32 runs and their checkpoints go
 mkdir -p "$out"
-init() { [ "$task" = shade ] || echo "--init $w/$task-diffusion$1.safetensors"; }
+init() { [ "$task" = shade ] || echo "--init $(wdir "x$1")/$task-diffusion$1.safetensors"; }
 # shellcheck disable=SC2046  # init's words are meant to split
 teamwork finetune "${common[@]}" $(init "") -o "$out/$task.safetensors" \
   --title "teamwork $task, one-step (embedded)" &
@@ -36,5 +36,5 @@ teamwork finetune "${common[@]}" --no-coordination $(init -nocoord) -o "$out/$ta
   --title "teamwork $task, one-step, coordination off (embedded)" &
 wait
 for f in "$task" "$task-nocoord"; do
-  python scripts/half_adapter.py "$out/$f.safetensors" "$w/$f.safetensors"
+  python scripts/half_adapter.py "$out/$f.safetensors" "$(wdir "$f")/$f.safetensors"
 done

@@ -2,6 +2,7 @@
 # Reproduce the embedded model and its shipped adapters on a CPU (see README "Design notes" for timings).
 # Each step checkpoints; rerun the same line with --resume (pretrain: --resume too) to continue a killed job.
 set -euo pipefail
+wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
 
@@ -23,9 +24,9 @@ for phase in "--steps 1000" "--steps 2000 --resume"; do
   wait
 done
 for f in svbrdf svbrdf-nocoord; do  # stored in float16, as shipped: the init of step 3
-  python scripts/half_adapter.py "runs/svbrdf/$f.safetensors" "teamwork_cli/weights/${f/svbrdf/svbrdf-diffusion}.safetensors"
+  python scripts/half_adapter.py "runs/svbrdf/$f.safetensors" "$(wdir "$f")/${f/svbrdf/svbrdf-diffusion}.safetensors"
 done
 
 # 3. The shipped one-step estimators (the default svbrdf adapter and its twin): 450 steps of finetune --one-step
-#    from those, written to teamwork_cli/weights/svbrdf[-nocoord].safetensors.
+#    from those, written to teamwork_cli/weights/svbrdf.safetensors (the twin to benchmarks/weights/).
 scripts/one_step.sh svbrdf

@@ -6,6 +6,7 @@
 # A killed job continues with the same line plus --resume. Timings on a 2-core CPU are in the README.
 #   scripts/train_tasks.sh [PRESET...]        (default: all four, in this order)
 set -euo pipefail
+wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
 cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
 common=(--batch-size 4 --resolution 128 --rank 16 --lr 2e-3 --warmup 30 --checkpoint-every 50 --threads 1)
@@ -29,7 +30,7 @@ for preset in "${@:-inpaint synthesize intrinsics inpaint-material}"; do
       # intrinsics continues in scripts/continue_intrinsics.sh; shipped estimators are then made one-step
       # (scripts/one_step.sh), from the diffusion adapters kept as <preset>-diffusion[-nocoord]
       case $p in intrinsics) continue ;; synthesize) dest=$f ;; *) dest=$p-diffusion${f#"$p"} ;; esac
-      python scripts/half_adapter.py "runs/tasks/$f.safetensors" "teamwork_cli/weights/$dest.safetensors"
+      python scripts/half_adapter.py "runs/tasks/$f.safetensors" "$(wdir "$f")/$dest.safetensors"
     done
   done
 done

@@ -8,6 +8,7 @@ import torch
 from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.core.layout import TeamLayout, load_preset
 from teamwork_cli.graphics.deferred import deferred_shading
+from teamwork_cli.graphics.scene import STUDIO_KEY
 from teamwork_cli.procedural import scenes as S
 from teamwork_cli.tasks import shade as task
 from teamwork_cli.training.finetune import make_source
@@ -21,7 +22,7 @@ def flat(normal=(0.0, 0.0, 1.0), depth=0.5, albedo=0.5, metallic=0.0, n=1, size=
 
 
 def test_light_direction_falloff_and_albedo():
-    key = torch.tensor(S.STUDIO_KEY) / torch.tensor(S.STUDIO_KEY).norm()
+    key = torch.tensor(STUDIO_KEY) / torch.tensor(STUDIO_KEY).norm()
     lit, away = deferred_shading(flat(tuple(key.tolist()))), deferred_shading(flat(tuple((-key).tolist())))
     assert lit.shape == (1, 3, 8, 8) and torch.isfinite(lit).all() and (lit >= 0).all()
     assert lit.mean() > 2 * away.mean()  # only the ambient reaches a surface facing away from the key light

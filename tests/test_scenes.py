@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from teamwork_cli.core.layout import load_preset
+from teamwork_cli.graphics import scene as G
 from teamwork_cli.procedural import scenes as S
 from teamwork_cli.training.task_data import random_masks, scene_source
 
@@ -17,15 +18,15 @@ def _flat(colour: float) -> dict[str, torch.Tensor]:
             "roughness": torch.full((1, 4, 4), 0.6), "normals": normals}
 
 
-def _occluder_scene() -> S.Scene:
+def _occluder_scene() -> G.Scene:
     """A grey ball on the ground right under the only light, in front of a wall: it casts a shadow below."""
     up, back = torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
-    surfaces = [S.Surface("plane", {"point": torch.zeros(3), "normal": up}, _flat(0.5)),
-                S.Surface("plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": back}, _flat(0.5)),
-                S.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)},
+    surfaces = [G.Surface("plane", {"point": torch.zeros(3), "normal": up}, _flat(0.5)),
+                G.Surface("plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": back}, _flat(0.5)),
+                G.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)},
                           _flat(0.7))]
-    light = S.Light(torch.tensor([0.0, 3.0, -4.0]), torch.full((3,), 10.0))
-    return S.Scene(torch.tensor([0.0, 1.5, 0.0]), S.rot_x(-0.3), 50.0, surfaces, [light],
+    light = G.Light(torch.tensor([0.0, 3.0, -4.0]), torch.full((3,), 10.0))
+    return G.Scene(torch.tensor([0.0, 1.5, 0.0]), G.rot_x(-0.3), 50.0, surfaces, [light],
                    sky=torch.full((3,), 0.05), bounce=torch.full((3,), 0.02))
 
 
@@ -96,7 +97,7 @@ def test_studio_lighting_is_fixed_and_keeps_the_layout():
     assert [s.kind for s in studio.surfaces] == [s.kind for s in random.surfaces]
     assert studio.gain == 1.0 and len(studio.lights) == 1
     offset = (studio.lights[0].position - studio.camera) @ studio.rotation  # back to camera space
-    assert torch.allclose(offset, torch.tensor(S.STUDIO_KEY), atol=1e-5)
+    assert torch.allclose(offset, torch.tensor(G.STUDIO_KEY), atol=1e-5)
     # A fixed gain (no automatic exposure): removing the shadows can only add light, pixel by pixel.
     lit = S.generate([7, 8], 24, lighting="studio")
     local = S.generate([7, 8], 24, lighting="studio", shadows=False)

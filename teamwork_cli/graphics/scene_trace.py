@@ -1,4 +1,4 @@
-"""Ray casting for `scenes`: analytic ray-primitive hits, surface attributes, and shadowed point lights.
+"""Ray casting of a `scene.Scene`: analytic ray-primitive hits, surface attributes, and shadowed point lights.
 
 All rays of an image at once ([P, 3] tensors), one loop iteration per primitive. Intersections are the
 textbook ones (e.g. Shirley & Marschner, "Fundamentals of Computer Graphics", ch. 4; the box is the slab test of
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from teamwork_cli.graphics import render as R
-
-if TYPE_CHECKING:
-    from teamwork_cli.procedural.scenes import Scene, Surface
+from teamwork_cli.graphics.scene import Scene, Surface
 
 T_MIN = 1e-4  # hits closer than this along a ray are the surface the ray starts on
 SHADOW_OFFSET = 1e-3  # shadow rays start this far off the surface, along the geometric normal
@@ -95,7 +92,7 @@ def _frame(n: Tensor) -> tuple[Tensor, Tensor]:
 def lookup(tex: Tensor, u: Tensor, v: Tensor) -> Tensor:
     """Bilinear lookup [Q, C] of a tileable texture [C, S, S] at tile coordinates (u, v), wrapping around.
 
-    +u runs along columns and +v towards the top row, like the maps' OpenGL normals (conventions.md section 1).
+    +u runs along columns and +v towards the top row, like the maps' OpenGL normals (docs/conventions.md section 1).
     """
     c, s, _ = tex.shape
     x = u * s - 0.5

@@ -56,12 +56,17 @@ class TeamPipeline:
              **backbone_options) -> TeamPipeline:
         """A base denoiser with the adapter, ready on `device`.
 
+        adapter: a .safetensors file, a shipped adapter's name (e.g. "svbrdf") or owner/repo/file on the hub.
         offload: keep the weights in CPU memory and move them to the GPU block by block as they run (hub
         backbones on a GPU; a no-op on a CPU and for the embedded model, which fit anywhere).
         attention_slicing: attention in slices where diffusers supports it (SD2/SDXL UNets) and the VAE one image
         at a time. compile: torch.compile the denoiser's model (True, or a torch.compile backend name).
         backbone_options: passed to `load_hub_denoiser` (prompt, guidance for Flux, ...); None means default.
         """
+        if not Path(adapter).is_file():  # a shipped adapter's name, or owner/repo/file on the hub
+            from teamwork_cli.models.hub.resolve import resolve_adapter
+
+            adapter = resolve_adapter(adapter)
         info = read_adapter_info(adapter)
         base = base if base is not None else info.base_model
         dev = resolve_device(device)

@@ -1,19 +1,20 @@
 """Procedural 3D scenes with exact intrinsic buffers: training and evaluation data for intrinsics and shading.
 
 A scene is a room corner (ground plane, back wall, sometimes a side wall) holding 2-5 spheres and boxes, each
-with its own procedural material (`procedural.generate` maps looked up by planar / box-face / triplanar
+with its own procedural material (`materials.generate` maps looked up by planar / box-face / triplanar
 projection, or a constant colour modulated by noise), lit by 1-2 coloured point lights plus a hemispherical
 ambient term, seen by a pinhole camera. One ray per pixel (no anti-aliasing) so that every buffer is exact at
-every pixel; cast shadows come from shadow rays against the analytic primitives (`scene_trace`).
+every pixel; cast shadows come from shadow rays against the analytic primitives (`scene_trace`). The scene
+description (`Surface`, `Light`, `Scene`) and the studio rig are `graphics.scene`'s; this module samples and renders.
 
 Light transport, per pixel with shading normal n, view v, lights k at distance d_k with visibility V_k:
     S        = sum_k V_k I_k max(n.l_k, 0) / (pi d_k^2) + E_amb(n) / pi          (diffuse shading, RGB)
     residual = sum_k V_k I_k max(n.l_k, 0) / d_k^2 f_spec(l_k, v) + F(n.v) A_spec  (non-diffuse light)
     image    = albedo * S + residual
-with f_spec the GGX/Smith/Schlick specular lobe of `render.brdf` (conventions.md section 3) and albedo the
+with f_spec the GGX/Smith/Schlick specular lobe of `render.brdf` (docs/conventions.md section 3) and albedo the
 diffuse reflectance basecolor (1 - metallic) (glTF). An automatic exposure scales S and residual together.
 
-Buffers (conventions.md section 1), value domain, [B, C, H, W]: image (linear radiance), albedo (= diffuse),
+Buffers (docs/conventions.md section 1), value domain, [B, C, H, W]: image (linear radiance), albedo (= diffuse),
 diffuseshading, residual, normals (camera space: +X right, +Y up, +Z towards the viewer), depth (camera z
 distance, normalised per image to [0, 1], larger is farther), roughness, metallic, basecolor, diffuse, specular.
 
@@ -26,59 +27,41 @@ from __future__ import annotations
 import colorsys
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from teamwork_cli.graphics import scene_trace as T
+from teamwork_cli.graphics.scene import (
+    STUDIO_BOUNCE,
+    STUDIO_KEY,
+    STUDIO_KEY_POWER,
+    STUDIO_SKY,
+    Light,
+    Scene,
+    Surface,
+    rot_x,
+    rot_y,
+)
 from teamwork_cli.procedural import materials as P
+from teamwork_cli.procedural import noise as N
 
 # Held-out scenes for benchmarks start here; `finetune.make_source` draws training seeds below it.
 EVAL_SEED0 = 10_000_000
 TEXTURE_SIZE = 128
 
 
-@dataclass
-class Surface:
-    """A primitive with its material: kind 'plane' | 'sphere' | 'box' and its parameters (world units)."""
-
-    kind: str
-    params: dict[str, Tensor]
-    material: dict[str, Tensor]  # basecolor [3,S,S], metallic/roughness [1,S,S], normals [3,S,S] (tangent space)
-    tile: float = 1.0  # world units per texture tile
-
-
-@dataclass
-class Light:
-    position: Tensor  # [3]
-    intensity: Tensor  # [3] radiant intensity (RGB)
-
-
-@dataclass
-class Scene:
-    camera: Tensor  # [3] position
-    rotation: Tensor  # [3, 3] camera-to-world (columns: right, up, back)
-    fov_deg: float  # across the image width
-    surfaces: list[Surface]
-    lights: list[Light]
-    sky: Tensor  # [3] ambient irradiance from above
-    bounce: Tensor  # [3] ambient irradiance from below
-    exposure: float = 0.85  # the 97th luminance percentile lands here (before clipping)
-    gain: float | None = None  # a fixed exposure gain instead (the studio rig: no per-image normalisation)
-
-
 # ----------------------------------------------------------------------------------------------- sampling
 
 
-def _colour(r: P._Rng, sat: tuple[float, float], val: tuple[float, float]) -> Tensor:
+def _colour(r: N.Rng, sat: tuple[float, float], val: tuple[float, float]) -> Tensor:
     return torch.tensor(colorsys.hsv_to_rgb(r.u(), r.u(*sat), r.u(*val)), dtype=torch.float32)
 
 
-def _plain_material(r: P._Rng) -> dict[str, Tensor]:
+def _plain_material(r: N.Rng) -> dict[str, Tensor]:
     """A constant colour and roughness modulated by tileable noise (cheap, and unlike the procedural families)."""
     s = 64
-    noise = P.noise(r, s, 2, beta=r.u(1.2, 2.2), fmin=r.u(1.0, 3.0))
+    noise = N.noise(r, s, 2, beta=r.u(1.2, 2.2), fmin=r.u(1.0, 3.0))
     base = (_colour(r, (0.0, 0.8), (0.15, 0.9)) ** 2.2).view(3, 1, 1) * (1 + r.u(0.0, 0.25) * noise[0]).clamp(0.5, 1.5)
     metal = 1.0 if r.p(0.12) else 0.0
     rough = (r.u(0.15, 0.9) + r.u(0.0, 0.08) * noise[1]).clamp(0.05, 1.0)
@@ -88,7 +71,7 @@ def _plain_material(r: P._Rng) -> dict[str, Tensor]:
             "roughness": rough.unsqueeze(0), "normals": normals}
 
 
-def _material(r: P._Rng, seed: int, k: int, dielectric: float = 0.0) -> dict[str, Tensor]:
+def _material(r: N.Rng, seed: int, k: int, dielectric: float = 0.0) -> dict[str, Tensor]:
     """Surface k's material; with probability `dielectric` a procedural metal is repainted as a dielectric."""
     if r.p(0.35):
         return _plain_material(r)
@@ -100,38 +83,17 @@ def _material(r: P._Rng, seed: int, k: int, dielectric: float = 0.0) -> dict[str
     return mat
 
 
-def rot_y(angle: float) -> Tensor:
-    """Rotation about the y axis (up) by `angle` radians."""
-    c, s = math.cos(angle), math.sin(angle)
-    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def rot_x(angle: float) -> Tensor:
-    """Rotation about the x axis by `angle` radians (a camera's pitch)."""
-    c, s = math.cos(angle), math.sin(angle)
-    return torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
-# The studio rig of neural shading (tasks.shade): shading buffers carry no lighting, so a shader can only learn a
-# fixed one. One white key light above and to the right of the camera (in camera space, so its shadows fall
-# to the left of the objects, where the camera sees them), a weak grey sky and floor bounce, and no automatic
-# exposure (it would tie every pixel to the image's brightest ones). Powers are set so that the median scene's
-# 97th luminance percentile lands near 0.85, as under random lighting.
-STUDIO_KEY = (2.0, 2.5, -0.5)  # camera-space offset: right, up, ahead (inside the room's side walls)
-STUDIO_KEY_POWER = 170.0
-STUDIO_SKY = 1.1
-STUDIO_BOUNCE = 0.4  # times the sky
 LIGHTINGS = ("random", "studio")
 
 
 def sample_scene(seed: int, lighting: str = "random") -> Scene:
     """The scene of a seed: camera at height 1-2 looking at -z, tilted down; objects rest on the ground y = 0.
 
-    lighting: "random" (1-2 coloured point lights, random ambient and exposure) or "studio" (the fixed rig above;
+    lighting: "random" (1-2 coloured point lights, random ambient and exposure) or "studio" (`scene.STUDIO_*`;
     layout and materials are those of the same seed under random lighting)."""
     if lighting not in LIGHTINGS:
         raise ValueError(f"lighting must be one of {', '.join(LIGHTINGS)}; got {lighting!r}")
-    r = P._Rng(seed)
+    r = N.Rng(seed)
     fov = r.u(40.0, 60.0)
     pitch = -math.radians(r.u(5.0, 20.0))
     rotation = rot_y(math.radians(r.u(-12.0, 12.0))) @ rot_x(pitch)

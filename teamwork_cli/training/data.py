@@ -20,7 +20,9 @@ from torch import Tensor
 
 from teamwork_cli.core.encoding import encode
 from teamwork_cli.graphics import render as R
+from teamwork_cli.procedural import families as PF
 from teamwork_cli.procedural import materials as P
+from teamwork_cli.procedural import noise as PN
 
 POOL_KEYS = ("basecolor", "metallic", "roughness", "normals")
 
@@ -42,7 +44,7 @@ def build_pool(count: int, size: int = 256, seed0: int = 0, chunk: int = 16,
 def generator_version() -> str:
     """A fingerprint of the generator's code, so a cached pool made by an older generator is rebuilt."""
     h = hashlib.sha1()
-    for mod in (P, R):
+    for mod in (PN, PF, P, R):  # every module a pool material's maps depend on, in a fixed order
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:12]
 
@@ -150,7 +152,7 @@ class FolderSource:
     def __init__(self, root: str | Path, channels: list[str], size: int, outputs: list[str] | None = None) -> None:
         """outputs: the team's output channels; a sample with none of them teaches nothing and is skipped, with a
         warning naming it (found here, not at the step that first draws it)."""
-        from teamwork_cli.materials.io import SUPPORTED_READ
+        from teamwork_cli.materials.files import SUPPORTED_READ
 
         self.root, self.channels, self.size = Path(root), channels, size
         if not self.root.is_dir():
@@ -180,7 +182,7 @@ class FolderSource:
     def _load(self, i: int, channel: str) -> Tensor:
         key = (i, channel)
         if key not in self._cache:
-            from teamwork_cli.materials.io import read_map
+            from teamwork_cli.materials.read import read_map
 
             value = torch.from_numpy(read_map(self.samples[i][channel], channel)).permute(2, 0, 1)
             self._cache[key] = encode(channel, value.unsqueeze(0))[0].half()

@@ -17,8 +17,8 @@ from torch import Tensor
 from teamwork_cli.core.conventions import inverse_shading
 from teamwork_cli.core.encoding import encode
 from teamwork_cli.core.layout import TeamLayout
-from teamwork_cli.procedural import materials as P
 from teamwork_cli.procedural import scenes
+from teamwork_cli.procedural.noise import blur
 
 Source = Callable[[int, torch.Generator], dict[str, Tensor]]
 SCENE_CHANNELS = ("image", "albedo", "diffuse", "specular", "basecolor", "diffuseshading", "inverseshading",
@@ -109,7 +109,7 @@ def random_mask(size: int, g: torch.Generator) -> Tensor:
                     mask |= _segment_distance(px, p, q) < width
                     p = q
         elif kind == 1:  # blobs: a smooth random field above the level that leaves `coverage` of the pixels
-            field = P.blur(torch.randn(size, size, generator=g), u(0.03, 0.12))
+            field = blur(torch.randn(size, size, generator=g), u(0.03, 0.12))
             mask |= field > torch.quantile(field.flatten(), 1 - u(0.05, 0.35))
         else:  # rectangles
             for _ in range(int(u(1, 3))):
