@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics.scoring import SCORES, lost_message, mean_scores, pair_available, score_pair
 from teamwork_cli.materials.files import ImageError
@@ -24,7 +24,7 @@ def svbrdf(
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees (0-180)."),
     normal_convention: str = typer.Option("opengl", "--normal-convention", help="How --pred stores its normal "
                                           "maps: opengl (the default, as conventions.md) or directx.",
-                                          callback=lambda value: C.check_normal_convention(value)),
+                                          callback=lambda value: O.check_normal_convention(value)),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Per-map RMSE (diffuse, specular in linear values; roughness; normals as (n+1)/2) and render RMSE (mean

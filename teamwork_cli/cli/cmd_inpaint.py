@@ -10,6 +10,7 @@ import typer
 
 from teamwork_cli.adapters.checkpoint import read_adapter_info
 from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials import outputs
@@ -78,7 +79,7 @@ def inpaint(
                                        "globs (not with --maps)."),
     mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (any channel > 50%) "
                               "= fill; or a transparent image whose alpha is the mask."),
-    out: Path = C.OUT_OPT,
+    out: Path = O.OUT_OPT,
     maps: list[str] = typer.Option(None, "--maps", metavar="DIR|PREFIX", help="Fill a whole material instead: a "
                                    "folder of <stem>_<channel> maps (or of <channel> maps: diffuse.png, ...), a "
                                    "prefix like maps/brick (brick_diffuse.png, ...), or a quoted glob of either; "
@@ -87,18 +88,18 @@ def inpaint(
                                 "default: the shipped inpaint (with --maps, inpaint-material) adapter, a one-step "
                                 "fill that refines a harmonic fill. inpaint-diffusion (inpaint-material-diffusion) "
                                 "samples a generative fill instead: textured, different per --seed."),
-    base: str = C.BASE_OPT,
+    base: str = O.BASE_OPT,
     steps: int = typer.Option(8, "--steps", min=1, help="Sampling steps (a one-step adapter runs once)."),
     keep_context: bool = typer.Option(True, "--keep-context/--no-keep-context", help="Hold the unmasked region "
                                       "to the input at every step, so the fill agrees with its surroundings "
                                       "(RePaint-style); off: the team redraws everything, the outside is restored "
                                       "only at the end."),
-    seed: int = C.SEED_OPT,
-    resolution: int = C.RES_OPT,
-    fmt: str = C.FORMAT_OPT,
-    device: str = C.DEVICE_OPT,
-    dtype: str = C.DTYPE_OPT,
-    overwrite: bool = C.OVERWRITE_OPT,
+    seed: int = O.SEED_OPT,
+    resolution: int = O.RES_OPT,
+    fmt: str = O.FORMAT_OPT,
+    device: str = O.DEVICE_OPT,
+    dtype: str = O.DTYPE_OPT,
+    overwrite: bool = O.OVERWRITE_OPT,
 ) -> int:
     """Fill the white region of MASK in each image (or in every map of a material with --maps).
 
@@ -112,7 +113,7 @@ def inpaint(
     teamwork inpaint photo.jpg --mask hole.png -o filled/
     teamwork inpaint --maps maps/brick --mask scratch.png -o fixed/
     """
-    ext, bits = C.split_format(fmt)
+    ext, bits = O.split_format(fmt)
     if bool(inputs) == bool(maps):
         raise typer.BadParameter("give images to fill, or --maps, not both" if inputs else
                                  "give images to fill, or --maps DIR", param_hint="INPUTS / --maps")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.materials import outputs
 from teamwork_cli.tasks import intrinsics as task
@@ -15,23 +16,23 @@ from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 def intrinsics(
     inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Scene photos: files, folders or quoted globs."),
-    out: Path = C.OUT_OPT,
+    out: Path = O.OUT_OPT,
     request: str = typer.Option(None, "--request", "-r", help="Comma-separated channels to compute, e.g. "
                                 "albedo,normals (default: all the adapter gives); the others are not run, which "
                                 "is faster but changes the requested ones a little (teammates read each other)."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file or "
                                 "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
-    base: str = C.BASE_OPT,
-    steps: int = typer.Option(1, "--steps", min=1, help=C.STEPS_HELP),
+    base: str = O.BASE_OPT,
+    steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the channels of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
                                  "with native bf16, else 1 (as svbrdf); one-step adapters (the shipped one) run once."),
-    seed: int = C.SEED_OPT,
-    resolution: int = C.RES_OPT,
-    fmt: str = C.FORMAT_OPT,
-    device: str = C.DEVICE_OPT,
-    dtype: str = C.DTYPE_OPT,
-    overwrite: bool = C.OVERWRITE_OPT,
+    seed: int = O.SEED_OPT,
+    resolution: int = O.RES_OPT,
+    fmt: str = O.FORMAT_OPT,
+    device: str = O.DEVICE_OPT,
+    dtype: str = O.DTYPE_OPT,
+    overwrite: bool = O.OVERWRITE_OPT,
 ) -> int:
     """Decompose photos into intrinsic channels: albedo, diffuseshading, inverseshading, residual, normals
     (camera space), depth (relative), roughness, metallic, diffuse, specular: whichever the adapter gives.
@@ -44,7 +45,7 @@ def intrinsics(
 
     Example: teamwork intrinsics room.jpg -o intrinsics/ --request albedo,normals
     """
-    ext, bits = C.split_format(fmt)
+    ext, bits = O.split_format(fmt)
     files = C.inputs_or_fail(inputs)
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)

@@ -9,7 +9,7 @@ import torch
 import typer
 from PIL import Image, ImageDraw, ImageFont
 
-from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.core.conventions import linear_to_srgb, srgb_to_linear
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics.render import camera_height, render, to_photo
@@ -41,7 +41,7 @@ def render_cmd(
     size: int = typer.Option(None, "--size", min=1, help="Resample the maps so the longer side has this many pixels."),
     bits: int = typer.Option(16, "--bits", help="Bits per sample: 8 or 16 for PNG/TIFF, 16 or 32 for EXR."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    normal_convention: str = C.NORMALS_OPT,
+    normal_convention: str = O.NORMALS_OPT,
 ) -> None:
     """Render a material (conventions.md section 3) to check it by eye; prints the written files.
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.encoding import encode
 from teamwork_cli.core.errors import TeamworkError
@@ -34,13 +35,13 @@ def shade(
                              ".jpg."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
                                 "shade adapter."),
-    base: str = C.BASE_OPT,
+    base: str = O.BASE_OPT,
     steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps."),
-    seed: int = C.SEED_OPT,
-    resolution: int = C.RES_OPT,
-    device: str = C.DEVICE_OPT,
-    dtype: str = C.DTYPE_OPT,
-    overwrite: bool = C.OVERWRITE_OPT,
+    seed: int = O.SEED_OPT,
+    resolution: int = O.RES_OPT,
+    device: str = O.DEVICE_OPT,
+    dtype: str = O.DTYPE_OPT,
+    overwrite: bool = O.OVERWRITE_OPT,
 ) -> int:
     """Render an image from intrinsic buffers (a G-buffer) with the shading adapter.
 

@@ -8,18 +8,19 @@ import torch
 import typer
 
 from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.materials import outputs
 from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 
 def svbrdf(
     inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Flash photos: files, folders or quoted globs."),
-    out: Path = C.OUT_OPT,
+    out: Path = O.OUT_OPT,
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file "
                                 "or owner/repo/file.safetensors on the hub; default: the shipped svbrdf adapter of "
                                 "the embedded model."),
-    base: str = C.BASE_OPT,
-    steps: int = typer.Option(1, "--steps", min=1, help=C.STEPS_HELP),
+    base: str = O.BASE_OPT,
+    steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),
     ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the maps of this many samples "
                                  "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
                                  "with native bf16, 1 on other CPUs; one-step adapters (the shipped one) run once."),
@@ -27,20 +28,20 @@ def svbrdf(
                             "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
                             "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
                             "only, instant) or none (the network's maps as they are).", metavar="levels|diffuse|none"),
-    seed: int = C.SEED_OPT,
-    resolution: int = C.RES_OPT,
+    seed: int = O.SEED_OPT,
+    resolution: int = O.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
-    fmt: str = C.FORMAT_OPT,
+    fmt: str = O.FORMAT_OPT,
     gltf: bool = typer.Option(False, "--gltf", help="Also write <stem>.gltf, a textured quad material."),
-    batch_size: int = C.BATCH_OPT,
-    device: str = C.DEVICE_OPT,
-    dtype: str = C.DTYPE_OPT,
-    offload: bool = C.OFFLOAD_OPT,
-    attention_slicing: bool = C.SLICING_OPT,
-    compile_model: bool = C.COMPILE_OPT,
-    guidance: float = C.GUIDANCE_OPT,
-    overwrite: bool = C.OVERWRITE_OPT,
-    normal_convention: str = C.NORMALS_OPT,
+    batch_size: int = O.BATCH_OPT,
+    device: str = O.DEVICE_OPT,
+    dtype: str = O.DTYPE_OPT,
+    offload: bool = O.OFFLOAD_OPT,
+    attention_slicing: bool = O.SLICING_OPT,
+    compile_model: bool = O.COMPILE_OPT,
+    guidance: float = O.GUIDANCE_OPT,
+    overwrite: bool = O.OVERWRITE_OPT,
+    normal_convention: str = O.NORMALS_OPT,
 ) -> int:
     """Estimate diffuse, specular, roughness and normal maps (plus glTF basecolor/metallic) from photos taken
     with the flash on, camera and light together, looking straight at a flat material.
@@ -61,7 +62,7 @@ def svbrdf(
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.tasks import svbrdf as task
 
-    ext, bits = C.split_format(fmt)
+    ext, bits = O.split_format(fmt)
     if fit not in task.FITS:
         raise typer.BadParameter(f"must be one of {', '.join(task.FITS)}; got {fit!r}", param_hint="--fit")
     if not 0 < fov < 180:

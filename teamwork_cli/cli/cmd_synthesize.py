@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from teamwork_cli.cli import common as C
+from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.materials import outputs
 from teamwork_cli.tasks import synthesize as task
@@ -26,21 +27,21 @@ def _size(text: str) -> tuple[int, int]:
 
 def synthesize(
     count: int = typer.Option(8, "-n", "--count", help="How many materials to make."),
-    out: Path = C.OUT_OPT,
+    out: Path = O.OUT_OPT,
     size: str = typer.Option("256", "--size", help="Map size: N (square) or WxH."),
     prompt: str = typer.Option("", "--prompt", help="Text prompt for every teammate (text-conditioned bases only; "
                                "the embedded model is unconditional)."),
     stem: str = typer.Option("material", "--stem", help="File names are <stem>_<NNN>_<channel>.<ext>."),
     adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
                                 "synthesize adapter."),
-    base: str = C.BASE_OPT,
+    base: str = O.BASE_OPT,
     steps: int = typer.Option(16, "--steps", min=1, help="Sampling steps (generation needs more than estimation)."),
     seed: int = typer.Option(0, "--seed", help="Material i is made from seed + i: the same seed gives the same "
                              "materials, and -n 1 --seed S+i remakes material i."),
-    fmt: str = C.FORMAT_OPT,
-    device: str = C.DEVICE_OPT,
-    dtype: str = C.DTYPE_OPT,
-    overwrite: bool = C.OVERWRITE_OPT,
+    fmt: str = O.FORMAT_OPT,
+    device: str = O.DEVICE_OPT,
+    dtype: str = O.DTYPE_OPT,
+    overwrite: bool = O.OVERWRITE_OPT,
 ) -> int:
     """Generate materials: diffuse, specular, roughness and normal maps plus `image`, their flash render as the
     model drew it, all denoised together; also glTF basecolor and metallic.
@@ -49,7 +50,7 @@ def synthesize(
 
     Example: teamwork synthesize -n 8 -o materials/ --seed 1
     """
-    ext, bits = C.split_format(fmt)
+    ext, bits = O.split_format(fmt)
     if count < 1:
         raise typer.BadParameter(f"must be at least 1; got {count}", param_hint="-n")
     if not stem or stem != Path(stem).name or stem in (".", ".."):

@@ -1,11 +1,10 @@
-"""What every task command shares: inputs, options, progress, atomic all-or-nothing writes, and the batch loop
+"""What every task command shares besides its options (`options.py`): inputs, progress, and the batch loop
 (`run_batch` one file at a time, `run_batches` several images per forward), which also splits the files over
-the processes of `accelerate launch` (teamwork_cli.distributed)."""
+the processes of `accelerate launch` (teamwork_cli.core.distributed). Writes go through materials/outputs.py."""
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,103 +16,21 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from teamwork_cli.core import devices, distributed
+from teamwork_cli.core import distributed
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.files import (
-    SUPPORTED_READ,
-    SUPPORTED_WRITE,
     ImageError,
     expand_inputs,
 )
-from teamwork_cli.materials.folders import NORMAL_CONVENTIONS
 from teamwork_cli.materials.read import read_map
 
 stderr = Console(stderr=True)
-
-FORMATS = {"png": 16, "png8": 8, "exr": 16, "exr32": 32, "tif": 16, "jpg": 8}
-
-OUT_OPT = typer.Option(..., "-o", "--out", help="Output folder; files are named <stem>_<channel>.<ext>.",
-                       callback=lambda out: check_out_dir(out))
-FORMAT_OPT = typer.Option("png", "--format", "-f", metavar="png|png8|exr|exr32|tif|jpg",
-                          help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.")
-OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
-STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
-SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
-RES_OPT = typer.Option(None, "--resolution", min=16, help="Process with the longer side at this many pixels, then "
-                       "resize to the input size (default: the input's own size).")
-def check_normal_convention(value: str) -> str:
-    if value not in NORMAL_CONVENTIONS:
-        raise typer.BadParameter(f"must be one of {', '.join(NORMAL_CONVENTIONS)}; got {value!r}")
-    return value
-
-
-NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
-                           "default) or directx (+Y down: Unreal, some exporters).",
-                           callback=lambda value: check_normal_convention(value), metavar="opengl|directx")
-
-
-def check_device(value: str) -> str:
-    if value not in ("auto", "cpu", "cuda", "mps") and not re.fullmatch(r"cuda:\d+", value):
-        raise typer.BadParameter(f"must be auto, cpu, cuda, cuda:N or mps; got {value!r}")
-    # Checked here, before a model loads: torch's own failure comes late and reads like a bug.
-    if value.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(value.split(":")[1]) if ":" in value else 0
-        if index >= count:
-            have = f"{count} CUDA device(s)" if count else "no CUDA device (or a torch built without CUDA)"
-            raise typer.BadParameter(f"{value} is not available: this machine has {have}; use auto or cpu")
-    if value == "mps" and not torch.backends.mps.is_available():
-        raise typer.BadParameter("mps is not available on this machine (Apple silicon only); use auto or cpu")
-    return value
-
-
-def dtype_names() -> tuple[str, ...]:
-    """What --dtype takes: `auto` and the names `core.devices.DTYPES` maps (read there, so the two cannot drift)."""
-    return ("auto", *devices.DTYPES)
-
-
-def check_dtype(value: str) -> str:
-    if value not in dtype_names():
-        raise typer.BadParameter(f"must be one of {', '.join(dtype_names())}; got {value!r}")
-    return value
-
-
-DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
-                          "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v),
-                          metavar="auto|cpu|cuda[:N]|mps")
-_FIXED_DTYPES = list(devices.DTYPES)  # the help lists them after auto, which it explains
-DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
-                         f"AMX; else fp32), {', '.join(_FIXED_DTYPES[:-1])} or {_FIXED_DTYPES[-1]}; the adapter "
-                         "stays fp32.", callback=lambda v: check_dtype(v), metavar="|".join(dtype_names()))
-BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
-                        "base_model, or the embedded model).")
-BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "
-                         "Only images of the same size share a batch; each image keeps its own noise, so its "
-                         "result does not depend on the batch.")
-OFFLOAD_OPT = typer.Option(False, "--offload", help="For GPUs too small for the model: keep the weights in CPU "
-                           "memory and move them to the GPU block by block as they run (slower). No effect on a "
-                           "CPU or with the embedded model.")
-SLICING_OPT = typer.Option(False, "--attention-slicing", help="Less memory, a little slower: SD2/SDXL compute "
-                           "attention in slices, and the VAE takes one image at a time (SD3/Flux already use "
-                           "memory-efficient attention).")
-COMPILE_OPT = typer.Option(False, "--compile", help="torch.compile the denoiser: faster once compiled; the first "
-                           "batch of each image size is slow.")
-GUIDANCE_OPT = typer.Option(None, "--guidance", help="Flux bases only: the guidance embedding's value (default "
-                            "3.5, as the published checkpoint was trained).")
-PROMPT_OPT = typer.Option(None, "--prompt", help="Text prompt given to every teammate (SD3/SDXL/SD2/Flux bases; "
-                          "default: the empty prompt the published checkpoints were trained with).")
 
 T = TypeVar("T")
 D = TypeVar("D")
 R = TypeVar("R")
 # Failures of one file that must not stop the batch (anything else is a bug and stops it).
 FILE_ERRORS = (ImageError, TeamworkError, ValueError, OSError, RuntimeError)
-
-
-def split_format(fmt: str) -> tuple[str, int]:
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}; got {fmt!r}", param_hint="--format")
-    return fmt.rstrip("0123456789") if fmt != "exr32" else "exr", FORMATS[fmt]
 
 
 class Inputs(list):
@@ -152,21 +69,6 @@ def inputs_or_fail(patterns: list[str]) -> Inputs:
             print(f"Error: {e}", file=sys.stderr)
         files.bad = len(errors)
     return files
-
-
-_IMAGE_SUFFIXES = {*SUPPORTED_READ, *SUPPORTED_WRITE, ".webp"}  # an -o that names a picture, not a folder
-
-
-def check_out_dir(out: Path) -> Path:
-    """-o callback: an output folder, not a file (checked before any model loads)."""
-    if out is None:
-        return out
-    if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"{out} is a file; give a folder", param_hint="'-o' / '--out'")
-    if not out.exists() and out.suffix.lower() in _IMAGE_SUFFIXES:
-        raise typer.BadParameter(f"{out} looks like an image file name; this command writes several files into a "
-                                 "folder: give a folder", param_hint="'-o' / '--out'")
-    return out
 
 
 def read_channel(path: Path, channel: str) -> torch.Tensor:
