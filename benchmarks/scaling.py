@@ -2,7 +2,7 @@
 
 A tiny SD3 MMDiT (diffusers `SD3Transformer2DModel`, random weights) runs one forward for one image with all T
 teammates active, T = 2, 4, 8, 16:
-- teamwork: per-teammate adapters with low-rank coordination (conventions.md section 5), per-row attention;
+- teamwork: per-teammate adapters with low-rank coordination (docs/conventions.md section 5), per-row attention;
 - joint: the same adapters without coordination, teammates coupled by attending over all T token sequences.
 
 Real SD3 at 1024 px has 4096 image tokens per teammate (128 x 128 latents, 2 x 2 patches) and width 1536; this

@@ -1,4 +1,4 @@
-"""Quality of `teamwork svbrdf` on real CC0 materials (conventions.md section 4) and real flash photos.
+"""Quality of `teamwork svbrdf` on real CC0 materials (docs/conventions.md section 4) and real flash photos.
 
     python benchmarks/svbrdf_quality.py [--adapter A --nocoord B --steps 1 --resolution N]
 

@@ -26,7 +26,7 @@ Metrics (lower is better except PSNR):
               (`teamwork_cli.deferred`: a deferred renderer; relative depth made metric by a near-far range fitted
               on training scenes); local shading of the true 3D scene (an oracle that knows what the buffers lack:
               metric positions, field of view); albedo alone.
-  synthesize  coherence RMSE: the generated image teammate against the flash render (conventions.md 3) of the
+  synthesize  coherence RMSE: the generated image teammate against the flash render (docs/conventions.md 3) of the
               generated maps. Baseline: mismatched pairs (one held-out material's photo vs another's maps).
 """
 

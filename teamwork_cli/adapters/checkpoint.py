@@ -1,4 +1,4 @@
-"""Teamwork adapter checkpoints in the published `.safetensors` format (conventions.md section 5).
+"""Teamwork adapter checkpoints in the published `.safetensors` format (docs/conventions.md section 5).
 
 Tensors: `P.adapter.down` [T, in, rank], `P.adapter.up` [T, rank, out], optional `P.adapter.bias` [T, out]
 for every adapted layer at module path P of the denoiser; teammate order is `teamwork.teammates`.

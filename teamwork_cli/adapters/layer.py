@@ -2,7 +2,7 @@
 
 One denoiser forward processes a *team*: every image (group) has one batch row per active teammate (the row
 layout, `TeamBatch`, is in team.py). Each adapted layer of teammate t of an image with active set S computes
-(conventions.md section 5)
+(docs/conventions.md section 5)
 
     y_t = base(x_t) + (sum_{s in S} x_s A_s) B_t + bias_t            (coordination on)
     y_t = base(x_t) + x_t A_t B_t + bias_t                           (coordination off, the ablation)
@@ -41,7 +41,7 @@ class TeamworkParams(nn.Module):
             self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # Inits from conventions.md section 5: zero `up` makes a fresh adapter an exact no-op.
+        # Inits from docs/conventions.md section 5: zero `up` makes a fresh adapter an exact no-op.
         with torch.no_grad():
             self.down.normal_(0.0, 0.02)
             self.up.zero_()

@@ -1,4 +1,4 @@
-"""Which layers of each diffusers denoiser Teamwork adapts (conventions.md section 5, "published profiles").
+"""Which layers of each diffusers denoiser Teamwork adapts (docs/conventions.md section 5, "published profiles").
 
 A profile is a list of regular expressions matched in full against module paths relative to the denoiser
 (the names `named_modules()` gives).  Only nn.Linear / nn.Conv2d modules are ever selected.  When loading a

@@ -1,4 +1,4 @@
-"""`teamwork eval svbrdf --pred DIR --gt DIR`: scores of estimated material maps (conventions.md section 4)."""
+"""`teamwork eval svbrdf --pred DIR --gt DIR`: scores of estimated material maps (docs/conventions.md section 4)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def svbrdf(
     gt: Path = typer.Option(..., "--gt", help="Ground-truth maps, laid out like --pred; materials pair by stem."),
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees (0-180)."),
     normal_convention: str = typer.Option("opengl", "--normal-convention", help="How --pred stores its normal "
-                                          "maps: opengl (the default, as conventions.md) or directx.",
+                                          "maps: opengl (the default, as docs/conventions.md) or directx.",
                                           callback=lambda value: O.check_normal_convention(value)),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:

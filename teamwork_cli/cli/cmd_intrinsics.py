@@ -39,7 +39,7 @@ def intrinsics(
 
     Writes DIR/<stem>_<channel>.<ext>. diffuseshading is unbounded, so it is always written as EXR (float16, or
     float32 with --format exr32); inverseshading, its bounded picture (S / (1 + S)) ** (1 / 2.2), follows --format.
-    The published SD3 decomposition checkpoint works too (conventions.md section 5):
+    The published SD3 decomposition checkpoint works too (docs/conventions.md section 5):
     --adapter samsartor/teamwork-release/decomposition_heterogeneous_sd3.safetensors
     --base stabilityai/stable-diffusion-3-medium-diffusers
 

@@ -43,7 +43,7 @@ def render_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     normal_convention: str = O.NORMALS_OPT,
 ) -> None:
-    """Render a material (conventions.md section 3) to check it by eye; prints the written files.
+    """Render a material (docs/conventions.md section 3) to check it by eye; prints the written files.
 
     Missing maps get defaults (specular 0.04, roughness 0.5, flat normals), noted on stderr.
 
@@ -116,7 +116,7 @@ def photo(maps: dict[str, torch.Tensor], fov: float, light: tuple[float, float, 
 
 
 def _picture(channel: str, value: torch.Tensor) -> np.ndarray:
-    """A map as it looks in its PNG file (conventions.md section 1), H x W x 3."""
+    """A map as it looks in its PNG file (docs/conventions.md section 1), H x W x 3."""
     v = value[0].permute(1, 2, 0).numpy()
     if channel == "normals":
         v = (v + 1) / 2

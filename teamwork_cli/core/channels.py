@@ -1,4 +1,4 @@
-"""Channel table: what each channel means and how its files store it (conventions.md section 1).
+"""Channel table: what each channel means and how its files store it (docs/conventions.md section 1).
 
 A channel's *value* is what the renderer and the metrics use: linear reflectance for colour maps, raw unit
 vectors in [-1, 1] for normals and halfway, roughness as stored.  Its *file encoding* says how PNG/JPEG/TIFF

@@ -1,4 +1,4 @@
-"""Colour, normal and material conventions (conventions.md section 1), for numpy arrays and torch tensors.
+"""Colour, normal and material conventions (docs/conventions.md section 1), for numpy arrays and torch tensors.
 
 Every function takes a numpy array or a torch tensor and returns the same kind (integer arrays become
 float32).  Functions that act on vectors take `axis`, the component axis: -1 for H x W x C arrays (what
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 A = TypeVar("A", np.ndarray, "torch.Tensor")
 
 DIELECTRIC_F0 = 0.04  # glTF 2.0 metal-roughness: the specular reflectance of every non-metal
-DEFAULT_GAMMA = 2.2  # plain gamma of the published checkpoints' training images (conventions.md 6)
+DEFAULT_GAMMA = 2.2  # plain gamma of the published checkpoints' training images (docs/conventions.md 6)
 
 
 # --- numpy/torch neutral helpers -------------------------------------------------------------------
@@ -146,7 +146,7 @@ def height_to_normals(height: A, strength: float = 1.0, *, wrap: bool = True, ax
     `height` has rows and columns as its last two axes (..., H, W); the normal's 3 components are inserted
     at `axis` (-1 gives (..., H, W, 3), -3 gives (..., 3, H, W)).  Slopes are central differences in height
     units per pixel, times `strength` (strength = W / 2 reads heights in the world units of the [-1, 1]
-    patch of conventions.md section 3).  `wrap=True` wraps around the edges so tiling textures stay
+    patch of docs/conventions.md section 3).  `wrap=True` wraps around the edges so tiling textures stay
     seamless; `wrap=False` uses one-sided differences at the border.
     """
     h = _float(height)
@@ -183,7 +183,7 @@ def glossiness_to_roughness(g: A) -> A:
 
 
 def basecolor_to_diffuse_specular(basecolor: A, metallic: A) -> tuple[A, A]:
-    """glTF metal-roughness to diffuse/specular albedo, all linear (conventions.md section 1).
+    """glTF metal-roughness to diffuse/specular albedo, all linear (docs/conventions.md section 1).
 
     diffuse = basecolor (1 - metallic), specular = 0.04 (1 - metallic) + basecolor metallic.  `metallic`
     broadcasts against `basecolor` (give it a size-1 component axis).

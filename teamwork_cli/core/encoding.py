@@ -1,6 +1,6 @@
 """Between a channel's values, its [0, 1] file encoding, and the model's [-1, 1] input.
 
-The model sees every channel as its file encoding mapped to [-1, 1] (conventions.md section 6: "inputs in [0,1]
+The model sees every channel as its file encoding mapped to [-1, 1] (docs/conventions.md section 6: "inputs in [0,1]
 are mapped to [-1,1]"): sRGB-encoded colours, (v+1)/2 vectors (the cleaner encoding section 6 allows the embedded
 model), linear grey maps. Grey channels fill the three model channels; their output is the mean of the three.
 Arrays here are torch [N, C, H, W].
@@ -35,7 +35,7 @@ def encode(channel: str, value: Tensor) -> Tensor:
         return linear_to_srgb(value.clamp(0, 1))
     if enc == "vector":
         return (value.clamp(-1, 1) + 1) / 2
-    if enc == "hdr":  # unbounded shading goes through its bounded picture (conventions.md section 1)
+    if enc == "hdr":  # unbounded shading goes through its bounded picture (docs/conventions.md section 1)
         return inverse_shading(value.clamp_min(0))
     return value.clamp(0, 1)
 
@@ -54,7 +54,7 @@ def decode(channel: str, encoded: Tensor) -> Tensor:
 
 
 INPUT_CONVENTIONS = ("teamwork", "published")
-# conventions.md section 6: the published checkpoints saw these colours with a plain 2.2 gamma, not sRGB ...
+# docs/conventions.md section 6: the published checkpoints saw these colours with a plain 2.2 gamma, not sRGB ...
 _GAMMA_CHANNELS = frozenset({"image", "diffuse", "specular", "albedo"})
 # ... and the halfway vector raw in [-1, 1] before the x*2-1 of every input, so 2h-1.
 _RAW_CHANNELS = frozenset({"halfway"})

@@ -1,6 +1,6 @@
 """Team layouts: the ordered teammates of an adapter and which of them are inputs or outputs.
 
-A teammate is `<channel>.<in|out>` (conventions.md section 1). Presets are JSON data files in `presets/`.
+A teammate is `<channel>.<in|out>` (docs/conventions.md section 1). Presets are JSON data files in `presets/`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A single-step diffusion estimate gets the spatial structure of the maps but can 
 the roughness level, which the render error depends on most (../shared/notes/svbrdf-error-budget.md: the mean
 roughness and the normal strength carry most of it; spatial roughness detail almost none). Those levels are what
 the photo constrains best: the flash highlight's width and height fix roughness and specular, its falloff the
-normal strength. So the maps are re-rendered under the known flash (conventions.md section 3) and a handful of
+normal strength. So the maps are re-rendered under the known flash (docs/conventions.md section 3) and a handful of
 per-image scalars is fitted to the photo by gradient descent:
 
     roughness' = sigmoid(logit(roughness) + a)      specular' = specular * exp(b)
@@ -77,7 +77,7 @@ def fit_levels(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0,
 
 
 def demodulate_diffuse(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0) -> dict[str, Tensor]:
-    """Maps whose diffuse is solved per pixel from the photo given the other maps (conventions.md section 3):
+    """Maps whose diffuse is solved per pixel from the photo given the other maps (docs/conventions.md section 3):
     under the colocated flash the radiance is (d / pi + s * spec(n, r)) * E(n), linear in d, so
     d = pi * (L / E - s * spec). Saturated or grazing pixels keep the estimate's diffuse."""
     d, s, r, n = (maps[k].float() for k in ("diffuse", "specular", "roughness", "normals"))

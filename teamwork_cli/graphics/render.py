@@ -1,4 +1,4 @@
-"""Flash renderer and render-based scores (conventions.md sections 3 and 4).
+"""Flash renderer and render-based scores (docs/conventions.md sections 3 and 4).
 
 Everything is batched torch, [B, C, H, W], differentiable, and runs on whatever device the maps live on.
 Maps are in the *value* domain: diffuse/specular linear RGB, roughness perceptual r (GGX alpha = r^2),
@@ -7,7 +7,7 @@ this flat patch is also world space.
 
 BRDF: Cook-Torrance microfacet model with the GGX/Trowbridge-Reitz distribution (Walter et al. 2007,
 "Microfacet Models for Refraction through Rough Surfaces"), Smith-Schlick visibility with k = alpha / 2 and
-Schlick's Fresnel (Karis 2013, "Real Shading in Unreal Engine 4"), exactly the formulas of conventions.md 3.
+Schlick's Fresnel (Karis 2013, "Real Shading in Unreal Engine 4"), exactly the formulas of docs/conventions.md 3.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _as_points(p: Vec3 | None, default: tuple[float, float, float], batch: int, 
 def brdf(
     diffuse: Tensor, specular: Tensor, roughness: Tensor, normals: Tensor, wl: Tensor, wv: Tensor
 ) -> Tensor:
-    """f(l, v) of conventions.md section 3 for unit vectors wl = l, wv = v broadcastable to [B, 3, H, W]."""
+    """f(l, v) of docs/conventions.md section 3 for unit vectors wl = l, wv = v broadcastable to [B, 3, H, W]."""
     n, l, v = normals, wl, wv  # noqa: E741 (names of the spec)
     hv = _normalize(l + v)
     alpha = (roughness * roughness).clamp_min(MIN_ALPHA)
@@ -172,7 +172,7 @@ def _srgb_decode(x: Tensor) -> Tensor:
 
 
 def to_photo(radiance: Tensor) -> Tensor:
-    """What a camera stores: clip(L, 0, 1), sRGB-encoded (conventions.md section 3)."""
+    """What a camera stores: clip(L, 0, 1), sRGB-encoded (docs/conventions.md section 3)."""
     return _srgb_encode(radiance.clamp(0.0, 1.0))
 
 

@@ -1,4 +1,4 @@
-"""Scoring estimated materials against ground truth, folder against folder (conventions.md section 4).
+"""Scoring estimated materials against ground truth, folder against folder (docs/conventions.md section 4).
 
 Materials are paired by name (stem, or sub-folder name for bare `<channel>.<ext>` files); a folder holding
 a single material is paired with a single material whatever their names.  Predictions must have every map

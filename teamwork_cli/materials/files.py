@@ -70,7 +70,7 @@ def exists_error(p: Path) -> OutputExistsError:
 
 
 def map_path(out_dir: str | os.PathLike[str], stem: str, channel: str, ext: str) -> Path:
-    """`out_dir/<stem>_<channel>.<ext>` (conventions.md section 2); ext with or without its dot."""
+    """`out_dir/<stem>_<channel>.<ext>` (docs/conventions.md section 2); ext with or without its dot."""
     if not NAME_RE.match(channel):
         raise ValueError(f"channel name {channel!r} must match [a-z]+")
     return Path(out_dir) / f"{stem}_{channel}.{ext.lstrip('.')}"

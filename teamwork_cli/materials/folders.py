@@ -1,4 +1,4 @@
-"""Finding and loading a material: the maps of one stem in a folder (conventions.md sections 1 and 2).
+"""Finding and loading a material: the maps of one stem in a folder (docs/conventions.md sections 1 and 2).
 
 A material is given as a folder of maps named `<stem>_<channel>.<ext>` or `<channel>.<ext>` (e.g.
 `maps/brick_diffuse.png`, `brick/diffuse.png`), or as a prefix (`maps/brick` stands for `maps/brick_*`).
@@ -20,7 +20,7 @@ from teamwork_cli.materials.files import SUPPORTED_READ, ImageError
 from teamwork_cli.materials.read import read_map
 
 MAPS = ("diffuse", "specular", "roughness", "normals")  # what the renderer and the scores need
-GLTF_MAPS = ("basecolor", "metallic")  # the glTF metal-roughness pair (conventions.md section 1)
+GLTF_MAPS = ("basecolor", "metallic")  # the glTF metal-roughness pair (docs/conventions.md section 1)
 CHANNELS = (*MAPS, *GLTF_MAPS)
 # If a channel has files in several formats, the most precise wins: EXR holds values, 16-bit formats next.
 _PREFERENCE = (".exr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")

@@ -1,7 +1,7 @@
 """glTF 2.0 export of a material: one textured quad with a metal-roughness material.
 
 Spec: https://registry.khronos.org/glTF/specs/2.0/glTF-2.0.html (sections cited below as "glTF 3.x").
-The quad is the patch of conventions.md section 3: 2 x 2 units in the XY plane, facing +Z, with the
+The quad is the patch of docs/conventions.md section 3: 2 x 2 units in the XY plane, facing +Z, with the
 image's top row at +Y.  Textures are the map files themselves, referenced by relative URI; only what
 glTF cannot take as it is gets written beside the .gltf (as 8-bit PNG, what every viewer loads):
 - `<stem>_metallicroughness.png`: glTF 3.9.2 samples roughness from G and metalness from B, linear;

@@ -98,7 +98,7 @@ def _check_value(p: Path, value: np.ndarray, spec: ChannelSpec) -> np.ndarray:
 
 
 def _encode(v: np.ndarray, spec: ChannelSpec) -> np.ndarray:
-    """Values to the [0, 1] stored values of an integer file (conventions.md section 1)."""
+    """Values to the [0, 1] stored values of an integer file (docs/conventions.md section 1)."""
     if spec.encoding == "srgb":
         return linear_to_srgb(np.clip(v, 0, 1))
     if spec.encoding == "vector":

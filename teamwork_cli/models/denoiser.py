@@ -20,7 +20,7 @@ class TeamDenoiser(nn.Module, ABC):
     """Base class. Subclasses set `model`, `scheduler`, and override the codec and conditioning."""
 
     prediction_type: str = "flow"  # "flow" (rectified flow, SD3/Flux), "epsilon" or "v_prediction"
-    # How channels were encoded for the model in training: "teamwork" (file encodings, conventions.md section 1)
+    # How channels were encoded for the model in training: "teamwork" (file encodings, docs/conventions.md section 1)
     # or "published" (plain 2.2 gamma colours and raw halfway vectors, section 6); see encoding.to_convention.
     input_convention: str = "teamwork"
 

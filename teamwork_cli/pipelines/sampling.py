@@ -1,4 +1,5 @@
-"""The team sampler: one loop for every backbone and task (paper section 3; conventions.md section 6).
+"""The team sampler: one entry point for every backbone and task (paper section 3; docs/conventions.md section 6),
+`sample_team`, and the samplers it runs, free functions of one signature as in k-diffusion's `sampling.py`.
 
 Input teammates get their clean latents at every step, with the same timestep as the outputs; only output
 teammates are denoised, by the denoiser's diffusers scheduler, and only they are decoded.
@@ -87,72 +88,99 @@ def sample_team(
     full = torch.zeros((n_img, len(layout), *latent_shape), device=device)
     if in_names:
         full[:, idx_in] = clean
+    model = TeamModel(denoiser, batch, full, idx_out, dtype, cond)
     if one_step:
-        starts = {}
+        t_last = torch.tensor(float(denoiser.one_step_timestep()) * start_level)
+        x = torch.zeros((n_img, len(outs), *latent_shape), device=device)  # at zero: the noise's mean
         for o, i in (start or {}).items():
             if o in outs:
                 if i not in in_names:
                     raise ValueError(f"start: output {o} starts from input {i}, which is not given")
-                starts[layout.index(o)] = layout.index(i)
-        return _one_step(denoiser, batch, full, idx_out, outs, dtype, cond, callback, starts, start_level)
+                src = full[:, layout.index(i)]
+                x[:, outs.index(o)] = denoiser.add_noise(src, torch.zeros_like(src), t_last.expand(n_img).to(device))
+        latents = sample_one_step(model, x.flatten(0, 1), t_last[None], callback=callback)
+        return _decode(denoiser, latents, outs, n_img, dtype)
     # Noise is drawn on the CPU so that a seed gives the same result on every device.
     # The sampler's state stays in fp32 whatever the model's dtype (bf16 latents lose the small Euler steps).
     if isinstance(generator, Sequence):
         if len(generator) != n_img:
             raise ValueError(f"generator: a list needs one generator per image ({n_img}), got {len(generator)}")
         latents = torch.cat([torch.randn((len(outs), *latent_shape), generator=g) for g in generator]).to(device)
-        # Stochastic schedulers draw step noise row by row from a list (diffusers' randn_tensor): image i's rows
-        # from its own generator, as when it runs alone.
-        row_gens: torch.Generator | list[torch.Generator] | None = [g for g in generator for _ in outs]
     else:
         latents = torch.randn((n_img * len(outs), *latent_shape), generator=generator).to(device)
-        row_gens = generator
     latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
     timesteps = denoiser.set_timesteps(steps, latents)
     guide = _known_latents(denoiser, outs, known, known_mask, n_img, latent_shape, device, dtype)
-    for i, t in enumerate(timesteps):
-        if guide is not None:
-            x0, keep = guide
-            eps = _step_noise(latents.shape, generator, n_img).to(device)
-            latents = torch.where(keep, _noised(denoiser, x0, eps, t), latents)
-        model_in = denoiser.scheduler.scale_model_input(latents, t) if hasattr(
-            denoiser.scheduler, "scale_model_input") else latents
-        full[:, idx_out] = model_in.unflatten(0, (n_img, len(outs)))
-        rows = batch.to_rows(full)
-        t_rows = t.expand(rows.shape[0]).to(device)
-        pred = batch.from_rows(denoiser(rows.to(dtype), t_rows, batch, **(cond or {})))
-        pred_out = pred[:, idx_out].flatten(0, 1).float()
-        # CPU generators work for any device (diffusers draws on the CPU and moves the noise): per-image seeds
-        # then hold for stochastic schedulers on a GPU too.
-        step_gen = row_gens
-        latents = denoiser.scheduler.step(pred_out, t, latents, generator=step_gen).prev_sample
-        if callback:
-            callback(i + 1, len(timesteps))
+    latents = sample_scheduler(model, latents, timesteps, callback=callback, generator=generator, guide=guide)
+    return _decode(denoiser, latents, outs, n_img, dtype)
+
+
+def _decode(denoiser: TeamDenoiser, latents: Tensor, outs: list[str], n_img: int, dtype: torch.dtype
+            ) -> dict[str, Tensor]:
     decoded = denoiser.decode(latents.to(dtype)).float().unflatten(0, (n_img, len(outs)))
     return {n: decoded[:, k] for k, n in enumerate(outs)}
 
 
-def _one_step(denoiser: TeamDenoiser, batch: TeamBatch, full: Tensor, idx_out: list[int], outs: list[str], dtype,
-              cond: dict | None, callback: Callback | None, starts: dict[int, int] | None = None,
-              start_level: float = 1.0) -> dict[str, Tensor]:
-    """Outputs at zero (the noise's mean) or at their start input noised by its mean, one pass at the timestep
-    `start_level` of the last, and the clean estimate it implies (as `finetune.team_loss` trains)."""
-    n_img, device = full.shape[0], full.device
-    t_last = float(denoiser.one_step_timestep()) * start_level
-    full[:, idx_out] = 0
-    t = torch.full((n_img,), t_last, device=device)
-    for o, i in (starts or {}).items():
-        full[:, o] = denoiser.add_noise(full[:, i], torch.zeros_like(full[:, i]), t)
-    rows = batch.to_rows(full)
-    pred = batch.from_rows(denoiser(rows.to(dtype), torch.full((rows.shape[0],), t_last, device=device), batch,
-                                    **(cond or {})))[:, idx_out].flatten(0, 1)
-    x_t = full[:, idx_out].flatten(0, 1)
-    est = denoiser.x0_from(pred.float(), x_t, torch.full((x_t.shape[0],), t_last, device=device))
+class TeamModel:
+    """The team as a function of its output teammates' latents, k-diffusion's `model(x, t)`: the input teammates
+    stay clean in `full`, and every call is one team forward. x: [N * n_out, ...] rows, image-major; returns the
+    outputs' raw predictions (the denoiser's own parameterisation) in fp32."""
+
+    def __init__(self, denoiser: TeamDenoiser, batch: TeamBatch, full: Tensor, idx_out: list[int],
+                 dtype: torch.dtype, cond: dict | None) -> None:
+        self.denoiser, self.batch, self.full, self.idx_out = denoiser, batch, full, idx_out
+        self.dtype, self.cond = dtype, cond or {}
+        self.n_img, self.n_out = full.shape[0], len(idx_out)
+
+    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
+        self.full[:, self.idx_out] = x.unflatten(0, (self.n_img, self.n_out))
+        rows = self.batch.to_rows(self.full)
+        t_rows = t.expand(rows.shape[0]).to(self.full.device)
+        pred = self.batch.from_rows(self.denoiser(rows.to(self.dtype), t_rows, self.batch, **self.cond))
+        return pred[:, self.idx_out].flatten(0, 1).float()
+
+
+# Samplers: free functions of one signature, (model, x, timesteps, *, callback, **extra) -> clean latents.
+
+
+def sample_scheduler(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback: Callback | None = None,
+                     generator: torch.Generator | Sequence[torch.Generator] | None = None,
+                     guide: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """The denoiser's own diffusers scheduler step by step (flow-matching Euler for SD3/Flux, DDIM/Euler for UNets)."""
+    den, n_img = model.denoiser, model.n_img
+    # Stochastic schedulers draw step noise row by row from a list (diffusers' randn_tensor): image i's rows from
+    # its own generator, as when it runs alone. CPU generators work for any device (diffusers draws on the CPU
+    # and moves the noise): per-image seeds then hold for stochastic schedulers on a GPU too.
+    row_gens = [g for g in generator for _ in range(model.n_out)] if isinstance(generator, Sequence) else generator
+    latents = x
+    for i, t in enumerate(timesteps):
+        if guide is not None:  # known regions held to their clean latents noised to this step (`known`)
+            x0, keep = guide
+            eps = _step_noise(latents.shape, generator, n_img).to(latents.device)
+            latents = torch.where(keep, _noised(den, x0, eps, t), latents)
+        model_in = den.scheduler.scale_model_input(latents, t) if hasattr(den.scheduler, "scale_model_input") \
+            else latents
+        pred = model(model_in, t)
+        latents = den.scheduler.step(pred, t, latents, generator=row_gens).prev_sample
+        if callback:
+            callback(i + 1, len(timesteps))
+    return latents
+
+
+def sample_one_step(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback: Callback | None = None,
+                    **_: object) -> Tensor:
+    """One deterministic pass at the single timestep and the clean estimate it implies (a one-step estimator,
+    `finetune --one-step`; Garcia et al. 2025, "Fine-Tuning Image-Conditional Diffusion Models is Easier than You
+    Think")."""
+    t = timesteps[0]
+    pred = model(x, t)
+    est = model.denoiser.x0_from(pred, x, t.expand(x.shape[0]).to(x.device))
     if callback:
         callback(1, 1)
-    decoded = denoiser.decode(est.to(dtype)).float().unflatten(0, (n_img, len(outs)))
-    return {n: decoded[:, k] for k, n in enumerate(outs)}
+    return est
 
+
+SAMPLERS = {"scheduler": sample_scheduler, "one-step": sample_one_step}
 
 def _known_latents(denoiser: TeamDenoiser, outs: list[str], known: dict[str, Tensor] | None,
                    known_mask: Tensor | None, n_img: int, latent_shape: torch.Size, device, dtype

@@ -1,4 +1,4 @@
-"""Intrinsic decomposition of a scene photo (paper section 5; conventions.md section 1, intrinsic channels).
+"""Intrinsic decomposition of a scene photo (paper section 5; docs/conventions.md section 1, intrinsic channels).
 
 An adapter with `image.in` and any intrinsic outputs (the published SD3 decomposition checkpoint has diffuse,
 specular, roughness, normals, depth, albedo, inverseshading, diffuseshading, residual). Channels the adapter does

@@ -1,7 +1,7 @@
 """Neural shading: an image from intrinsic buffers (albedo, normals, and optionally roughness, metallic, depth,
 basecolor).
 
-Buffers follow conventions.md section 1 (albedo is the diffuse reflectance, normals camera space, depth relative).
+Buffers follow docs/conventions.md section 1 (albedo is the diffuse reflectance, normals camera space, depth relative).
 Buffers carry no lighting, so the shader renders under the one it learned: the studio rig of `scenes` (a white key
 light above and right of the camera, a weak sky and floor bounce, fixed exposure), with its cast shadows.
 An optional buffer the user does not have is given to the adapter as a neutral constant (`neutral`), because
@@ -9,7 +9,7 @@ An optional buffer the user does not have is given to the adapter as a neutral c
 buffers by the same constants at random (`task_data.NEUTRAL_P`), so the adapter knows what "unknown" looks like.
 An adapter with a `deferred.in` teammate (preset shade) is also given the buffers' classical local shading
 (`deferred`), computed here from the same buffers it sees, and refines it: shadows, falloff, metal colours.
-Basecolor matters for metals only: conventions.md's albedo (diffuse reflectance) of a metal is black, so without
+Basecolor matters for metals only: docs/conventions.md's albedo (diffuse reflectance) of a metal is black, so without
 it a metal's colour is unknown (grey); an artist's glTF maps have it.
 """
 

@@ -1,4 +1,4 @@
-"""Material maps from one colocated flash photo (paper section 5.2; conventions.md sections 1 and 3)."""
+"""Material maps from one colocated flash photo (paper section 5.2; docs/conventions.md sections 1 and 3)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
     h, w = photo.shape[-2:]
     inputs = {"image.in": photo}
     if pipe.layout.has("halfway.in"):
-        # The halfway map describes the capture geometry at the photo's own pixels (conventions.md section 3).
+        # The halfway map describes the capture geometry at the photo's own pixels (docs/conventions.md section 3).
         hw = R.halfway_map(h, w, fov_deg).unsqueeze(0).expand(photo.shape[0], -1, -1, -1)
         inputs["halfway.in"] = encode("halfway", hw)
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree

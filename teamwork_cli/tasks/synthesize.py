@@ -1,7 +1,7 @@
 """Material synthesis: every map of a material and its flash render generated jointly from noise (paper section 5).
 
 A team with no inputs (preset `synthesize`: diffuse, specular, roughness, normals, image). The image teammate is
-trained to be the colocated flash render of the maps (conventions.md section 3), so `coherence_rmse` (the image
+trained to be the colocated flash render of the maps (docs/conventions.md section 3), so `coherence_rmse` (the image
 teammate against the render of the generated maps) measures how well the teammates agree.
 """
 
@@ -61,7 +61,7 @@ def coherence_rmse(maps: dict[str, Tensor]) -> float:
 
 
 def load_with_prompt(adapter: str, base: str | None, prompt: str, device: str, dtype: str) -> TeamPipeline:
-    """TeamPipeline.load with every teammate's prompt set to `prompt` (conventions.md section 6); the embedded
+    """TeamPipeline.load with every teammate's prompt set to `prompt` (docs/conventions.md section 6); the embedded
     model is unconditional, so a prompt needs a diffusers --base."""
     if not prompt:
         return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype)

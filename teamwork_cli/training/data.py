@@ -2,7 +2,7 @@
 
 Generating a material costs far more than rendering it, so training draws from a cached pool of materials and
 makes each batch by random crops, scales, flips and transposes of pool materials, then renders the flash photo
-of the transformed patch (conventions.md section 3): every view is a valid patch with its own photo.
+of the transformed patch (docs/conventions.md section 3): every view is a valid patch with its own photo.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from teamwork_cli.models.hub.vae import VaeCodec
 class HubDenoiser(TeamDenoiser):
     """A diffusers denoiser with its VAE and the prompt embeddings computed once at load (text encoders freed).
 
-    Every teammate gets the same prompt (conventions.md section 6), so the embeddings are one row, expanded
+    Every teammate gets the same prompt (docs/conventions.md section 6), so the embeddings are one row, expanded
     (not copied) to the batch rows at each forward.
     """
 
     family: str = ""
-    # The published checkpoints were trained on plain-gamma colours and raw halfway vectors (conventions.md 6).
+    # The published checkpoints were trained on plain-gamma colours and raw halfway vectors (docs/conventions.md 6).
     input_convention: str = "published"
 
     def __init__(self, model: nn.Module, scheduler, vae: AutoencoderKL, embeds: dict[str, Tensor], *,
