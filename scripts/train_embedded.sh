@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export TEAMWORK_CACHE=${TEAMWORK_CACHE:-runs}   # the procedural material pool (1.6 GB) is cached here
 
 # 1. The base: rectified flow on procedural material maps, 1600 steps of 8 views at 128 px.
-python -m teamwork_cli.pretrain --steps 1600 --batch-size 8 --size 128 --lr 5e-4 \
+python -m teamwork_cli.training.pretrain --steps 1600 --batch-size 8 --size 128 --lr 5e-4 \
   --out teamwork_cli/weights/base --work runs/pretrain --threads 1
 
 # 2. The svbrdf adapter and its coordination-off twin (same budget); run both at once on two cores.

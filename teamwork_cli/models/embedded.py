@@ -63,7 +63,7 @@ class EmbeddedDenoiser(TeamDenoiser):
         if not meta_path.is_file():
             raise FileNotFoundError(
                 f"{path} is not an embedded teamwork model (no {META_FILE}); train one with "
-                "`python -m teamwork_cli.pretrain` or pass a diffusers model with --base"
+                "`python -m teamwork_cli.training.pretrain` or pass a diffusers model with --base"
             )
         meta = json.loads(meta_path.read_text())
         from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel

@@ -25,7 +25,7 @@ def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **option
     if base is None or base in EMBEDDED_BASE_NAMES:
         if not (BASE_DIR / "teamwork.json").is_file():
             raise TeamworkError(f"the embedded base model is missing from {BASE_DIR}",
-                                "reinstall teamwork, or retrain it with `python -m teamwork_cli.pretrain`")
+                                "reinstall teamwork, or retrain it with `python -m teamwork_cli.training.pretrain`")
         return EmbeddedDenoiser.from_pretrained(BASE_DIR, dtype)
     if (Path(base) / "teamwork.json").is_file():
         return EmbeddedDenoiser.from_pretrained(base, dtype)
