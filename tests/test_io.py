@@ -142,7 +142,15 @@ def test_vector_channel_encoding(tmp_path: Path) -> None:
     png8 = read_map(write_map(tmp_path / "n8.png", n, "normals", bits=8), "normals")
     assert np.allclose(np.linalg.norm(png8, axis=-1), 1, atol=1e-6)  # renormalised after quantisation
     exr = write_map(tmp_path / "n.exr", n, "normals", bits=32)
-    assert np.array_equal(read_image(exr).pixels, n)
+    assert np.allclose(read_image(exr).pixels, (n + 1) / 2, atol=1e-7)  # (n+1)/2 by default, as in PNG
+    assert np.abs(read_map(exr, "normals") - n).max() < 1e-6
+    raw = write_map(tmp_path / "r.exr", n, "normals", bits=32, exr_normals="signed")
+    assert np.array_equal(read_image(raw).pixels, n) and np.abs(read_map(raw, "normals") - n).max() < 1e-6
+    flat = np.broadcast_to(np.float32([0, 0, 1]), (4, 4, 3))  # raw, though nothing in it is below zero
+    flat_file = write_map(tmp_path / "f.exr", flat, "normals", bits=32, exr_normals="signed")
+    assert np.allclose(read_map(flat_file, "normals"), flat)
+    with pytest.raises(ValueError, match="exr_normals must be one of encoded, signed"):
+        write_map(tmp_path / "x.exr", n, "normals", exr_normals="raw")
 
 
 def test_hdr_channel_clipped_in_png_raw_in_exr(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from pathlib import Path
@@ -170,6 +171,8 @@ def inpaint(
         # input (read as three equal components) is written grey again.
         alpha = {c: m.alpha for c, m in both.items() if m.alpha is not None}
         filled = {c: task.to_grey(x, mask_t) if both[c].grey else x for c, x in filled.items()}
+        if "normals" in both and both["normals"].signed_normals:  # raw n in, raw n out: the file keeps its form
+            plan = dataclasses.replace(plan, exr_normals="signed")
         return outputs.write_outputs(plan, filled, overwrite, alpha=alpha)
 
     return C.run_batch(items, work)

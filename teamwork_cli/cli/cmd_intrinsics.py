@@ -33,6 +33,7 @@ def intrinsics(
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Decompose photos into intrinsic channels: albedo, diffuseshading, inverseshading, residual, normals
     (camera space), depth (relative), roughness, metallic, diffuse, specular: whichever the adapter gives.
@@ -60,7 +61,7 @@ def intrinsics(
     formats = {c: (("exr", 32 if fmt == "exr32" else 16) if c == "diffuseshading" else (ext, bits)) for c in channels}
 
     def work(path: Path) -> list[Path]:
-        plan = outputs.plan_outputs(out, path.stem, formats, overwrite)
+        plan = outputs.plan_outputs(out, path.stem, formats, overwrite, exr_normals=exr_normals)
         photo = C.read_channel(path, "image")
         from teamwork_cli.core.encoding import encode
 

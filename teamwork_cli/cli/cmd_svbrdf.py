@@ -42,6 +42,7 @@ def svbrdf(
     guidance: float = O.GUIDANCE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
     normal_convention: str = O.NORMALS_OPT,
+    exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Estimate diffuse, specular, roughness and normal maps (plus glTF basecolor/metallic) from photos taken
     with the flash on, camera and light together, looking straight at a flat material.
@@ -80,7 +81,8 @@ def svbrdf(
         ensemble = default_ensemble(pipe.device.type, pipe.autocast, pipe.one_step)
 
     def read(path: Path) -> tuple[tuple[int, int], tuple[outputs.OutputPlan, torch.Tensor]]:
-        plan = outputs.plan_outputs(out, path.stem, {c: (ext, bits) for c in channels}, overwrite)  # before the work
+        formats = {c: (ext, bits) for c in channels}
+        plan = outputs.plan_outputs(out, path.stem, formats, overwrite, exr_normals=exr_normals)  # before the work
         if gltf and not overwrite:
             outputs.refuse_existing(gltf_files(out, path.stem, plan.paths))
         photo = C.read_channel(path, "image")

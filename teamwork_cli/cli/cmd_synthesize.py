@@ -42,6 +42,7 @@ def synthesize(
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Generate materials: diffuse, specular, roughness and normal maps plus `image`, their flash render as the
     model drew it, all denoised together; also glTF basecolor and metallic.
@@ -62,7 +63,8 @@ def synthesize(
     if {"diffuse", "specular"} <= set(channels):
         channels += ["basecolor", "metallic"]
     stems = [f"{stem}_{i:03d}" for i in range(count)]
-    plans = [outputs.plan_outputs(out, s, {c: (ext, bits) for c in channels}, overwrite) for s in stems]
+    formats = {c: (ext, bits) for c in channels}
+    plans = [outputs.plan_outputs(out, s, formats, overwrite, exr_normals=exr_normals) for s in stems]
     with C.progress_bar() as bar:
         job = bar.add_task(f"{count} materials", total=count * steps)
         for i, plan in enumerate(plans):  # written as they come: an interruption keeps the finished ones

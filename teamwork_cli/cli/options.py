@@ -32,6 +32,13 @@ class Format(StrEnum):
     JPG = "jpg"
 
 
+class ExrNormals(StrEnum):
+    """--exr-normals choices (docs/conventions.md section 1)."""
+
+    ENCODED = "encoded"
+    SIGNED = "signed"
+
+
 # --normal-convention choices, from the library's own list (docs/conventions.md section 1: OpenGL is stored)
 NormalConvention = StrEnum("NormalConvention", {c.upper(): c for c in NORMAL_CONVENTIONS})
 
@@ -62,6 +69,18 @@ def check_normal_convention(value: str) -> str:
 NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
                            "default) or directx (+Y down: Unreal, some exporters).",
                            callback=lambda value: check_normal_convention(value), metavar=metavar(NormalConvention))
+
+
+EXR_NORMALS_OPT = typer.Option("encoded", "--exr-normals", metavar=metavar(ExrNormals),
+                               help="Normal maps in EXR as encoded (n+1)/2, like PNG, what Blender's and other "
+                               "tools' texture nodes read (the default), or signed raw vectors.",
+                               callback=lambda v: check_choice(v, ExrNormals))
+
+
+def check_choice(value: str, enum: type[Enum]) -> str:
+    if value not in choices(enum):
+        raise typer.BadParameter(f"must be one of {', '.join(choices(enum))}; got {value!r}")
+    return value
 
 
 def check_device(value: str) -> str:

@@ -29,14 +29,16 @@ class OutputPlan:
 
     paths: dict[str, Path]
     bits: dict[str, int]
+    exr_normals: str = "encoded"  # a normals map in EXR: (n+1)/2, or "signed" raw n (docs/conventions.md 1)
 
 
-def plan_outputs(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], overwrite: bool) -> OutputPlan:
+def plan_outputs(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], overwrite: bool, *,
+                 exr_normals: str = "encoded") -> OutputPlan:
     """`out_dir/<stem>_<channel>.<ext>` for channel -> (ext, bits); refuses existing files unless overwrite."""
     paths = {c: map_path(out_dir, stem, c, ext) for c, (ext, _) in formats.items()}
     if not overwrite:
         refuse_existing(paths.values())
-    return OutputPlan(paths, {c: bits for c, (_, bits) in formats.items()})
+    return OutputPlan(paths, {c: bits for c, (_, bits) in formats.items()}, exr_normals)
 
 
 def refuse_existing(paths: Iterable[Path]) -> None:
@@ -67,7 +69,7 @@ def write_outputs(plan: OutputPlan, values: dict[str, torch.Tensor], overwrite: 
             tmp = p.with_name(f".{p.stem}.part-{secrets.token_hex(4)}{p.suffix}")  # the suffix picks the format
             staged[p] = tmp
             try:
-                write_map(tmp, arr, c, bits=plan.bits[c], alpha=(alpha or {}).get(c))
+                write_map(tmp, arr, c, bits=plan.bits[c], alpha=(alpha or {}).get(c), exr_normals=plan.exr_normals)
             except ImageError as e:
                 raise ImageError(str(e).replace(str(tmp), str(p))) from e
         for p, tmp in staged.items():

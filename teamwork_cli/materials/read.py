@@ -75,6 +75,8 @@ def read_map(path: str | os.PathLike[str], channel: str, *, size: tuple[int, int
             pixels = srgb_to_linear(pixels)
         elif spec.encoding == "vector":
             pixels = decode_normals(pixels)
+    elif channel == "normals":
+        pixels = float_normals(pixels)
     if spec.is_grey and pixels.shape[2] == 3:
         pixels = pixels.mean(axis=2, keepdims=True)
     elif not spec.is_grey and pixels.shape[2] == 1:
@@ -84,6 +86,24 @@ def read_map(path: str | os.PathLike[str], channel: str, *, size: tuple[int, int
         if spec.encoding == "vector":
             pixels = normalize(pixels)  # interpolated unit vectors are shorter than 1
     return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+def float_normals_encoded(pixels: np.ndarray) -> bool:
+    """Whether a floating-point normal map (H x W x 3) holds (n+1)/2 rather than raw n (docs/conventions.md
+    section 1: a map with values below zero is raw n). A map with none below zero is ambiguous only in principle:
+    of the two readings, the one whose vectors are closer to unit length is taken (a flat raw map, all (0, 0, 1),
+    is then raw, not (n+1)/2 of a tilted one)."""
+    if pixels.size == 0 or pixels.min() < 0:
+        return False
+    flat = pixels.reshape(-1, 3).astype(np.float64)
+    as_raw = np.abs(np.linalg.norm(flat, axis=1) - 1)
+    as_encoded = np.abs(np.linalg.norm(flat * 2 - 1, axis=1) - 1)
+    return float(np.median(as_encoded)) <= float(np.median(as_raw))
+
+
+def float_normals(pixels: np.ndarray) -> np.ndarray:
+    """Unit normals from a floating-point normal map, (n+1)/2 or raw n (see float_normals_encoded)."""
+    return decode_normals(pixels) if float_normals_encoded(pixels) else pixels
 
 
 def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:

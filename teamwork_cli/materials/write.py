@@ -21,6 +21,7 @@ from teamwork_cli.core.conventions import linear_to_srgb
 from teamwork_cli.materials.files import SUPPORTED_WRITE, WRITE_BITS, ImageError, exists_error, publish
 from teamwork_cli.materials.read import PNG_SIGNATURE
 
+EXR_NORMALS = ("encoded", "signed")  # normal maps in EXR: (n+1)/2 (default) or raw n
 _HALF_MAX = 65504.0
 
 
@@ -32,11 +33,14 @@ def write_map(
     bits: int = 16,
     overwrite: bool = False,
     alpha: np.ndarray | None = None,
+    exr_normals: str = "encoded",
 ) -> Path:
     """Write H x W x C values of `channel` (H x W also for grey channels); returns the path.
 
     alpha: an H x W coverage in [0, 1] stored as the file's alpha (PNG, TIFF: linear; EXR: channel "A"), e.g.
     an input's alpha carried through unchanged; JPEG has none and refuses it.
+    exr_normals: how an EXR holds a `normals` map: "encoded" (n+1)/2 like PNG (the default, what Blender's and
+    other tools' texture nodes decode) or "signed" raw vectors (docs/conventions.md section 1).
 
     By extension: .png 16-bit (bits=8 for 8-bit), .exr float16 (bits=32 for float32, written with the
     OpenEXR library), .tif/.tiff 16-bit or 8-bit, .jpg/.jpeg always 8-bit (quality 95, no chroma
@@ -54,6 +58,8 @@ def write_map(
         )
     if bits not in WRITE_BITS[ext]:
         raise ImageError(f"{p}: bits={bits} is not available for {ext}; allowed: {WRITE_BITS[ext]}")
+    if exr_normals not in EXR_NORMALS:
+        raise ValueError(f"exr_normals must be one of {', '.join(EXR_NORMALS)}; got {exr_normals!r}")
     v = _check_value(p, value, spec)
     a = None
     if alpha is not None:
@@ -65,6 +71,8 @@ def write_map(
     if p.exists() and not overwrite:
         raise exists_error(p)
     if ext == ".exr":
+        if channel == "normals" and exr_normals == "encoded":
+            v = (v + 1) / 2
         if bits == 16 and np.abs(v).max() > _HALF_MAX:
             raise ImageError(f"{p}: values up to {np.abs(v).max():g} exceed float16's range; use bits=32")
         writer = _exr_writer(v if a is None else np.concatenate([v, a], 2), np.float16 if bits == 16 else np.float32)
@@ -196,4 +204,4 @@ def _bytes_writer(data: bytes) -> Callable[[Path], None]:
     return write
 
 
-__all__ = ["write_map"]
+__all__ = ["EXR_NORMALS", "write_map"]

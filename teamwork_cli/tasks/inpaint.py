@@ -24,7 +24,7 @@ from teamwork_cli.core.conventions import srgb_to_linear
 from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.graphics.holefill import HOLE_FILLS, blank
-from teamwork_cli.materials.read import read_image
+from teamwork_cli.materials.read import float_normals_encoded, read_image
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 
@@ -51,6 +51,7 @@ class MapFile(NamedTuple):
     values: Tensor  # the exact values stored: what `inpaint` keeps outside the mask (HDR, negatives included)
     alpha: np.ndarray | None  # H x W, if the file has an alpha: `teamwork inpaint` writes it back unchanged
     grey: bool = False  # a single-channel file read for a colour channel: `teamwork inpaint` writes it grey
+    signed_normals: bool = False  # a float normal map holding raw n: `teamwork inpaint` writes it raw again
 
 
 def read_both(path: str | Path, channel: str) -> MapFile:
@@ -67,8 +68,10 @@ def read_both(path: str | Path, channel: str) -> MapFile:
     x = torch.from_numpy(np.ascontiguousarray(px, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
     alpha = img.pixels[..., -1].copy() if img.has_alpha else None
     grey = img.pixels.shape[2] <= 2 and not spec.is_grey  # grey or grey + alpha, repeated to RGB above
+    if img.is_float and channel == "normals" and float_normals_encoded(px):  # (n+1)/2, as PNG (conventions 1)
+        return MapFile(x.clamp(0, 1), x * 2 - 1, alpha, grey)
     if img.is_float:  # EXR / float TIFF hold values, not an encoding
-        return MapFile(encode(channel, x).clamp(0, 1), x, alpha, grey)
+        return MapFile(encode(channel, x).clamp(0, 1), x, alpha, grey, signed_normals=channel == "normals")
     x = x.clamp(0, 1)
     return MapFile(x, stored_value(channel, x), alpha, grey)
 
