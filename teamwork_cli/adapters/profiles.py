@@ -25,7 +25,7 @@ class BackboneProfile:
         return any(re.fullmatch(p, path) for p in self.layer_patterns)
 
 
-# Module names checked against diffusers 0.42 (tiny models built from config; see tests/test_backbones.py).
+# Module names checked against diffusers 0.42 (tiny models built from config; see tests/adapters/test_profiles.py).
 _MMDIT_DOUBLE = (r"transformer_blocks\.\d+\."
                  r"(norm1\.linear|attn\.to_[qkv]|attn\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)")
 _FLUX_SINGLE = r"single_transformer_blocks\.\d+\.(norm\.linear|attn\.to_[qkv]|proj_mlp|proj_out)"

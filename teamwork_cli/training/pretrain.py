@@ -1,6 +1,6 @@
 """Pretrain the embedded base model on procedural materials (rectified flow, unconditional).
 
-    python -m teamwork_cli.pretrain --steps 2400 --out teamwork_cli/weights/base
+    python -m teamwork_cli.training.pretrain --steps 2400 --out teamwork_cli/weights/base
 
 Every row of a batch is one map of a random view of a pool material (the flash photo, diffuse, specular,
 roughness or normals, in its file encoding), so the base learns the look of every material channel that the
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {step}/{total} loss {loss:.4f} {rate * 60:.0f} steps/min", file=sys.stderr, flush=True)
 
     given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume"]
-    command = "python -m teamwork_cli.pretrain " + " ".join(given)
+    command = "python -m teamwork_cli.training.pretrain " + " ".join(given)
 
     def save(m: EmbeddedDenoiser, step: int) -> None:
         m.save_pretrained(args.out, meta={"command": command, "steps": step, "pool": args.pool,

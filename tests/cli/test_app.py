@@ -1,0 +1,58 @@
+"""The CLI skeleton: help, version, and the error conventions (Error:/Hint:, exit codes 1, 2, 130)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ["svbrdf", "intrinsics", "inpaint", "shade", "synthesize", "finetune", "render", "info", "presets"]
+
+
+def test_help_lists_every_command(capsys, run):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for c in COMMANDS:
+        assert f"  {c}" in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(command, capsys, run):
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0 and "Usage:" in out
+
+
+def test_usage_errors_exit_2(capsys, run):
+    code, _, err = run(["info"], capsys)
+    assert code == 2 and err.startswith("Error:") and "Hint:" in err
+    code, _, err = run(["nonsense"], capsys)
+    assert code == 2 and err.startswith("Error:")
+    code, _, err = run(["presets", "--bogus"], capsys)
+    assert code == 2 and "--bogus" in err
+
+
+def test_version(capsys, run):
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("teamwork ")
+
+
+def test_console_script_and_debug_traceback(tmp_path):
+    """The real entry point: one Error line by default, a traceback with TEAMWORK_DEBUG=1."""
+    args = [sys.executable, "-m", "teamwork_cli", "info", str(tmp_path / "missing.safetensors")]
+    p = subprocess.run(args, capture_output=True, text=True)
+    assert p.returncode == 1 and p.stdout == "" and "Traceback" not in p.stderr
+    p = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "TEAMWORK_DEBUG": "1"})
+    assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def test_ctrl_c_is_one_error_line_and_exit_130(monkeypatch, capsys, run):
+    from teamwork_cli.cli import cmd_presets
+
+    def interrupted() -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cmd_presets, "available_presets", interrupted)
+    code, out, err = run(["presets"], capsys)
+    assert code == 130 and out == "" and err.strip() == "Error: interrupted"
