@@ -103,7 +103,7 @@ def float_normals_encoded(pixels: np.ndarray) -> bool:
 
 def float_normals(pixels: np.ndarray) -> np.ndarray:
     """Unit normals from a floating-point normal map, (n+1)/2 or raw n (see float_normals_encoded)."""
-    return decode_normals(pixels) if float_normals_encoded(pixels) else pixels
+    return decode_normals(pixels) if float_normals_encoded(pixels) else normalize(pixels)
 
 
 def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:

@@ -145,8 +145,13 @@ class TeamModel:
 
 def sample_scheduler(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback: Callback | None = None,
                      generator: torch.Generator | Sequence[torch.Generator] | None = None,
-                     guide: tuple[Tensor, Tensor] | None = None) -> Tensor:
-    """The denoiser's own diffusers scheduler step by step (flow-matching Euler for SD3/Flux, DDIM/Euler for UNets)."""
+                     guide: tuple[Tensor, Tensor] | None = None,
+                     after_step: Callable[[int, Tensor], Tensor] | None = None) -> Tensor:
+    """The denoiser's own diffusers scheduler step by step (flow-matching Euler for SD3/Flux, DDIM/Euler for UNets).
+
+    `after_step(i, latents) -> latents`, if given, runs after step i's scheduler update (before the callback): a
+    hook for samplers that couple trajectories between steps (windows.sample_windows synchronises its windows).
+    """
     den, n_img = model.denoiser, model.n_img
     # Stochastic schedulers draw step noise row by row from a list (diffusers' randn_tensor): image i's rows from
     # its own generator, as when it runs alone. CPU generators work for any device (diffusers draws on the CPU
@@ -162,6 +167,8 @@ def sample_scheduler(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback
             else latents
         pred = model(model_in, t)
         latents = den.scheduler.step(pred, t, latents, generator=row_gens).prev_sample
+        if after_step is not None:
+            latents = after_step(i, latents)
         if callback:
             callback(i + 1, len(timesteps))
     return latents

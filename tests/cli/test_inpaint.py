@@ -215,3 +215,30 @@ def test_inpaint_uses_the_fill_its_adapter_was_trained_with(tmp_path, tiny_base,
     err = capsys.readouterr().err
     assert code == 1 and "teamwork.hole_fill='mean'" in err and "grey, harmonic" in err
     assert main(["info", str(harmonic)]) == 0 and "harmonic" in capsys.readouterr().out
+
+
+def test_inpaint_keeps_an_exr_normal_map_in_its_own_form(tmp_path, tiny_base, adapters, capsys, cli, write_png):
+    from teamwork_cli.core.conventions import normalize
+    from teamwork_cli.materials.write import write_map
+
+    rng = np.random.default_rng(5)
+    n = normalize(rng.normal(size=(24, 24, 3)).astype(np.float32) + np.float32([0, 0, 2]))
+    for form in ("encoded", "signed"):
+        maps = tmp_path / form
+        maps.mkdir()
+        for c in ("diffuse", "specular"):
+            write_png(maps / f"brick_{c}.png", rng.random((24, 24, 3)))
+        write_png(maps / "brick_roughness.png", rng.random((24, 24, 3)))
+        write_map(maps / "brick_normals.exr", n, "normals", bits=32, exr_normals=form)
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:12, 4:12] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    for form in ("encoded", "signed"):
+        code, files, err = cli(capsys, "inpaint", "--maps", tmp_path / form / "brick", "--mask", tmp_path / "m.png",
+                               "-o", tmp_path / f"out-{form}", "--adapter", adapters["inpaint-material"], "--base",
+                               tiny_base, "--steps", "1", "--format", "exr32")
+        assert code == 0, err
+        before = read_image(tmp_path / form / "brick_normals.exr").pixels
+        after = read_image(tmp_path / f"out-{form}/brick_normals.exr").pixels
+        assert np.allclose(before[mask == 0], after[mask == 0], atol=1e-6), form  # same form, same values
+        assert (after.min() < 0) == (form == "signed")

@@ -243,3 +243,20 @@ def test_adapter_for_another_base_names_both(tmp_path, sd2_folder, tiny_svbrdf_a
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "UNet2DConditionModel" in err and "tinybase" in err
+
+
+def test_svbrdf_exr_normals_encoded_by_default_signed_on_request(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys,
+                                                                 run, write_png):
+    from teamwork_cli.materials.read import read_image, read_map
+
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(4).random((32, 32, 3)))
+    args = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1",
+            "--format", "exr32"]
+    assert run([*args, "-o", str(tmp_path / "e")], capsys)[0] == 0
+    assert run([*args, "-o", str(tmp_path / "s"), "--exr-normals", "signed"], capsys)[0] == 0
+    encoded, signed = (read_image(tmp_path / f"{d}/p_normals.exr").pixels for d in ("e", "s"))
+    assert encoded.min() >= 0 and np.allclose(encoded, (signed + 1) / 2, atol=1e-6)  # (n+1)/2, as in PNG
+    assert np.allclose(read_map(tmp_path / "e/p_normals.exr", "normals"),
+                       read_map(tmp_path / "s/p_normals.exr", "normals"), atol=1e-5)  # readers take both
+    code, _, err = run([*args, "-o", str(tmp_path / "x"), "--exr-normals", "raw"], capsys)
+    assert code == 2 and "encoded, signed" in err
