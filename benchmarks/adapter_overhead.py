@@ -44,8 +44,9 @@ def randomise_up(model: nn.Module) -> None:
                 p.normal_(0.0, 0.02)
 
 
-def compare(label: str, model: nn.Module, layers: list[str] | None, make_input: Callable[[int], dict],
-            rank: int, repeats: int) -> None:
+def compare(
+    label: str, model: nn.Module, layers: list[str] | None, make_input: Callable[[int], dict], rank: int, repeats: int
+) -> None:
     fns: list[Callable[[], object]] = []
     for t in (4, 8):
         inputs = make_input(t)
@@ -62,8 +63,10 @@ def compare(label: str, model: nn.Module, layers: list[str] | None, make_input: 
     base4, team4, base8, team8 = median_ms(fns, repeats)
     for t, base_ms, team_ms in ((4, base4, team4), (8, base8, team8)):
         print(f"{label:<34} T={t}  base {base_ms:8.2f} ms  adapted {team_ms:8.2f} ms  ratio {team_ms / base_ms:5.3f}")
-    print(f"{label[:3]} adapted T=8 / T=4: {team8 / team4:.3f}   (base: {base8 / base4:.3f}; "
-          f"adapter-only overhead: {(team8 - base8) / (team4 - base4):.3f})")
+    print(
+        f"{label[:3]} adapted T=8 / T=4: {team8 / team4:.3f}   (base: {base8 / base4:.3f}; "
+        f"adapter-only overhead: {(team8 - base8) / (team4 - base4):.3f})"
+    )
 
 
 class Wrapped(nn.Module):
@@ -81,28 +84,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--tokens", type=int, default=1024)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads (0: torch's default); 1 gives steadier figures on a shared CPU")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default); 1 gives steadier figures on a shared CPU",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, no_grad, median of "
-          f"{args.repeats}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, no_grad, median of {args.repeats}")
     with torch.no_grad():
         linear = Wrapped(nn.Linear(1536, 1536))
-        compare("(a) Linear 1536->1536 rank 64", linear, ["layer"],
-                lambda n: {"x": torch.randn(n, args.tokens, 1536)}, 64, args.repeats)
+        compare(
+            "(a) Linear 1536->1536 rank 64",
+            linear,
+            ["layer"],
+            lambda n: {"x": torch.randn(n, args.tokens, 1536)},
+            64,
+            args.repeats,
+        )
 
         from diffusers import SD3Transformer2DModel
 
-        sd3 = SD3Transformer2DModel(sample_size=32, patch_size=2, in_channels=4, num_layers=2,
-                                    attention_head_dim=32, num_attention_heads=4, joint_attention_dim=64,
-                                    caption_projection_dim=128, pooled_projection_dim=32, out_channels=4).eval()
+        sd3 = SD3Transformer2DModel(
+            sample_size=32,
+            patch_size=2,
+            in_channels=4,
+            num_layers=2,
+            attention_head_dim=32,
+            num_attention_heads=4,
+            joint_attention_dim=64,
+            caption_projection_dim=128,
+            pooled_projection_dim=32,
+            out_channels=4,
+        ).eval()
 
         def sd3_input(n: int) -> dict:
-            return {"hidden_states": torch.randn(n, 4, 32, 32), "encoder_hidden_states": torch.randn(n, 8, 64),
-                    "pooled_projections": torch.randn(n, 32), "timestep": torch.full((n,), 500.0)}
+            return {
+                "hidden_states": torch.randn(n, 4, 32, 32),
+                "encoder_hidden_states": torch.randn(n, 8, 64),
+                "pooled_projections": torch.randn(n, 32),
+                "timestep": torch.full((n,), 500.0),
+            }
 
         compare("(b) tiny SD3 (width 128, 256 tok)", sd3, None, sd3_input, 16, args.repeats)
 

@@ -40,8 +40,10 @@ def main() -> None:
         inpaint.inpaint(pipe, {"image": image}, mask, steps=args.steps)
         times[dtype] = time.perf_counter() - t0
     auto = auto_dtype(torch.device("cpu"))
-    print(f"torch {torch.__version__}, {args.threads} thread(s), inpaint {args.size} px, {args.steps} steps; "
-          f"--dtype auto picks {'bf16' if auto else 'fp32'} here")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), inpaint {args.size} px, {args.steps} steps; "
+        f"--dtype auto picks {'bf16' if auto else 'fp32'} here"
+    )
     print(f"fp32 {times['fp32']:.2f} s   bf16 {times['bf16']:.2f} s   bf16/fp32 {times['bf16'] / times['fp32']:.1f}")
 
 

@@ -18,8 +18,15 @@ from diffusers import UNet2DModel
 
 from teamwork_cli.models.embedded import DEFAULT_CONFIG
 
-PIXEL = dict(in_channels=3, out_channels=3, block_out_channels=(32, 64, 128, 128), layers_per_block=1,
-             down_block_types=("DownBlock2D",) * 4, up_block_types=("UpBlock2D",) * 4, norm_num_groups=8)
+PIXEL = dict(
+    in_channels=3,
+    out_channels=3,
+    block_out_channels=(32, 64, 128, 128),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D",) * 4,
+    up_block_types=("UpBlock2D",) * 4,
+    norm_num_groups=8,
+)
 
 
 def timed(fn, runs: int) -> float:
@@ -55,8 +62,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, bf16 autocast, median of {args.runs}")
     print(f"{'model':<34}{'params':>8}{'fwd 6x512px':>14}{'train 8x128px':>15}")
-    for name, cfg, patch in (("pixel UNet (32,64,128,128)", PIXEL, 1),
-                             ("2x2-patch UNet (shipped)", dict(DEFAULT_CONFIG, sample_size=64), 2)):
+    for name, cfg, patch in (
+        ("pixel UNet (32,64,128,128)", PIXEL, 1),
+        ("2x2-patch UNet (shipped)", dict(DEFAULT_CONFIG, sample_size=64), 2),
+    ):
         model = UNet2DModel(**cfg)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         fwd, step = measure(model, cfg["in_channels"], patch, args.runs)

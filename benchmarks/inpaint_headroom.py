@@ -55,8 +55,10 @@ def main() -> None:
     masks = random_masks(n, size, torch.Generator().manual_seed(S.EVAL_SEED0))  # tasks_quality's held-out set
     photos = S.generate([S.EVAL_SEED0 + 1000 + i for i in range(n)], size)["photo"]
     mats = P.generate([S.EVAL_SEED0 + i for i in range(n)], size, augment=False)
-    for name, truth in (("inpaint (image)", {"image": photos}),
-                        ("inpaint-material (mean over maps)", {c: encode(c, mats[c]) for c in MAPS})):
+    for name, truth in (
+        ("inpaint (image)", {"image": photos}),
+        ("inpaint-material (mean over maps)", {c: encode(c, mats[c]) for c in MAPS}),
+    ):
         header(name, ["RMSE in mask"])
         fills = {"harmonic fill": lambda x: harmonic_fill(x, masks)}
         for px in (0.5, 1, 2, 3):
@@ -65,6 +67,7 @@ def main() -> None:
             fills[f"oracle: truth blurred {px} px"] = lambda x, s=px: blur(x, s)
         for label, fill in fills.items():
             row(label, [sum(rmse(fill(x), x, masks) for x in truth.values()) / len(truth)])
+
 
 if __name__ == "__main__":
     main()

@@ -70,6 +70,7 @@ class FillNet(nn.Module):
 
 def photos_and_flat(seeds: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Scene photos (as scenes.generate makes them) and the same scenes with flat materials, one exposure each."""
+
     def flat(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {k: v.mean((1, 2), keepdim=True).expand_as(v).clone() for k, v in maps.items()}
         out["normals"] = torch.zeros_like(maps["normals"])
@@ -79,8 +80,9 @@ def photos_and_flat(seeds: list[int], size: int) -> tuple[torch.Tensor, torch.Te
     photos, flats = [], []
     for seed in seeds:
         scene = dataclasses.replace(S.sample_scene(seed), gain=1.0)
-        plain = dataclasses.replace(scene, surfaces=[dataclasses.replace(f, material=flat(f.material))
-                                                     for f in scene.surfaces])
+        plain = dataclasses.replace(
+            scene, surfaces=[dataclasses.replace(f, material=flat(f.material)) for f in scene.surfaces]
+        )
         image, image_flat = S.render_scene(scene, size)["image"], S.render_scene(plain, size)["image"]
         # render_scene's auto exposure, from the textured image, applied to both
         lum = image.permute(1, 2, 0).reshape(-1, 3) @ torch.tensor([0.2126, 0.7152, 0.0722])
@@ -96,13 +98,18 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--size", type=int, default=128, help="held-out image size (a multiple of 8)")
-    ap.add_argument("--train-size", type=int, default=None, help="training image size (default: --size); the "
-                    "masks scale with the image, the network is convolutional")
+    ap.add_argument(
+        "--train-size",
+        type=int,
+        default=None,
+        help="training image size (default: --size); the masks scale with the image, the network is convolutional",
+    )
     ap.add_argument("--count", type=int, default=16, help="held-out images")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--target", choices=("truth", "flat"), default="truth",
-                    help="what the hole is trained towards (see above)")
+    ap.add_argument(
+        "--target", choices=("truth", "flat"), default="truth", help="what the hole is trained towards (see above)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -121,11 +128,15 @@ def main() -> None:
             pred = torch.cat([net(fills[i : i + 4], photos[i : i + 4], masks[i : i + 4]) for i in range(0, n, 4)])
         return f"{rmse(pred, photos, masks):.4f}   (vs the flat target {rmse(pred, flat_target, masks):.4f})"
 
-    print(f"# {sum(p.numel() for p in net.parameters()) / 1e6:.2f}M parameters, batch {args.batch_size}, "
-          f"{args.train_size or size} px, lr {args.lr}, {args.threads} thread(s); RMSE in mask on {n} held-out "
-          f"scene photos at {size} px")
-    print(f"harmonic fill{'':<19}{rmse(fills, photos, masks):.4f}   (vs the flat target "
-          f"{rmse(fills, flat_target, masks):.4f})")
+    print(
+        f"# {sum(p.numel() for p in net.parameters()) / 1e6:.2f}M parameters, batch {args.batch_size}, "
+        f"{args.train_size or size} px, lr {args.lr}, {args.threads} thread(s); RMSE in mask on {n} held-out "
+        f"scene photos at {size} px"
+    )
+    print(
+        f"harmonic fill{'':<19}{rmse(fills, photos, masks):.4f}   (vs the flat target "
+        f"{rmse(fills, flat_target, masks):.4f})"
+    )
     print(f"oracle: the flat target{'':<9}{rmse(flat_target, photos, masks):.4f}")
     start, losses = time.time(), []
     for step in range(1, args.steps + 1):
@@ -145,8 +156,11 @@ def main() -> None:
         if step % args.eval_every == 0 or step == args.steps:
             train = sum(losses) / len(losses)
             losses = []
-            print(f"network, step {step:<6} {held_out()}   (train hole MSE {train:.4f}, "
-                  f"{(time.time() - start) / 60:.1f} min)", flush=True)
+            print(
+                f"network, step {step:<6} {held_out()}   (train hole MSE {train:.4f}, "
+                f"{(time.time() - start) / 60:.1f} min)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -38,14 +38,22 @@ def build(tokens: int, width: int, layers: int) -> SD3Transformer2DModel:
     if width % HEAD_DIM:
         raise ValueError(f"--width must be a multiple of {HEAD_DIM}, got {width}")
     torch.manual_seed(0)
-    return SD3Transformer2DModel(sample_size=2 * side, patch_size=2, in_channels=16, out_channels=16,
-                                 num_layers=layers, attention_head_dim=HEAD_DIM, num_attention_heads=width // HEAD_DIM,
-                                 joint_attention_dim=width, caption_projection_dim=width, pooled_projection_dim=width,
-                                 pos_embed_max_size=side).eval()
+    return SD3Transformer2DModel(
+        sample_size=2 * side,
+        patch_size=2,
+        in_channels=16,
+        out_channels=16,
+        num_layers=layers,
+        attention_head_dim=HEAD_DIM,
+        num_attention_heads=width // HEAD_DIM,
+        joint_attention_dim=width,
+        caption_projection_dim=width,
+        pooled_projection_dim=width,
+        pos_embed_max_size=side,
+    ).eval()
 
 
-def time_forward(model: SD3Transformer2DModel, state_or_model, t: int, side: int, width: int,
-                 repeats: int) -> float:
+def time_forward(model: SD3Transformer2DModel, state_or_model, t: int, side: int, width: int, repeats: int) -> float:
     x = torch.randn(t, 16, 2 * side, 2 * side)
     ctx = torch.randn(t, CONTEXT_TOKENS, width)
     pooled = torch.randn(t, width)
@@ -75,8 +83,10 @@ def main() -> None:
     teams = [int(t) for t in args.teams.split(",")]
     model = build(args.tokens, args.width, args.layers)
     side = int(math.isqrt(args.tokens))
-    print(f"SD3 MMDiT, {args.layers} layers, width {args.width}, {args.tokens} image + {CONTEXT_TOKENS} prompt "
-          f"tokens per teammate, rank {args.rank}, {args.threads} thread(s), median of {args.repeats}")
+    print(
+        f"SD3 MMDiT, {args.layers} layers, width {args.width}, {args.tokens} image + {CONTEXT_TOKENS} prompt "
+        f"tokens per teammate, rank {args.rank}, {args.threads} thread(s), median of {args.repeats}"
+    )
     result: dict[str, dict[int, float]] = {"teamwork": {}, "joint": {}}
     for t in teams:
         for mode in ("teamwork", "joint"):

@@ -57,8 +57,9 @@ def main() -> None:
         }
         for k, v in variants.items():
             rows.setdefault(k, []).append(R.render_rmse(v, gt))
-        print(f"{name:<16}{est['roughness'].mean():>11.3f}{gt['roughness'].mean():>11.3f}"
-              f"{est['specular'].mean():>10.3f}")
+        print(
+            f"{name:<16}{est['roughness'].mean():>11.3f}{gt['roughness'].mean():>11.3f}{est['specular'].mean():>10.3f}"
+        )
     print(f"\n{'estimate with':<26}{'render RMSE':>12}")
     for k, v in rows.items():
         print(f"{k:<26}{sum(v) / len(v):>12.4f}")
@@ -68,9 +69,11 @@ def main() -> None:
         t, e = b["roughness"].mean((1, 2, 3)), est["roughness"].mean((1, 2, 3))
         ts, es = b["specular"].mean((1, 2, 3)), est["specular"].mean((1, 2, 3))
         corr = torch.corrcoef(torch.stack([t, e]))[0, 1].item()
-        print(f"\nheld-out procedural (n={args.procedural}): mean roughness true {t.mean():.3f} (std {t.std():.3f}), "
-              f"estimated {e.mean():.3f} (std {e.std():.3f}), correlation {corr:.2f}; "
-              f"mean specular true {ts.mean():.3f}, estimated {es.mean():.3f}")
+        print(
+            f"\nheld-out procedural (n={args.procedural}): mean roughness true {t.mean():.3f} (std {t.std():.3f}), "
+            f"estimated {e.mean():.3f} (std {e.std():.3f}), correlation {corr:.2f}; "
+            f"mean specular true {ts.mean():.3f}, estimated {es.mean():.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ def load_crops(shared: Path) -> list[tuple[str, dict[str, torch.Tensor]]]:
     out = []
     for name in SETS:
         d = shared / "data/materials-cc0" / name
-        img = {k: torch.from_numpy(read_image(d / f"{f}.jpg").pixels).permute(2, 0, 1)[None]
-               for k, f in (("basecolor", "basecolor"), ("normals", "normal_opengl"), ("roughness", "roughness"))}
+        img = {
+            k: torch.from_numpy(read_image(d / f"{f}.jpg").pixels).permute(2, 0, 1)[None]
+            for k, f in (("basecolor", "basecolor"), ("normals", "normal_opengl"), ("roughness", "roughness"))
+        }
         for tag, (y, x) in (("a", (0, 0)), ("b", (512, 512))):
             c = {k: F.avg_pool2d(v[..., y : y + 512, x : x + 512], 2) for k, v in img.items()}
             maps = {
@@ -58,8 +60,12 @@ def load_crops(shared: Path) -> list[tuple[str, dict[str, torch.Tensor]]]:
 def naive(photo_linear: torch.Tensor) -> dict[str, torch.Tensor]:
     n = torch.zeros_like(photo_linear)
     n[:, 2] = 1
-    return {"diffuse": photo_linear, "specular": torch.full_like(photo_linear, 0.04),
-            "roughness": torch.full_like(photo_linear[:, :1], 0.5), "normals": n}
+    return {
+        "diffuse": photo_linear,
+        "specular": torch.full_like(photo_linear, 0.04),
+        "roughness": torch.full_like(photo_linear[:, :1], 0.5),
+        "normals": n,
+    }
 
 
 def scores(pred: dict, gt: dict) -> dict[str, float]:
@@ -90,20 +96,22 @@ def main() -> None:
     one = [label for label, pipe in methods.items() if pipe is not None and pipe.one_step]
     if one:  # deterministic: `teamwork svbrdf` runs them once whatever --ensemble says
         print(f"# one-step adapters (1 pass, no noise, no ensemble): {', '.join(one)}")
-    print(f"# steps={args.steps} ensemble={args.ensemble} resolution={args.resolution or 'input'} seed={args.seed}; "
-          f"{len(crops)} crops of {', '.join(SETS)} at 256 px")
+    print(
+        f"# steps={args.steps} ensemble={args.ensemble} resolution={args.resolution or 'input'} seed={args.seed}; "
+        f"{len(crops)} crops of {', '.join(SETS)} at 256 px"
+    )
     header = f"{'method':<34}" + "".join(f"{m:>11}" for m in (*MAPS, "render"))
     print(header)
     for label, pipe in methods.items():
-        rows: dict[str, list[dict[str, float]]] = {label: [], f"{label} + fit diffuse": [],
-                                                   f"{label} + fit levels": []}
+        rows: dict[str, list[dict[str, float]]] = {label: [], f"{label} + fit diffuse": [], f"{label} + fit levels": []}
         for _, gt in crops:
             photo = R.to_photo(R.render_flash(*(gt[m] for m in MAPS)))
             if pipe is None:
                 pred = naive(srgb_to_linear(photo))
             else:
-                pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
-                                     ensemble=args.ensemble)
+                pred = task.estimate(
+                    pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution, ensemble=args.ensemble
+                )
             rows[label].append(scores(pred, gt))
             # The post-processes of `teamwork svbrdf --fit diffuse|levels`, on every method alike.
             rows[f"{label} + fit diffuse"].append(scores(flashfit.demodulate_diffuse(pred, photo), gt))
@@ -122,8 +130,14 @@ def main() -> None:
                 if pipe is None:
                     pred = naive(srgb_to_linear(photo))
                 else:
-                    pred = task.estimate(pipe, photo, steps=args.steps, seed=args.seed, resolution=args.resolution,
-                                         ensemble=args.ensemble)
+                    pred = task.estimate(
+                        pipe,
+                        photo,
+                        steps=args.steps,
+                        seed=args.seed,
+                        resolution=args.resolution,
+                        ensemble=args.ensemble,
+                    )
                 rerender = R.to_photo(R.render_flash(*(pred[m] for m in MAPS)))
                 errs.append(((rerender - photo) ** 2).mean().sqrt().item())
             print(f"{label:<22}{sum(errs) / len(errs):>11.4f}   " + " ".join(f"{e:.4f}" for e in errs))

@@ -47,12 +47,18 @@ def main() -> None:
     for i in range(args.runs):
         t0 = time.perf_counter()
         extra = ["--ensemble", str(args.ensemble)] if args.ensemble else []
-        subprocess.run([str(exe), "svbrdf", str(src), "-o", str(tmp / f"out{i}"), "--steps", str(args.steps), *extra],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(exe), "svbrdf", str(src), "-o", str(tmp / f"out{i}"), "--steps", str(args.steps), *extra],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         walls.append(time.perf_counter() - t0)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"svbrdf {args.size}x{args.size}, steps={args.steps}, ensemble={args.ensemble or 'default'}, "
-          f"runs={args.runs} (fresh process each)")
+    print(
+        f"svbrdf {args.size}x{args.size}, steps={args.steps}, ensemble={args.ensemble or 'default'}, "
+        f"runs={args.runs} (fresh process each)"
+    )
     print(f"wall time: median {statistics.median(walls):.2f} s  (runs: {', '.join(f'{w:.2f}' for w in walls)})")
     print(f"model load (in process): {load:.2f} s")
     print(f"peak memory (max RSS of a run): {peak_mb:.0f} MB")

@@ -134,8 +134,11 @@ def load_methods(preset: str, weights: Path, base: str | None) -> dict[str, Team
     """The shipped adapter and its coordination-off twin that exist (the others are reported as not shipped), and
     the diffusion adapter a shipped one-step estimator was continued from, where it is kept."""
     methods: dict[str, TeamPipeline] = {}
-    for label, name in (("teamwork (shipped)", preset), ("coordination off", f"{preset}-nocoord"),
-                        ("diffusion adapter (before one-step)", f"{preset}-diffusion")):
+    for label, name in (
+        ("teamwork (shipped)", preset),
+        ("coordination off", f"{preset}-nocoord"),
+        ("diffusion adapter (before one-step)", f"{preset}-diffusion"),
+    ):
         path = weights / f"{name}.safetensors"
         if not path.is_file() and name.endswith("-nocoord"):  # the ablation twins are not in the package
             path = ROOT / "benchmarks" / "weights" / f"{name}.safetensors"
@@ -164,12 +167,18 @@ def bench_intrinsics(args: argparse.Namespace) -> None:
     flat[:, 2] = 1
 
     def scores(albedo, shading, normals, depth) -> list[float]:
-        return [si_rmse(albedo, buf["albedo"]), si_rmse(shading, buf["diffuseshading"]),
-                angular_error(normals, buf["normals"]), si_rmse(depth, buf["depth"], shift=True)]
+        return [
+            si_rmse(albedo, buf["albedo"]),
+            si_rmse(shading, buf["diffuseshading"]),
+            angular_error(normals, buf["normals"]),
+            si_rmse(depth, buf["depth"], shift=True),
+        ]
 
     header("intrinsics", ["albedo siRMSE", "shading siRMSE", "normals deg", "depth siRMSE"])
-    row("constant shading (albedo = image)", scores(image.clamp(0, 1), torch.ones_like(image), flat,
-                                                    torch.full_like(ramp, 0.5)))
+    row(
+        "constant shading (albedo = image)",
+        scores(image.clamp(0, 1), torch.ones_like(image), flat, torch.full_like(ramp, 0.5)),
+    )
     albedo, shading = retinex(image)
     row("Retinex-style split", scores(albedo, shading, flat, ramp))
     for label, pipe in load_methods("intrinsics", args.weights, args.base).items():
@@ -181,8 +190,10 @@ def bench_intrinsics(args: argparse.Namespace) -> None:
         sizes = {1} if pipe.one_step else {1, *(int(e) for e in args.ensemble.split(","))}  # one-step: deterministic
         for k in sorted(sizes):  # as `teamwork intrinsics --ensemble k`
             est = intrinsics_task.estimate(pipe, buf["photo"], want, steps=args.steps, seed=0, ensemble=k)
-            row(label + (f", ensemble {k}" if k > 1 else ""),
-                scores(est["albedo"], est["diffuseshading"], est["normals"], est["depth"]))
+            row(
+                label + (f", ensemble {k}" if k > 1 else ""),
+                scores(est["albedo"], est["diffuseshading"], est["normals"], est["depth"]),
+            )
 
 
 def real_inpaint_sets(shared: Path, size: int) -> list[tuple[str, str, dict[str, torch.Tensor]]]:
@@ -204,17 +215,24 @@ def real_inpaint_sets(shared: Path, size: int) -> list[tuple[str, str, dict[str,
         out.append(("inpaint", f"{len(photos)} real flash photos (../shared)", {"image": tiles(x.float())}))
     if (shared / "data/materials-cc0").is_dir():
         crops = [maps for _, maps in load_crops(shared)]
-        out.append(("inpaint-material", f"{len(crops)} crops of 3 real CC0 materials (../shared)",
-                    {c: tiles(torch.cat([encode(c, m[c]) for m in crops])) for c in MAPS}))
+        out.append(
+            (
+                "inpaint-material",
+                f"{len(crops)} crops of 3 real CC0 materials (../shared)",
+                {c: tiles(torch.cat([encode(c, m[c]) for m in crops])) for c in MAPS},
+            )
+        )
     return out
 
 
 def bench_inpaint(args: argparse.Namespace) -> None:
     photos = S.generate([S.EVAL_SEED0 + 1000 + i for i in range(args.count)], args.size)["photo"]
     mats = P.generate([S.EVAL_SEED0 + i for i in range(args.count)], args.size, augment=False)
-    sets = [("inpaint", "held-out procedural", {"image": photos}),
-            ("inpaint-material", "held-out procedural", {c: encode(c, mats[c]) for c in MAPS}),
-            *real_inpaint_sets(args.shared, args.size)]
+    sets = [
+        ("inpaint", "held-out procedural", {"image": photos}),
+        ("inpaint-material", "held-out procedural", {c: encode(c, mats[c]) for c in MAPS}),
+        *real_inpaint_sets(args.shared, args.size),
+    ]
     methods = {preset: load_methods(preset, args.weights, args.base) for preset in ("inpaint", "inpaint-material")}
     for preset, title, truth in sets:
         n = len(next(iter(truth.values())))
@@ -222,8 +240,10 @@ def bench_inpaint(args: argparse.Namespace) -> None:
         header(f"{preset}, {title}, {n} images (mean over {', '.join(truth)})", ["RMSE in mask", "seam"])
 
         def scores(filled: dict[str, torch.Tensor], truth=truth, masks=masks) -> list[float]:
-            return [sum(rmse(filled[c], truth[c], masks) for c in truth) / len(truth),
-                    sum(seam_error(filled[c], truth[c], masks) for c in truth) / len(truth)]
+            return [
+                sum(rmse(filled[c], truth[c], masks) for c in truth) / len(truth),
+                sum(seam_error(filled[c], truth[c], masks) for c in truth) / len(truth),
+            ]
 
         row("harmonic (diffusion) fill", scores({c: harmonic_fill(x, masks) for c, x in truth.items()}))
         runs = [(label, pipe, True) for label, pipe in methods[preset].items()]
@@ -233,8 +253,14 @@ def bench_inpaint(args: argparse.Namespace) -> None:
         for label, pipe, keep in runs:
             filled = {c: torch.zeros_like(x) for c, x in truth.items()}
             for i in range(n):  # one mask per image
-                out = inpaint_task.inpaint(pipe, {c: x[i : i + 1] for c, x in truth.items()}, masks[i : i + 1],
-                                           steps=args.steps, seed=i, keep_context=keep)
+                out = inpaint_task.inpaint(
+                    pipe,
+                    {c: x[i : i + 1] for c, x in truth.items()},
+                    masks[i : i + 1],
+                    steps=args.steps,
+                    seed=i,
+                    keep_context=keep,
+                )
                 for c in truth:  # back to the encoded domain the truth is in
                     filled[c][i] = encode(c, out[c])[0]
             row(label, scores(filled))
@@ -255,8 +281,9 @@ def bench_shade(args: argparse.Namespace) -> None:
         image = shade_task.shade(pipe, {c: encode(c, buf[c]) for c in ins}, steps=args.steps, seed=0)
         row(label, [psnr(R.to_photo(image), buf["photo"])])
         if "basecolor" in ins:  # as a user without glTF maps runs it
-            image = shade_task.shade(pipe, {c: encode(c, buf[c]) for c in ins if c != "basecolor"},
-                                     steps=args.steps, seed=0)
+            image = shade_task.shade(
+                pipe, {c: encode(c, buf[c]) for c in ins if c != "basecolor"}, steps=args.steps, seed=0
+            )
             row(label.split(" (")[0] + ", no basecolor", [psnr(R.to_photo(image), buf["photo"])])
 
 
@@ -279,14 +306,24 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=EMBEDDED_DIR, help="folder of <preset>.safetensors adapters")
     ap.add_argument("--base", default=None, help="base model of the adapters (default: their metadata)")
     ap.add_argument("--tasks", default="intrinsics,inpaint,shade,synthesize")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="inpaint: also score on the real "
-                    "photos and CC0 maps of SHARED/data where they exist")
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=ROOT.parent / "shared",
+        help="inpaint: also score on the real photos and CC0 maps of SHARED/data where they exist",
+    )
     ap.add_argument("--ensemble", default="2,4", help="intrinsics: also score these ensemble sizes (1 always)")
     args = ap.parse_args()
-    tasks = {"intrinsics": (bench_intrinsics, 1), "inpaint": (bench_inpaint, 8), "shade": (bench_shade, 4),
-             "synthesize": (bench_synthesize, 16)}
-    print(f"# held-out seeds >= {S.EVAL_SEED0}; {args.count} samples per task at {args.size} px; "
-          f"adapters from {args.weights}")
+    tasks = {
+        "intrinsics": (bench_intrinsics, 1),
+        "inpaint": (bench_inpaint, 8),
+        "shade": (bench_shade, 4),
+        "synthesize": (bench_synthesize, 16),
+    }
+    print(
+        f"# held-out seeds >= {S.EVAL_SEED0}; {args.count} samples per task at {args.size} px; "
+        f"adapters from {args.weights}"
+    )
     for name in args.tasks.split(","):
         if name not in tasks:
             raise SystemExit(f"--tasks: {name!r} is not one of {', '.join(tasks)}")

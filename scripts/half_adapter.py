@@ -1,6 +1,6 @@
 """Copy an adapter with float16 tensors (half the size; metadata unchanged): how shipped adapters are stored.
 
-    python scripts/half_adapter.py IN.safetensors OUT.safetensors
+python scripts/half_adapter.py IN.safetensors OUT.safetensors
 """
 
 import sys

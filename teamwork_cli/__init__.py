@@ -46,11 +46,37 @@ _LAZY = {
     "render_rmse": "teamwork_cli.graphics.render",
 }
 
-__all__ = ["__version__", "AdapterInfo", "TeamBatch", "TeamLayout", "TeamPipeline", "TeamworkConfig",
-          "TeamworkConv2d", "TeamworkError", "TeamworkLinear", "available_presets", "decode", "encode",
-          "inject_adapter", "layers_to_adapt", "load_adapter", "load_denoiser", "load_material", "load_preset",
-          "read_adapter_info", "read_image", "read_map", "register_backbone", "remove_adapter", "render_flash",
-          "render_rmse", "sample_team", "save_adapter", "team_context", "write_map"]
+__all__ = [
+    "__version__",
+    "AdapterInfo",
+    "TeamBatch",
+    "TeamLayout",
+    "TeamPipeline",
+    "TeamworkConfig",
+    "TeamworkConv2d",
+    "TeamworkError",
+    "TeamworkLinear",
+    "available_presets",
+    "decode",
+    "encode",
+    "inject_adapter",
+    "layers_to_adapt",
+    "load_adapter",
+    "load_denoiser",
+    "load_material",
+    "load_preset",
+    "read_adapter_info",
+    "read_image",
+    "read_map",
+    "register_backbone",
+    "remove_adapter",
+    "render_flash",
+    "render_rmse",
+    "sample_team",
+    "save_adapter",
+    "team_context",
+    "write_map",
+]
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ imports on demand
     from teamwork_cli.adapters.checkpoint import AdapterInfo, load_adapter, read_adapter_info, save_adapter

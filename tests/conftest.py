@@ -11,8 +11,16 @@ import torch
 
 from teamwork_cli.models.hub.testing import FAMILIES
 
-TINY_UNET = dict(sample_size=16, in_channels=12, out_channels=12, block_out_channels=(8, 16), layers_per_block=1,
-                 down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2, norm_num_groups=4)
+TINY_UNET = dict(
+    sample_size=16,
+    in_channels=12,
+    out_channels=12,
+    block_out_channels=(8, 16),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D",) * 2,
+    up_block_types=("UpBlock2D",) * 2,
+    norm_num_groups=4,
+)
 
 SVBRDF = ["image.in", "halfway.in", "diffuse.out", "specular.out", "roughness.out", "normals.out"]
 TASK_PRESETS = ("intrinsics", "inpaint", "inpaint-material", "shade", "synthesize")
@@ -57,8 +65,16 @@ def _make_adapter(base_path, teammates, path, rank=4, communication=True, seed=0
     den = EmbeddedDenoiser.from_pretrained(base_path)
     inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), rank, communication=communication)
     _randomize_up(den.model, 0.05, seed)
-    save_adapter(den.model, path, teammates, base_model=str(base_path), title="tiny test adapter",
-                 profile="UNET2D", architecture="UNet2DModel", extra=metadata)
+    save_adapter(
+        den.model,
+        path,
+        teammates,
+        base_model=str(base_path),
+        title="tiny test adapter",
+        profile="UNET2D",
+        architecture="UNet2DModel",
+        extra=metadata,
+    )
     return path
 
 
@@ -105,17 +121,28 @@ def write_png():
     return _write_png
 
 
-def _make_material(folder: Path, stem: str = "brick", seed: int = 0, channels: tuple[str, ...] | None = None,
-                   ext: str = "png", size: int = 16) -> dict[str, Path]:
+def _make_material(
+    folder: Path,
+    stem: str = "brick",
+    seed: int = 0,
+    channels: tuple[str, ...] | None = None,
+    ext: str = "png",
+    size: int = 16,
+) -> dict[str, Path]:
     """Random maps `folder/<stem>_<channel>.<ext>` (bare `<channel>.<ext>` if stem is ""); returns the paths."""
     from teamwork_cli.materials.write import write_map
 
     rng = np.random.default_rng(seed)
     n = rng.normal(size=(size, size, 3))
     n[..., 2] = np.abs(n[..., 2]) + 1.5
-    values = {"diffuse": rng.random((size, size, 3)), "specular": rng.random((size, size, 3)) * 0.2,
-              "roughness": rng.random((size, size)), "normals": n / np.linalg.norm(n, axis=-1, keepdims=True),
-              "basecolor": rng.random((size, size, 3)), "metallic": rng.random((size, size)) > 0.5}
+    values = {
+        "diffuse": rng.random((size, size, 3)),
+        "specular": rng.random((size, size, 3)) * 0.2,
+        "roughness": rng.random((size, size)),
+        "normals": n / np.linalg.norm(n, axis=-1, keepdims=True),
+        "basecolor": rng.random((size, size, 3)),
+        "metallic": rng.random((size, size)) > 0.5,
+    }
     paths = {}
     for c in channels or ("diffuse", "specular", "roughness", "normals"):
         name = f"{stem}_{c}.{ext}" if stem else f"{c}.{ext}"
@@ -131,10 +158,13 @@ def make_material():
 
 def _flat(normal=(0.0, 0.0, 1.0), depth=0.5, albedo=0.5, metallic=0.0, n=1, size=8) -> dict[str, torch.Tensor]:
     """Shading buffers (values) of a flat surface: one normal, depth, albedo and metallic everywhere."""
-    return {"albedo": torch.full((n, 3, size, size), albedo),
-            "normals": torch.tensor(normal).view(1, 3, 1, 1).expand(n, 3, size, size),
-            "roughness": torch.full((n, 1, size, size), 0.6), "metallic": torch.full((n, 1, size, size), metallic),
-            "depth": torch.full((n, 1, size, size), depth)}
+    return {
+        "albedo": torch.full((n, 3, size, size), albedo),
+        "normals": torch.tensor(normal).view(1, 3, 1, 1).expand(n, 3, size, size),
+        "roughness": torch.full((n, 1, size, size), 0.6),
+        "metallic": torch.full((n, 1, size, size), metallic),
+        "depth": torch.full((n, 1, size, size), depth),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -190,8 +220,15 @@ def published_adapter(family, folder, teammates, path, task):
     den = load_hub_denoiser(str(folder), cache_embeds=False)
     inject_adapter(den.model, layers_to_adapt(den.model), len(teammates), 4)
     _randomize_up(den.model, 0.02)
-    return save_adapter(den.model, path, teammates, base_model=str(folder), title=f"tiny {family} {task}",
-                        profile=family.upper(), architecture=family)
+    return save_adapter(
+        den.model,
+        path,
+        teammates,
+        base_model=str(folder),
+        title=f"tiny {family} {task}",
+        profile=family.upper(),
+        architecture=family,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -205,8 +242,11 @@ def hub_teams(tmp_path_factory):
         if family not in built:
             root = tmp_path_factory.mktemp(family)
             folder = save_tiny_pipeline(family, root / "base")
-            built[family] = (family, folder, published_adapter(family, folder, SVBRDF,
-                                                               root / f"svbrdf_{family}.safetensors", "svbrdf"))
+            built[family] = (
+                family,
+                folder,
+                published_adapter(family, folder, SVBRDF, root / f"svbrdf_{family}.safetensors", "svbrdf"),
+            )
         return built[family]
 
     return team
@@ -224,5 +264,10 @@ def hub_intrinsics_adapter(hub_team):
     from teamwork_cli.core.layout import load_preset
 
     family, folder, _ = hub_team
-    return published_adapter(family, folder, load_preset("intrinsics").names,
-                             folder.parent / f"intrinsics_{family}.safetensors", "intrinsics")
+    return published_adapter(
+        family,
+        folder,
+        load_preset("intrinsics").names,
+        folder.parent / f"intrinsics_{family}.safetensors",
+        "intrinsics",
+    )

@@ -19,15 +19,19 @@ def _python(code: str) -> str:
 
 def test_importing_the_package_loads_no_heavy_library():
     heavy = ("torch", "diffusers", "transformers", "numpy", "typer")
-    out = _python("import sys, teamwork_cli; print(teamwork_cli.__version__); "
-                  f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = _python(
+        "import sys, teamwork_cli; print(teamwork_cli.__version__); "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
     version, loaded = (out.splitlines() + [""])[:2]
     assert version == teamwork_cli.__version__ and loaded == ""
 
 
 def test_touching_a_name_imports_only_what_it_needs():
-    out = _python("import sys, teamwork_cli; e = teamwork_cli.TeamworkError('x', 'y'); "
-                  "print(e.hint, 'torch' in sys.modules, 'TeamworkError' in vars(teamwork_cli))")
+    out = _python(
+        "import sys, teamwork_cli; e = teamwork_cli.TeamworkError('x', 'y'); "
+        "print(e.hint, 'torch' in sys.modules, 'TeamworkError' in vars(teamwork_cli))"
+    )
     assert out == "y False True"  # cached in the module after the first lookup
     assert _python("import sys, teamwork_cli; teamwork_cli.TeamBatch; print('torch' in sys.modules)") == "True"
 

@@ -83,20 +83,36 @@ def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
             raise ValueError(f"{path}: layer {name} needs both adapter.down and adapter.up, has {sorted(p)}")
         down, up, bias = p["down"], p["up"], p.get("bias")
         if len(down) != 3 or len(up) != 3 or down[0] != t or up[0] != t or down[2] != rank or up[1] != rank:
-            raise ValueError(f"{path}: layer {name} has down {down} and up {up}; with {t} teammates and "
-                             f"rank {rank} they must be [{t}, in, {rank}] and [{t}, {rank}, out]")
+            raise ValueError(
+                f"{path}: layer {name} has down {down} and up {up}; with {t} teammates and "
+                f"rank {rank} they must be [{t}, in, {rank}] and [{t}, {rank}, out]"
+            )
         if bias is not None and bias != (t, up[2]):
             raise ValueError(f"{path}: layer {name} has bias {bias}, expected {(t, up[2])}")
 
     if "teamwork.use_bias" not in meta:  # older files: the tensors tell
         config.use_bias = any("bias" in p for p in layers.values())
     return AdapterInfo(
-        path=path, title=config.title, base_model=config.base_model, teammates=config.teammates,
-        inputs=config.inputs, outputs=config.outputs, rank=config.rank, communication=config.communication,
-        use_bias=config.use_bias, profile=config.profile, architecture=config.architecture,
-        resolution=config.resolution, num_layers=len(layers),
-        num_params=sum(_numel(shapes[k]) for k in shapes if k not in ignored), layers=list(layers),
-        shapes=shapes, metadata=meta, ignored_keys=ignored, config=config)
+        path=path,
+        title=config.title,
+        base_model=config.base_model,
+        teammates=config.teammates,
+        inputs=config.inputs,
+        outputs=config.outputs,
+        rank=config.rank,
+        communication=config.communication,
+        use_bias=config.use_bias,
+        profile=config.profile,
+        architecture=config.architecture,
+        resolution=config.resolution,
+        num_layers=len(layers),
+        num_params=sum(_numel(shapes[k]) for k in shapes if k not in ignored),
+        layers=list(layers),
+        shapes=shapes,
+        metadata=meta,
+        ignored_keys=ignored,
+        config=config,
+    )
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -106,9 +122,14 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: list[str] | None = None,
-                 dtype: torch.dtype = torch.float32,
-                 strict_layers: bool = True) -> tuple[TeamState, AdapterInfo]:
+def load_adapter(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    teammates: list[str] | None = None,
+    dtype: torch.dtype = torch.float32,
+    strict_layers: bool = True,
+) -> tuple[TeamState, AdapterInfo]:
     """Adapt exactly the layers that have tensors in the file and load them (in `dtype`).
 
     strict_layers=False skips file layers missing from the model instead of failing.  Everything is checked
@@ -116,8 +137,10 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: l
     """
     info = read_adapter_info(path)
     if teammates is not None and list(teammates) != info.teammates:
-        raise ValueError(f"{info.path}: requested teammates {list(teammates)} differ from the file's "
-                         f"{info.teammates} (same names in the same order are required)")
+        raise ValueError(
+            f"{info.path}: requested teammates {list(teammates)} differ from the file's "
+            f"{info.teammates} (same names in the same order are required)"
+        )
     if adapter_layers(model):
         raise ValueError(f"{type(model).__name__} already has Teamwork adapters; call remove_adapter first")
     t, rank = len(info.teammates), info.rank
@@ -128,21 +151,33 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: l
             model.get_submodule(name)
         except AttributeError:
             if strict_layers:
-                raise ValueError(f"{info.path}: layer {name} is not a module of {type(model).__name__} "
-                                 "(wrong base model?)") from None
+                raise ValueError(
+                    f"{info.path}: layer {name} is not a module of {type(model).__name__} (wrong base model?)"
+                ) from None
             continue
         has_bias = f"{name}.adapter.bias" in info.shapes
         try:
-            layer = make_layer(model, name, t, rank, state, communication=info.communication,
-                               use_bias=has_bias, dtype=dtype, init_weights=False)
+            layer = make_layer(
+                model,
+                name,
+                t,
+                rank,
+                state,
+                communication=info.communication,
+                use_bias=has_bias,
+                dtype=dtype,
+                init_weights=False,
+            )
         except ValueError as e:
             raise ValueError(f"{info.path}: {e}") from e
         for param, tensor in layer.adapter.named_parameters(recurse=False):
             key = f"{name}.adapter.{param}"
             if info.shapes[key] != tuple(tensor.shape):
-                raise ValueError(f"{info.path}: tensor {key} has shape {list(info.shapes[key])} but layer "
-                                 f"{name} ({type(layer.base_layer).__name__} {layer.in_features} -> "
-                                 f"{layer.out_features}) needs {list(tensor.shape)}")
+                raise ValueError(
+                    f"{info.path}: tensor {key} has shape {list(info.shapes[key])} but layer "
+                    f"{name} ({type(layer.base_layer).__name__} {layer.in_features} -> "
+                    f"{layer.out_features}) needs {list(tensor.shape)}"
+                )
         layers[name] = layer
     if not layers:
         raise ValueError(f"{info.path}: none of its {info.num_layers} layers exist in {type(model).__name__}")
@@ -154,8 +189,9 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], *, teammates: l
     return state, info
 
 
-def init_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list[str],
-                 communication: bool) -> AdapterInfo:
+def init_adapter(
+    model: nn.Module, path: str | os.PathLike[str], teammates: list[str], communication: bool
+) -> AdapterInfo:
     """Copy a file's adapter tensors into the adapter already injected into `model` (to continue training a
     shipped or published adapter). The file must have the same teammates, in order, and the same layers and
     shapes; everything is checked before anything is copied."""
@@ -163,36 +199,71 @@ def init_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list
     if list(teammates) != info.teammates:
         raise ValueError(f"{info.path}: its teammates {info.teammates} differ from the team's {list(teammates)}")
     if info.communication != communication:  # same keys and shapes either way: only the metadata tells
-        raise ValueError(f"{info.path}: it was trained with coordination {'on' if info.communication else 'off'}; "
-                         f"pass {'--coordination' if info.communication else '--no-coordination'} to continue it")
+        raise ValueError(
+            f"{info.path}: it was trained with coordination {'on' if info.communication else 'off'}; "
+            f"pass {'--coordination' if info.communication else '--no-coordination'} to continue it"
+        )
     current = adapter_state_dict(model)
     stored = set(info.shapes) - set(info.ignored_keys)
     if set(current) != stored:
         missing, extra = sorted(set(current) - stored), sorted(stored - set(current))
-        raise ValueError(f"{info.path}: its layers differ from this adapter's (missing {missing[:3]}, extra "
-                         f"{extra[:3]}): was it trained on another base, or with another --rank or coordination?")
+        raise ValueError(
+            f"{info.path}: its layers differ from this adapter's (missing {missing[:3]}, extra "
+            f"{extra[:3]}): was it trained on another base, or with another --rank or coordination?"
+        )
     bad = [k for k, v in current.items() if tuple(v.shape) != info.shapes[k]]
     if bad:
-        raise ValueError(f"{info.path}: tensor {bad[0]} has shape {list(info.shapes[bad[0]])}, this adapter needs "
-                         f"{list(current[bad[0]].shape)} (another --rank?)")
+        raise ValueError(
+            f"{info.path}: tensor {bad[0]} has shape {list(info.shapes[bad[0]])}, this adapter needs "
+            f"{list(current[bad[0]].shape)} (another --rank?)"
+        )
     with safe_open(info.path, framework="pt") as f, torch.no_grad():
         for key, tensor in current.items():
             tensor.copy_(f.get_tensor(key))
     return info
 
 
-def build_metadata(teammates: list[str], *, rank: int, communication: bool, use_bias: bool, base_model: str,
-                   title: str, profile: str, architecture: str, resolution: int | None = None,
-                   extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def build_metadata(
+    teammates: list[str],
+    *,
+    rank: int,
+    communication: bool,
+    use_bias: bool,
+    base_model: str,
+    title: str,
+    profile: str,
+    architecture: str,
+    resolution: int | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The string metadata of docs/conventions.md section 5 (see `TeamworkConfig.to_metadata`)."""
     res = None if resolution is None else f"{int(resolution)}x{int(resolution)}"
-    return TeamworkConfig(list(teammates), rank, communication, use_bias, profile, base_model, architecture, title,
-                          res, extra=dict(extra or {})).to_metadata()
+    return TeamworkConfig(
+        list(teammates),
+        rank,
+        communication,
+        use_bias,
+        profile,
+        base_model,
+        architecture,
+        title,
+        res,
+        extra=dict(extra or {}),
+    ).to_metadata()
 
 
-def save_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list[str], *, base_model: str,
-                 title: str, profile: str, architecture: str, resolution: int | None = None,
-                 extra: dict[str, str] | None = None) -> Path:
+def save_adapter(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    teammates: list[str],
+    *,
+    base_model: str,
+    title: str,
+    profile: str,
+    architecture: str,
+    resolution: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> Path:
     """Write the model's adapters in the published format, atomically (temp file + os.replace)."""
     layers = adapter_layers(model)
     if not layers:
@@ -204,15 +275,25 @@ def save_adapter(model: nn.Module, path: str | os.PathLike[str], teammates: list
     ranks = {layer.rank for layer in layers.values()}
     comms = {layer.communication for layer in layers.values()}
     if counts != {len(teammates)}:
-        raise ValueError(f"{len(teammates)} teammate names given but the adapters have {sorted(counts)} "
-                         "teammates")
+        raise ValueError(f"{len(teammates)} teammate names given but the adapters have {sorted(counts)} teammates")
     if len(ranks) != 1 or len(comms) != 1:
-        raise ValueError(f"all adapted layers must share one rank and communication flag, found ranks "
-                         f"{sorted(ranks)} and communication {sorted(comms)}")
+        raise ValueError(
+            f"all adapted layers must share one rank and communication flag, found ranks "
+            f"{sorted(ranks)} and communication {sorted(comms)}"
+        )
     use_bias = any(layer.adapter.bias is not None for layer in layers.values())
-    meta = build_metadata(list(teammates), rank=ranks.pop(), communication=comms.pop(), use_bias=use_bias,
-                          base_model=base_model, title=title, profile=profile, architecture=architecture,
-                          resolution=resolution, extra=extra)
+    meta = build_metadata(
+        list(teammates),
+        rank=ranks.pop(),
+        communication=comms.pop(),
+        use_bias=use_bias,
+        base_model=base_model,
+        title=title,
+        profile=profile,
+        architecture=architecture,
+        resolution=resolution,
+        extra=extra,
+    )
     tensors = {k: v.contiguous().cpu() for k, v in adapter_state_dict(model).items()}
     return _write_atomic(tensors, meta, path)
 
@@ -246,5 +327,15 @@ def convert_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dt
     return _write_atomic(tensors, meta, dst)
 
 
-__all__ = ["FORMAT_VERSION", "IMPLEMENTATION", "AdapterInfo", "TeamworkConfig", "build_metadata", "convert_adapter",
-           "init_adapter", "load_adapter", "read_adapter_info", "save_adapter"]
+__all__ = [
+    "FORMAT_VERSION",
+    "IMPLEMENTATION",
+    "AdapterInfo",
+    "TeamworkConfig",
+    "build_metadata",
+    "convert_adapter",
+    "init_adapter",
+    "load_adapter",
+    "read_adapter_info",
+    "save_adapter",
+]

@@ -95,18 +95,21 @@ class TeamworkConfig:
         return meta
 
     @classmethod
-    def from_metadata(cls, meta: Mapping[str, str], *, where: str = "adapter",
-                      default_use_bias: bool = True) -> TeamworkConfig:
+    def from_metadata(
+        cls, meta: Mapping[str, str], *, where: str = "adapter", default_use_bias: bool = True
+    ) -> TeamworkConfig:
         """Parse and check a file's metadata; `where` names the file in errors. default_use_bias: for files
         without teamwork.use_bias (whether the file has bias tensors)."""
         kind = meta.get("modelspec.type")
         if kind != "teamwork":
-            raise ValueError(f"{where}: metadata modelspec.type is {kind!r}, expected 'teamwork'; not a Teamwork "
-                             "adapter checkpoint")
+            raise ValueError(
+                f"{where}: metadata modelspec.type is {kind!r}, expected 'teamwork'; not a Teamwork adapter checkpoint"
+            )
         teammates = [t.strip() for t in meta.get("teamwork.teammates", "").split(",") if t.strip()]
         if not teammates:
-            raise ValueError(f"{where}: metadata teamwork.teammates is missing or empty (expected e.g. "
-                             "'image.in,diffuse.out')")
+            raise ValueError(
+                f"{where}: metadata teamwork.teammates is missing or empty (expected e.g. 'image.in,diffuse.out')"
+            )
         bad = [t for t in teammates if not _LOOSE_TEAMMATE_RE.match(t)]
         if bad or len(set(teammates)) != len(teammates):
             raise ValueError(f"{where}: teamwork.teammates {teammates} must be unique '<channel>.in|out' names")
@@ -115,19 +118,26 @@ class TeamworkConfig:
         except ValueError:
             rank = 0
         if rank < 1:
-            raise ValueError(f"{where}: metadata teamwork.lora_rank={meta.get('teamwork.lora_rank')!r} must be a "
-                             "positive integer")
+            raise ValueError(
+                f"{where}: metadata teamwork.lora_rank={meta.get('teamwork.lora_rank')!r} must be a positive integer"
+            )
         return cls(
-            teammates=teammates, rank=rank,
-            communication=_parse_bool(meta.get("teamwork.lora_communication", "True"),
-                                      "teamwork.lora_communication", where),
+            teammates=teammates,
+            rank=rank,
+            communication=_parse_bool(
+                meta.get("teamwork.lora_communication", "True"), "teamwork.lora_communication", where
+            ),
             use_bias=_parse_bool(meta.get("teamwork.use_bias", str(default_use_bias)), "teamwork.use_bias", where),
-            profile=meta.get("teamwork.profile", ""), base_model=meta.get("base_model", ""),
-            architecture=meta.get("modelspec.architecture", ""), title=meta.get("modelspec.title", ""),
-            resolution=meta.get("modelspec.resolution"), version=meta.get("teamwork.version", FORMAT_VERSION),
+            profile=meta.get("teamwork.profile", ""),
+            base_model=meta.get("base_model", ""),
+            architecture=meta.get("modelspec.architecture", ""),
+            title=meta.get("modelspec.title", ""),
+            resolution=meta.get("modelspec.resolution"),
+            version=meta.get("teamwork.version", FORMAT_VERSION),
             implementation=meta.get("modelspec.implementation", IMPLEMENTATION),
             spec_version=meta.get("modelspec.sai_model_spec", SPEC_VERSION),
-            extra={k: v for k, v in meta.items() if k not in _KEYS and k != "modelspec.type"})
+            extra={k: v for k, v in meta.items() if k not in _KEYS and k != "modelspec.type"},
+        )
 
 
 __all__ = ["FORMAT_VERSION", "IMPLEMENTATION", "TeamworkConfig"]

@@ -29,14 +29,24 @@ from teamwork_cli.core.team import TeamBatch, TeamState
 class TeamworkParams(nn.Module):
     """The adapter's own parameters; a child named `adapter` so keys read `P.adapter.down/up/bias`."""
 
-    def __init__(self, num_teammates: int, in_features: int, out_features: int, rank: int, use_bias: bool,
-                 dtype: torch.dtype, device: torch.device, init_weights: bool = True) -> None:
+    def __init__(
+        self,
+        num_teammates: int,
+        in_features: int,
+        out_features: int,
+        rank: int,
+        use_bias: bool,
+        dtype: torch.dtype,
+        device: torch.device,
+        init_weights: bool = True,
+    ) -> None:
         super().__init__()
         kw = {"dtype": dtype, "device": device}
         self.down = nn.Parameter(torch.empty(num_teammates, in_features, rank, **kw))
         self.up = nn.Parameter(torch.empty(num_teammates, rank, out_features, **kw))
-        self.register_parameter("bias", nn.Parameter(torch.empty(num_teammates, out_features, **kw))
-                                if use_bias else None)  # published format: no bias tensor when off
+        self.register_parameter(
+            "bias", nn.Parameter(torch.empty(num_teammates, out_features, **kw)) if use_bias else None
+        )  # published format: no bias tensor when off
         if init_weights:  # a loader that overwrites everything skips this (and leaves the global RNG alone)
             self.reset_parameters()
 
@@ -55,10 +65,20 @@ class TeamworkLayer(nn.Module):
     in_features: int
     out_features: int
 
-    def __init__(self, base_layer: nn.Module, in_features: int, out_features: int, num_teammates: int,
-                 rank: int, state: TeamState | None = None, *, communication: bool = True,
-                 use_bias: bool | None = None, dtype: torch.dtype = torch.float32,
-                 init_weights: bool = True) -> None:
+    def __init__(
+        self,
+        base_layer: nn.Module,
+        in_features: int,
+        out_features: int,
+        num_teammates: int,
+        rank: int,
+        state: TeamState | None = None,
+        *,
+        communication: bool = True,
+        use_bias: bool | None = None,
+        dtype: torch.dtype = torch.float32,
+        init_weights: bool = True,
+    ) -> None:
         super().__init__()
         if num_teammates < 1 or rank < 1:
             raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
@@ -68,8 +88,9 @@ class TeamworkLayer(nn.Module):
         use_bias = (base_bias is not None) if use_bias is None else use_bias
         self.base_layer = base_layer
         self.in_features, self.out_features = in_features, out_features
-        self.adapter = TeamworkParams(num_teammates, in_features, out_features, rank, use_bias, dtype,
-                                      base_layer.weight.device, init_weights)
+        self.adapter = TeamworkParams(
+            num_teammates, in_features, out_features, rank, use_bias, dtype, base_layer.weight.device, init_weights
+        )
         self.communication = communication
         self.state = state if state is not None else TeamState(num_teammates)
 
@@ -107,8 +128,10 @@ class TeamworkLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         batch = self.state.require()
         if x.shape[0] != batch.num_rows:
-            raise ValueError(f"input has {x.shape[0]} rows but the team batch has {batch.num_rows} "
-                             f"({batch.num_groups} images, {batch.num_teammates} teammates)")
+            raise ValueError(
+                f"input has {x.shape[0]} rows but the team batch has {batch.num_rows} "
+                f"({batch.num_groups} images, {batch.num_teammates} teammates)"
+            )
         out = self.base_layer(x)
         down = self.adapter.down
         if x.dtype != down.dtype and not torch.is_autocast_enabled(x.device.type):
@@ -140,12 +163,30 @@ class TeamworkLayer(nn.Module):
 class TeamworkLinear(TeamworkLayer):
     """nn.Linear with a Teamwork adapter; inputs [rows, ..., in] (token dimensions allowed)."""
 
-    def __init__(self, base_layer: nn.Linear, num_teammates: int, rank: int,
-                 state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
-                 dtype: torch.dtype = torch.float32, init_weights: bool = True) -> None:
-        super().__init__(base_layer, base_layer.in_features, base_layer.out_features, num_teammates, rank,
-                         state, communication=communication, use_bias=use_bias, dtype=dtype,
-                         init_weights=init_weights)
+    def __init__(
+        self,
+        base_layer: nn.Linear,
+        num_teammates: int,
+        rank: int,
+        state: TeamState | None = None,
+        *,
+        communication: bool = True,
+        use_bias: bool | None = None,
+        dtype: torch.dtype = torch.float32,
+        init_weights: bool = True,
+    ) -> None:
+        super().__init__(
+            base_layer,
+            base_layer.in_features,
+            base_layer.out_features,
+            num_teammates,
+            rank,
+            state,
+            communication=communication,
+            use_bias=use_bias,
+            dtype=dtype,
+            init_weights=init_weights,
+        )
 
     def _down(self, x: Tensor, t: int) -> Tensor:
         return torch.matmul(x, self.adapter.down[t])
@@ -189,21 +230,41 @@ class TeamworkConv2d(TeamworkLayer):
     or of the parameters (a 1x1 conv is a matmul over channels).
     """
 
-    def __init__(self, base_layer: nn.Conv2d, num_teammates: int, rank: int,
-                 state: TeamState | None = None, *, communication: bool = True, use_bias: bool | None = None,
-                 dtype: torch.dtype = torch.float32, init_weights: bool = True) -> None:
+    def __init__(
+        self,
+        base_layer: nn.Conv2d,
+        num_teammates: int,
+        rank: int,
+        state: TeamState | None = None,
+        *,
+        communication: bool = True,
+        use_bias: bool | None = None,
+        dtype: torch.dtype = torch.float32,
+        init_weights: bool = True,
+    ) -> None:
         k, pad, dil = base_layer.kernel_size, base_layer.padding, base_layer.dilation
         if isinstance(pad, str):
             ok = pad == "same" or all(kk == 1 for kk in k)
         else:
             ok = all(2 * p == d * (kk - 1) for kk, p, d in zip(k, pad, dil, strict=True))
         if not ok:  # otherwise the output grid differs from the strided input grid
-            raise ValueError(f"Conv2d with kernel {k}, padding {pad}, dilation {dil} does not keep the input "
-                             "grid; only 'same'-padded convolutions (2*padding == dilation*(kernel-1)) are "
-                             "supported")
-        super().__init__(base_layer, base_layer.in_channels, base_layer.out_channels, num_teammates, rank,
-                         state, communication=communication, use_bias=use_bias, dtype=dtype,
-                         init_weights=init_weights)
+            raise ValueError(
+                f"Conv2d with kernel {k}, padding {pad}, dilation {dil} does not keep the input "
+                "grid; only 'same'-padded convolutions (2*padding == dilation*(kernel-1)) are "
+                "supported"
+            )
+        super().__init__(
+            base_layer,
+            base_layer.in_channels,
+            base_layer.out_channels,
+            num_teammates,
+            rank,
+            state,
+            communication=communication,
+            use_bias=use_bias,
+            dtype=dtype,
+            init_weights=init_weights,
+        )
         self.stride = (int(base_layer.stride[0]), int(base_layer.stride[1]))
 
     def _down(self, x: Tensor, t: int) -> Tensor:
@@ -236,8 +297,7 @@ class TeamworkConv2d(TeamworkLayer):
 
 
 # Dispatch by layer type (isinstance, so diffusers' LoRACompatible* subclasses are covered).
-ADAPTER_CLASSES: dict[type[nn.Module], type[TeamworkLayer]] = {nn.Linear: TeamworkLinear,
-                                                               nn.Conv2d: TeamworkConv2d}
+ADAPTER_CLASSES: dict[type[nn.Module], type[TeamworkLayer]] = {nn.Linear: TeamworkLinear, nn.Conv2d: TeamworkConv2d}
 
 
 def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
@@ -247,5 +307,11 @@ def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
     return None
 
 
-__all__ = ["ADAPTER_CLASSES", "TeamworkConv2d", "TeamworkLayer", "TeamworkLinear", "TeamworkParams",
-           "adapter_class_for"]
+__all__ = [
+    "ADAPTER_CLASSES",
+    "TeamworkConv2d",
+    "TeamworkLayer",
+    "TeamworkLinear",
+    "TeamworkParams",
+    "adapter_class_for",
+]

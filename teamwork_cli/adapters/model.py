@@ -18,15 +18,15 @@ from teamwork_cli.core.team import TeamBatch, TeamState
 
 
 @contextlib.contextmanager
-def team_context(model_or_state: nn.Module | TeamState,
-                 batch: TeamBatch | Tensor | Sequence[Sequence[int]]) -> Iterator[TeamBatch]:
+def team_context(
+    model_or_state: nn.Module | TeamState, batch: TeamBatch | Tensor | Sequence[Sequence[int]]
+) -> Iterator[TeamBatch]:
     """Set the row layout for the adapter layers for the duration of one forward (nesting restores)."""
     state = model_or_state if isinstance(model_or_state, TeamState) else _state_of(model_or_state)
     if not isinstance(batch, TeamBatch):
         batch = TeamBatch.from_active(batch, state.num_teammates)
     if batch.num_teammates != state.num_teammates:
-        raise ValueError(f"team batch has {batch.num_teammates} teammates, the adapter has "
-                         f"{state.num_teammates}")
+        raise ValueError(f"team batch has {batch.num_teammates} teammates, the adapter has {state.num_teammates}")
     previous, state.batch = state.batch, batch
     try:
         yield batch
@@ -38,13 +38,23 @@ def _state_of(model: nn.Module) -> TeamState:
     for module in model.modules():
         if isinstance(module, TeamworkLayer):
             return module.state
-    raise ValueError(f"{type(model).__name__} has no Teamwork adapter layers; call inject_adapter or "
-                     "load_adapter first")
+    raise ValueError(
+        f"{type(model).__name__} has no Teamwork adapter layers; call inject_adapter or load_adapter first"
+    )
 
 
-def make_layer(model: nn.Module, name: str, num_teammates: int, rank: int, state: TeamState, *,
-               communication: bool = True, use_bias: bool | None = None, dtype: torch.dtype = torch.float32,
-               init_weights: bool = True) -> TeamworkLayer:
+def make_layer(
+    model: nn.Module,
+    name: str,
+    num_teammates: int,
+    rank: int,
+    state: TeamState,
+    *,
+    communication: bool = True,
+    use_bias: bool | None = None,
+    dtype: torch.dtype = torch.float32,
+    init_weights: bool = True,
+) -> TeamworkLayer:
     """Build (not install) the Teamwork wrapper of submodule `name`; checks the layer can be adapted."""
     try:
         module = model.get_submodule(name)
@@ -57,8 +67,16 @@ def make_layer(model: nn.Module, name: str, num_teammates: int, rank: int, state
         allowed = ", ".join(t.__name__ for t in ADAPTER_CLASSES)
         raise ValueError(f"layer {name!r} is a {type(module).__name__}; Teamwork adapts only {allowed}")
     try:
-        return cls(module, num_teammates, rank, state, communication=communication, use_bias=use_bias,
-                   dtype=dtype, init_weights=init_weights)
+        return cls(
+            module,
+            num_teammates,
+            rank,
+            state,
+            communication=communication,
+            use_bias=use_bias,
+            dtype=dtype,
+            init_weights=init_weights,
+        )
     except ValueError as e:
         raise ValueError(f"cannot adapt layer {name!r}: {e}") from e
 
@@ -73,9 +91,16 @@ def install_layers(model: nn.Module, layers: dict[str, TeamworkLayer]) -> None:
         layer.adapter.requires_grad_(True)
 
 
-def inject_adapter(model: nn.Module, layer_names: Sequence[str] | None, num_teammates: int, rank: int, *,
-                   communication: bool = True, use_bias: bool | None = None,
-                   dtype: torch.dtype = torch.float32) -> TeamState:
+def inject_adapter(
+    model: nn.Module,
+    layer_names: Sequence[str] | None,
+    num_teammates: int,
+    rank: int,
+    *,
+    communication: bool = True,
+    use_bias: bool | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> TeamState:
     """Adapt the named layers (None: the backbone profile's) in place and freeze every base parameter.
 
     use_bias: None = the published format (an adapter bias iff the base layer has a bias); True/False = on
@@ -92,8 +117,12 @@ def inject_adapter(model: nn.Module, layer_names: Sequence[str] | None, num_team
     if num_teammates < 1 or rank < 1:
         raise ValueError(f"num_teammates and rank must be >= 1, got {num_teammates} and {rank}")
     state = TeamState(num_teammates)
-    layers = {name: make_layer(model, name, num_teammates, rank, state, communication=communication,
-                               use_bias=use_bias, dtype=dtype) for name in layer_names}
+    layers = {
+        name: make_layer(
+            model, name, num_teammates, rank, state, communication=communication, use_bias=use_bias, dtype=dtype
+        )
+        for name in layer_names
+    }
     install_layers(model, layers)
     return state
 
@@ -122,5 +151,12 @@ def remove_adapter(model: nn.Module) -> list[str]:
     return names
 
 
-__all__ = ["adapter_layers", "adapter_state_dict", "inject_adapter", "install_layers", "make_layer", "remove_adapter",
-           "team_context"]
+__all__ = [
+    "adapter_layers",
+    "adapter_state_dict",
+    "inject_adapter",
+    "install_layers",
+    "make_layer",
+    "remove_adapter",
+    "team_context",
+]

@@ -26,27 +26,40 @@ class BackboneProfile:
 
 
 # Module names checked against diffusers 0.42 (tiny models built from config; see tests/adapters/test_profiles.py).
-_MMDIT_DOUBLE = (r"transformer_blocks\.\d+\."
-                 r"(norm1\.linear|attn\.to_[qkv]|attn\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)")
+_MMDIT_DOUBLE = (
+    r"transformer_blocks\.\d+\."
+    r"(norm1\.linear|attn\.to_[qkv]|attn\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)"
+)
 _FLUX_SINGLE = r"single_transformer_blocks\.\d+\.(norm\.linear|attn\.to_[qkv]|proj_mlp|proj_out)"
 _UNET_BLOCK = r"(down_blocks\.\d+|up_blocks\.\d+|mid_block)"
 _RESNETS = _UNET_BLOCK + r"\.resnets\.\d+\.(conv1|conv2|conv_shortcut)"
 
 _REGISTRY: dict[str, BackboneProfile] = {
     "SD3Transformer2DModel": BackboneProfile(
-        "SD3", [_MMDIT_DOUBLE],
-        "SD3 MMDiT: image-stream modulation, self-attention q/k/v/out and feed-forward of every block"),
+        "SD3",
+        [_MMDIT_DOUBLE],
+        "SD3 MMDiT: image-stream modulation, self-attention q/k/v/out and feed-forward of every block",
+    ),
     "FluxTransformer2DModel": BackboneProfile(
-        "FLUX", [_MMDIT_DOUBLE, _FLUX_SINGLE],
-        "Flux: double blocks as SD3; single blocks' modulation, q/k/v, proj_mlp and proj_out"),
+        "FLUX",
+        [_MMDIT_DOUBLE, _FLUX_SINGLE],
+        "Flux: double blocks as SD3; single blocks' modulation, q/k/v, proj_mlp and proj_out",
+    ),
     "UNet2DConditionModel": BackboneProfile(
-        "UNET", [_UNET_BLOCK + r"\.attentions\.\d+\.transformer_blocks\.\d+\."
-                 r"(attn1\.to_[qkv]|attn1\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)", _RESNETS],
+        "UNET",
+        [
+            _UNET_BLOCK + r"\.attentions\.\d+\.transformer_blocks\.\d+\."
+            r"(attn1\.to_[qkv]|attn1\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)",
+            _RESNETS,
+        ],
         "SD2/SDXL UNet: self-attention (attn1, not cross-attention) and feed-forward of transformer blocks, "
-        "resnets' conv1/conv2/conv_shortcut"),
+        "resnets' conv1/conv2/conv_shortcut",
+    ),
     "UNet2DModel": BackboneProfile(
-        "UNET2D", [_UNET_BLOCK + r"\.attentions\.\d+\.(to_[qkv]|to_out\.0)", _RESNETS],
-        "unconditional UNet: resnets' conv1/conv2/conv_shortcut and attention q/k/v/out"),
+        "UNET2D",
+        [_UNET_BLOCK + r"\.attentions\.\d+\.(to_[qkv]|to_out\.0)", _RESNETS],
+        "unconditional UNet: resnets' conv1/conv2/conv_shortcut and attention q/k/v/out",
+    ),
 }
 
 
@@ -60,8 +73,7 @@ def register_backbone(class_name: str, profile: BackboneProfile) -> None:
         try:
             re.compile(pattern)
         except re.error as e:
-            raise ValueError(f"profile {profile.name!r}: layer pattern {pattern!r} is not a valid "
-                             f"regex: {e}") from e
+            raise ValueError(f"profile {profile.name!r}: layer pattern {pattern!r} is not a valid regex: {e}") from e
     _REGISTRY[class_name] = profile
 
 
@@ -70,18 +82,25 @@ def profile_for(model: nn.Module) -> BackboneProfile:
     for cls in type(model).__mro__:
         if cls.__name__ in _REGISTRY:
             return _REGISTRY[cls.__name__]
-    raise ValueError(f"no Teamwork backbone profile for {type(model).__name__}; supported: "
-                     f"{', '.join(supported_backbones())} (add one with register_backbone)")
+    raise ValueError(
+        f"no Teamwork backbone profile for {type(model).__name__}; supported: "
+        f"{', '.join(supported_backbones())} (add one with register_backbone)"
+    )
 
 
 def layers_to_adapt(model: nn.Module, profile: BackboneProfile | None = None) -> list[str]:
     """Module paths of the nn.Linear / nn.Conv2d layers the profile selects, in model order."""
     profile = profile or profile_for(model)
-    names = [name for name, module in model.named_modules()
-             if adapter_class_for(module) is not None and profile.matches(name)]
+    names = [
+        name
+        for name, module in model.named_modules()
+        if adapter_class_for(module) is not None and profile.matches(name)
+    ]
     if not names:
-        raise ValueError(f"profile {profile.name!r} selects no nn.Linear/nn.Conv2d layer of "
-                         f"{type(model).__name__}; patterns: {profile.layer_patterns}")
+        raise ValueError(
+            f"profile {profile.name!r} selects no nn.Linear/nn.Conv2d layer of "
+            f"{type(model).__name__}; patterns: {profile.layer_patterns}"
+        )
     return names
 
 

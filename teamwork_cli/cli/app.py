@@ -45,7 +45,6 @@ app = typer.Typer(
 )
 
 
-
 def _print_version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
@@ -58,8 +57,11 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                        help="Print the version and exit.")) -> None:
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     pass
 
 
@@ -160,10 +162,15 @@ def _main(argv: list[str] | None) -> int:
         if debug:
             raise
         if not isinstance(e, (ValueError, OSError, RuntimeError)):
-            return _fail(f"{type(e).__name__}: {e}", "this looks like a bug: rerun with TEAMWORK_DEBUG=1 and report "
-                         "the traceback", 1)
+            return _fail(
+                f"{type(e).__name__}: {e}",
+                "this looks like a bug: rerun with TEAMWORK_DEBUG=1 and report the traceback",
+                1,
+            )
         args = sys.argv[1:] if argv is None else argv
         cmd = " ".join(["teamwork", *[a for a in args if not a.startswith("-")][:1]])  # the subcommand
-        hint = next((h for t, h in _HINTS.items() if isinstance(e, t)),
-                    f"'{cmd} --help' says what each option takes; TEAMWORK_DEBUG=1 shows where it failed")
+        hint = next(
+            (h for t, h in _HINTS.items() if isinstance(e, t)),
+            f"'{cmd} --help' says what each option takes; TEAMWORK_DEBUG=1 shows where it failed",
+        )
         return _fail(str(e), hint, 1)

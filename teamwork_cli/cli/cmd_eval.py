@@ -12,19 +12,27 @@ from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics.scoring import SCORES, lost_message, mean_scores, pair_available, score_pair
 from teamwork_cli.materials.files import ImageError
 
-app = typer.Typer(help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False,
-                  rich_markup_mode=None)
+app = typer.Typer(
+    help="Score estimates against ground truth.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 
 
 @app.command("svbrdf")
 def svbrdf(
-    pred: Path = typer.Option(..., "--pred", help="Estimated maps: a folder (<stem>_<channel>.<ext>, or one "
-                              "sub-folder per material) or a prefix such as out/brick."),
+    pred: Path = typer.Option(
+        ...,
+        "--pred",
+        help="Estimated maps: a folder (<stem>_<channel>.<ext>, or one "
+        "sub-folder per material) or a prefix such as out/brick.",
+    ),
     gt: Path = typer.Option(..., "--gt", help="Ground-truth maps, laid out like --pred; materials pair by stem."),
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view of the renders, in degrees (0-180)."),
-    normal_convention: str = typer.Option("opengl", "--normal-convention", help="How --pred stores its normal "
-                                          "maps: opengl (the default, as docs/conventions.md) or directx.",
-                                          callback=lambda value: O.check_normal_convention(value)),
+    normal_convention: str = typer.Option(
+        "opengl",
+        "--normal-convention",
+        help="How --pred stores its normal maps: opengl (the default, as docs/conventions.md) or directx.",
+        callback=lambda value: O.check_normal_convention(value),
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Per-map RMSE (diffuse, specular in linear values; roughness; normals as (n+1)/2) and render RMSE (mean
@@ -42,8 +50,11 @@ def svbrdf(
     try:
         pairs, lost = pair_available(pred, gt)
     except ImageError as e:
-        raise TeamworkError(str(e), "--pred and --gt take folders of <stem>_<channel>.<ext> maps (or one "
-                            "sub-folder per material) or prefixes like out/brick; materials pair by stem") from e
+        raise TeamworkError(
+            str(e),
+            "--pred and --gt take folders of <stem>_<channel>.<ext> maps (or one "
+            "sub-folder per material) or prefixes like out/brick; materials pair by stem",
+        ) from e
     errors: list[object] = []
     if lost:  # failed rows, like an unreadable prediction: the others are still scored
         errors += lost
@@ -59,18 +70,27 @@ def svbrdf(
         for note in notes:
             typer.echo(f"Note: {note}", err=True)
         rows[pair.name] = scores
-    hint = ("a prediction needs diffuse, specular (or basecolor and metallic), roughness and normals maps, "
-            "readable and of one size")
+    hint = (
+        "a prediction needs diffuse, specular (or basecolor and metallic), roughness and normals maps, "
+        "readable and of one size"
+    )
     if not rows:
-        raise TeamworkError(f"none of the {len(pairs) + len(lost)} materials could be scored (see the Error lines "
-                            "above)", hint)
+        raise TeamworkError(
+            f"none of the {len(pairs) + len(lost)} materials could be scored (see the Error lines above)", hint
+        )
     if errors:
-        typer.echo(f"Hint: {len(errors)} of {len(pairs) + len(lost)} materials failed; the mean is over the other "
-                   f"{len(rows)} ({hint})", err=True)
+        typer.echo(
+            f"Hint: {len(errors)} of {len(pairs) + len(lost)} materials failed; the mean is over the other "
+            f"{len(rows)} ({hint})",
+            err=True,
+        )
     mean = mean_scores(list(rows.values()))
     if as_json:
-        typer.echo(json.dumps({"task": "svbrdf", "fov_deg": fov, "count": len(rows), "materials": rows,
-                               "mean": mean}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"task": "svbrdf", "fov_deg": fov, "count": len(rows), "materials": rows, "mean": mean}, indent=2
+            )
+        )
         return 1 if errors else 0
     width = max(len(n) for n in [*rows, "material", "mean"])
     typer.echo(f"{'material':<{width}}" + "".join(f"  {k:>9}" for k in SCORES))

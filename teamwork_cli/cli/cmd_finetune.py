@@ -17,20 +17,28 @@ from teamwork_cli.materials.files import OutputExistsError
 def finetune(
     out: Path = typer.Option(..., "-o", "--out", help="The adapter file to write (.safetensors, published format)."),
     channels: str = typer.Option(None, "--channels", help="Teammates, e.g. image.in,diffuse.out,normals.out."),
-    preset: str = typer.Option(None, "--preset", help="A preset's teammates instead of --channels (see "
-                               "`teamwork presets`)."),
-    data: str = typer.Option(..., "--data", help="DIR with DIR/<sample>/<channel>.<png|jpg|exr|tif> (a sample "
-                             "may lack channels), or generated data: procedural:svbrdf, procedural:scenes, "
-                             "procedural:inpaint, "
-                             "procedural:synthesize."),
+    preset: str = typer.Option(
+        None, "--preset", help="A preset's teammates instead of --channels (see `teamwork presets`)."
+    ),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="DIR with DIR/<sample>/<channel>.<png|jpg|exr|tif> (a sample "
+        "may lack channels), or generated data: procedural:svbrdf, procedural:scenes, "
+        "procedural:inpaint, "
+        "procedural:synthesize.",
+    ),
     base: str = typer.Option(None, "--base", help="Base model: a diffusers folder or hub id (default: embedded)."),
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per micro-batch (each a whole team)."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
     resolution: int = typer.Option(128, "--resolution", help="Training crop size in pixels."),
     rank: int = typer.Option(16, "--rank", help="Rank of the low-rank coordination offset."),
-    coordination: bool = typer.Option(True, "--coordination/--no-coordination",
-                                      help="Teammates read each other (the paper's method) or not (ablation)."),
+    coordination: bool = typer.Option(
+        True,
+        "--coordination/--no-coordination",
+        help="Teammates read each other (the paper's method) or not (ablation).",
+    ),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or prodigy."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate for AdamW (Prodigy sets its own)."),
     warmup: int = typer.Option(50, "--warmup", help="Warm-up steps of the learning-rate schedule."),
@@ -40,34 +48,67 @@ def finetune(
     seed: int = typer.Option(0, "--seed", help="Seed of the whole run (data, noise, init)."),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from OUT.state.pt."),
-    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (bf16 on a GPU or on a "
-                                       "CPU with native bf16, else no), bf16, fp16 or no."),
+    mixed_precision: str = typer.Option(
+        "auto",
+        "--mixed-precision",
+        help="auto (bf16 on a GPU or on a CPU with native bf16, else no), bf16, fp16 or no.",
+    ),
     title: str = typer.Option(None, "--title", help="modelspec.title of the file (default: from the channels)."),
     pool: int = typer.Option(1536, "--pool", help="procedural: number of cached materials to draw views from."),
     pool_seed: int = typer.Option(0, "--pool-seed", help="procedural: first seed of the material pool."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: default)."),
-    init: Path = typer.Option(None, "--init", help="Start from this adapter's weights (same teammates, base, "
-                              "--rank and coordination) instead of a fresh adapter: continue a shipped or "
-                              "published adapter on more or other data. Its step count is recorded in OUT."),
-    timestep_mean: float = typer.Option(0.0, "--timestep-mean", help="Flow models: mean of the logit-normal "
-                                        "noise-level draw; >0 favours high noise (estimation tasks)."),
-    one_step: bool = typer.Option(False, "--one-step", help="Train a deterministic one-step estimator (outputs "
-                                  "from zero at the last timestep, loss on the clean outputs) instead of a "
-                                  "denoiser: for estimation tasks (svbrdf, intrinsics, shade), not for generation. "
-                                  "Recorded in the file; the commands then run it in one step, no noise."),
-    start: str = typer.Option(None, "--start", help="With --one-step: outputs that start from an input's "
-                              "guess instead of from zero, as OUT=IN[,OUT=IN...], e.g. image.out=deferred.in "
-                              "(shade) or image.out=image.in (inpaint with --hole-fill harmonic)."),
-    start_level: float = typer.Option(1.0, "--start-level", help="With --start: the noise level (a fraction of "
-                                      "the last timestep) the guess is given at; small keeps it nearly as is."),
-    hole_fill: str = typer.Option("grey", "--hole-fill", help="procedural:inpaint: show the team each hole as "
-                                  "mid grey or as its harmonic fill (a smooth guess it refines). Recorded in the "
-                                  "file; `teamwork inpaint` fills holes the same way."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (and start over from a killed run's "
-                                   "OUT.state.pt, which --resume would continue)."),
-    hole_loss: bool = typer.Option(False, "--hole-loss", help="Inpainting teams (mask.in): the loss counts only "
-                                   "the holes and their seams, the pixels `teamwork inpaint` keeps; outside, the "
-                                   "input is composited back anyway."),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Start from this adapter's weights (same teammates, base, "
+        "--rank and coordination) instead of a fresh adapter: continue a shipped or "
+        "published adapter on more or other data. Its step count is recorded in OUT.",
+    ),
+    timestep_mean: float = typer.Option(
+        0.0,
+        "--timestep-mean",
+        help="Flow models: mean of the logit-normal noise-level draw; >0 favours high noise (estimation tasks).",
+    ),
+    one_step: bool = typer.Option(
+        False,
+        "--one-step",
+        help="Train a deterministic one-step estimator (outputs "
+        "from zero at the last timestep, loss on the clean outputs) instead of a "
+        "denoiser: for estimation tasks (svbrdf, intrinsics, shade), not for generation. "
+        "Recorded in the file; the commands then run it in one step, no noise.",
+    ),
+    start: str = typer.Option(
+        None,
+        "--start",
+        help="With --one-step: outputs that start from an input's "
+        "guess instead of from zero, as OUT=IN[,OUT=IN...], e.g. image.out=deferred.in "
+        "(shade) or image.out=image.in (inpaint with --hole-fill harmonic).",
+    ),
+    start_level: float = typer.Option(
+        1.0,
+        "--start-level",
+        help="With --start: the noise level (a fraction of "
+        "the last timestep) the guess is given at; small keeps it nearly as is.",
+    ),
+    hole_fill: str = typer.Option(
+        "grey",
+        "--hole-fill",
+        help="procedural:inpaint: show the team each hole as "
+        "mid grey or as its harmonic fill (a smooth guess it refines). Recorded in the "
+        "file; `teamwork inpaint` fills holes the same way.",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace OUT (and start over from a killed run's OUT.state.pt, which --resume would continue).",
+    ),
+    hole_loss: bool = typer.Option(
+        False,
+        "--hole-loss",
+        help="Inpainting teams (mask.in): the loss counts only "
+        "the holes and their seams, the pixels `teamwork inpaint` keeps; outside, the "
+        "input is composited back anyway.",
+    ),
 ) -> None:
     """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
 
@@ -85,8 +126,10 @@ def finetune(
     from teamwork_cli.training.loop import TrainConfig
 
     if (channels is None) == (preset is None):
-        raise typer.BadParameter("give exactly one of --channels and --preset (e.g. --preset svbrdf, or "
-                                 "--channels image.in,diffuse.out)", param_hint="--channels / --preset")
+        raise typer.BadParameter(
+            "give exactly one of --channels and --preset (e.g. --preset svbrdf, or --channels image.in,diffuse.out)",
+            param_hint="--channels / --preset",
+        )
     try:  # bad names are bad usage (exit 2), found before any data or model loads
         layout = load_preset(preset) if preset else TeamLayout.from_names(channels)
     except ValueError as e:
@@ -99,9 +142,19 @@ def finetune(
         raise typer.BadParameter(f"each output may start from one input; got {start!r}", param_hint="--start")
     try:  # bad usage found before the data is built or the base loads
         check_start(layout, start_map, start_level, one_step)
-        TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-                    warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
-                    mixed_precision=mixed_precision).check()
+        TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            schedule=schedule,
+            warmup=warmup,
+            grad_accum=grad_accum,
+            clip=clip,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            mixed_precision=mixed_precision,
+        ).check()
     except ValueError as e:  # "<field> must ...": named as the option the user typed
         field, _, rest = str(e).partition(" ")
         hint = "--" + field.replace("_", "-") if field in TrainConfig.__dataclass_fields__ else None
@@ -111,27 +164,33 @@ def finetune(
     if not 0 <= dropout < 1:  # 1 would drop every teammate of every sample
         raise typer.BadParameter(f"must be in [0, 1); got {dropout}", param_hint="--dropout")
     if data.startswith("procedural:") and data.removeprefix("procedural:") not in PROCEDURAL:
-        raise typer.BadParameter(f"{data}: generated data is one of "
-                                 f"{', '.join('procedural:' + k for k in PROCEDURAL)}", param_hint="--data")
+        raise typer.BadParameter(
+            f"{data}: generated data is one of {', '.join('procedural:' + k for k in PROCEDURAL)}", param_hint="--data"
+        )
     if hole_fill not in HOLE_FILLS:
         raise typer.BadParameter(f"must be one of {', '.join(HOLE_FILLS)}; got {hole_fill!r}", param_hint="--hole-fill")
     if base is None and resolution % (m := embedded_pixel_multiple()):  # other bases: checked once loaded
-        raise typer.BadParameter(f"must be a multiple of {m} for the embedded base; got {resolution}",
-                                 param_hint="--resolution")
+        raise typer.BadParameter(
+            f"must be a multiple of {m} for the embedded base; got {resolution}", param_hint="--resolution"
+        )
     if out.is_dir():  # bad usage, found before any data loads or a step trains
-        raise typer.BadParameter(f"{out} is a folder; give the adapter file to write, e.g. "
-                                 f"{out / 'adapter.safetensors'}", param_hint="'-o' / '--out'")
+        raise typer.BadParameter(
+            f"{out} is a folder; give the adapter file to write, e.g. {out / 'adapter.safetensors'}",
+            param_hint="'-o' / '--out'",
+        )
     parent = out.parent
     if not parent.is_dir():
-        raise TeamworkError(f"{out}: the folder {parent} does not exist", "create it first, or give -o in an "
-                            "existing folder")
+        raise TeamworkError(
+            f"{out}: the folder {parent} does not exist", "create it first, or give -o in an existing folder"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise TeamworkError(f"{out}: the folder {parent} is not writable", "give -o in a folder you can write to")
     state = out.with_name(out.name + ".state.pt")
     if not resume and not overwrite:
         if state.exists():
-            raise OutputExistsError(f"{state}: a run's training state exists; --resume continues it, --overwrite "
-                                    "starts over")
+            raise OutputExistsError(
+                f"{state}: a run's training state exists; --resume continues it, --overwrite starts over"
+            )
         if out.exists():
             raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     if overwrite and not resume and distributed.current().is_main:
@@ -150,13 +209,37 @@ def finetune(
             print(f"step {step}/{total} loss {loss:.4f} {rate:.1f} steps/min", file=sys.stderr, flush=True)
 
     argv = [a for a in sys.argv[1:] if a != "--resume"]
-    done = train_adapter(layout, source, out, base=base, steps=steps, batch_size=batch_size, grad_accum=grad_accum,
-                         rank=rank, coordination=coordination, optimizer=optimizer, lr=lr, warmup=warmup,
-                         schedule=schedule, clip=clip, dropout=dropout, seed=seed, resolution=resolution,
-                         checkpoint_every=checkpoint_every, resume=resume, mixed_precision=mixed_precision,
-                         title=title, command="teamwork " + " ".join(argv), progress=progress,
-                         logit_mean=timestep_mean, init=init, one_step=one_step,
-                         metadata={"teamwork.hole_fill": hole_fill} if hole_fill != "grey" else None,
-                         start=start_map, start_level=start_level, hole_loss=hole_loss)
+    done = train_adapter(
+        layout,
+        source,
+        out,
+        base=base,
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        rank=rank,
+        coordination=coordination,
+        optimizer=optimizer,
+        lr=lr,
+        warmup=warmup,
+        schedule=schedule,
+        clip=clip,
+        dropout=dropout,
+        seed=seed,
+        resolution=resolution,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        mixed_precision=mixed_precision,
+        title=title,
+        command="teamwork " + " ".join(argv),
+        progress=progress,
+        logit_mean=timestep_mean,
+        init=init,
+        one_step=one_step,
+        metadata={"teamwork.hole_fill": hole_fill} if hole_fill != "grey" else None,
+        start=start_map,
+        start_level=start_level,
+        hole_loss=hole_loss,
+    )
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)

@@ -12,8 +12,12 @@ from teamwork_cli.core.errors import TeamworkError
 
 
 def info(
-    path: Path = typer.Argument(..., metavar="ADAPTER", help="A Teamwork adapter (.safetensors, published "
-                                "format), or a shipped adapter's name (e.g. inpaint-diffusion)."),
+    path: Path = typer.Argument(
+        ...,
+        metavar="ADAPTER",
+        help="A Teamwork adapter (.safetensors, published "
+        "format), or a shipped adapter's name (e.g. inpaint-diffusion).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
@@ -25,20 +29,33 @@ def info(
     try:
         a = read_adapter_info(path)
     except ValueError as e:
-        raise TeamworkError(str(e), "give a Teamwork adapter: a .safetensors file written by `teamwork finetune` "
-                            "or published with the paper") from None
+        raise TeamworkError(
+            str(e),
+            "give a Teamwork adapter: a .safetensors file written by `teamwork finetune` or published with the paper",
+        ) from None
     data = {
-        "path": str(path), "title": a.title, "base_model": a.base_model, "inputs": a.inputs, "outputs": a.outputs,
-        "rank": a.rank, "coordination": a.communication, "use_bias": a.use_bias, "profile": a.profile,
-        "architecture": a.architecture, "resolution": a.resolution, "adapted_layers": a.num_layers,
+        "path": str(path),
+        "title": a.title,
+        "base_model": a.base_model,
+        "inputs": a.inputs,
+        "outputs": a.outputs,
+        "rank": a.rank,
+        "coordination": a.communication,
+        "use_bias": a.use_bias,
+        "profile": a.profile,
+        "architecture": a.architecture,
+        "resolution": a.resolution,
+        "adapted_layers": a.num_layers,
         "parameters": a.num_params,
         # one-step: a deterministic estimator (finetune --one-step); diffusion: sampled (files without the key)
         "objective": a.metadata.get("teamwork.objective", "diffusion"),
         "train_steps": _int_or_none(a.metadata.get("teamwork.train_steps")),
     }
     if "teamwork.one_step_start" in a.metadata:  # finetune --start: outputs that start from an input's guess
-        data["start"] = f"{a.metadata['teamwork.one_step_start'] or '(none)'} at level " \
-                        f"{a.metadata.get('teamwork.one_step_level', '1.0')}"
+        data["start"] = (
+            f"{a.metadata['teamwork.one_step_start'] or '(none)'} at level "
+            f"{a.metadata.get('teamwork.one_step_level', '1.0')}"
+        )
     if "teamwork.hole_fill" in a.metadata:  # inpainting adapters: what the team sees in a hole (tasks.inpaint)
         data["hole_fill"] = a.metadata["teamwork.hole_fill"]
     if "teamwork.loss" in a.metadata:  # finetune --hole-loss: trained on the holes only

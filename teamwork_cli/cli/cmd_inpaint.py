@@ -38,13 +38,20 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
             elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself (named even for ".")
                 found.setdefault(folder.resolve(), {}).setdefault(channel, f)
         if stem is not None and folder.resolve() / stem not in found:
-            where = f"no such folder, and no file {stem}_<channel>.<ext>" if not p.exists() else \
-                f"no file {stem}_<channel>.<ext>"
-            raise TeamworkError(f"--maps {spec}: {where} for channels {', '.join(channels)}",
-                                "name maps like brick_diffuse.png, brick_normals.png, ...")
+            where = (
+                f"no such folder, and no file {stem}_<channel>.<ext>"
+                if not p.exists()
+                else f"no file {stem}_<channel>.<ext>"
+            )
+            raise TeamworkError(
+                f"--maps {spec}: {where} for channels {', '.join(channels)}",
+                "name maps like brick_diffuse.png, brick_normals.png, ...",
+            )
     if not found:
-        raise TeamworkError(f"--maps {', '.join(specs)}: no <stem>_<channel>.<ext> files for channels "
-                            f"{', '.join(channels)}", "name maps like brick_diffuse.png, brick_normals.png, ...")
+        raise TeamworkError(
+            f"--maps {', '.join(specs)}: no <stem>_<channel>.<ext> files for channels {', '.join(channels)}",
+            "name maps like brick_diffuse.png, brick_normals.png, ...",
+        )
     return found
 
 
@@ -57,11 +64,18 @@ def _expand_globs(specs: list[str], channels: list[str]) -> list[str]:
             continue
         spec = os.path.expanduser(spec)
         folders = [h for h in sorted(glob.glob(spec)) if Path(h).is_dir()]
-        prefixes = sorted({h[: h.rindex("_")] for h in glob.glob(spec + "_*")
-                           if Path(h).is_file() and Path(h).stem.rpartition("_")[2] in channels})
+        prefixes = sorted(
+            {
+                h[: h.rindex("_")]
+                for h in glob.glob(spec + "_*")
+                if Path(h).is_file() and Path(h).stem.rpartition("_")[2] in channels
+            }
+        )
         if not folders and not prefixes:
-            raise TeamworkError(f"--maps {spec}: matches no folder and no <prefix>_<channel> maps",
-                                "quote the glob, e.g. --maps 'shoots/*' or --maps 'shoots/*/brick'")
+            raise TeamworkError(
+                f"--maps {spec}: matches no folder and no <prefix>_<channel> maps",
+                "quote the glob, e.g. --maps 'shoots/*' or --maps 'shoots/*/brick'",
+            )
         out += folders + prefixes
     return out
 
@@ -71,30 +85,50 @@ def check_complete(prefix: Path, maps: dict[str, Path], channels: list[str]) -> 
     missing = [c for c in channels if c not in maps]
     if missing:
         names = [f"{c}.<ext>" if prefix.is_dir() else f"{prefix.name}_{c}.<ext>" for c in missing]
-        raise ValueError(f"material {prefix}: missing {', '.join(names)}; the adapter needs every map: "
-                         f"{', '.join(channels)}")
+        raise ValueError(
+            f"material {prefix}: missing {', '.join(names)}; the adapter needs every map: {', '.join(channels)}"
+        )
 
 
 def inpaint(
-    inputs: list[str] = typer.Argument(None, metavar="IMAGE", help="Images to fill: files, folders or quoted "
-                                       "globs (not with --maps)."),
-    mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size: white (any channel > 50%) "
-                              "= fill; or a transparent image whose alpha is the mask."),
+    inputs: list[str] = typer.Argument(
+        None, metavar="IMAGE", help="Images to fill: files, folders or quoted globs (not with --maps)."
+    ),
+    mask: Path = typer.Option(
+        ...,
+        "--mask",
+        "-m",
+        help="Mask image of the same size: white (any channel > 50%) "
+        "= fill; or a transparent image whose alpha is the mask.",
+    ),
     out: Path = O.OUT_OPT,
-    maps: list[str] = typer.Option(None, "--maps", metavar="DIR|PREFIX", help="Fill a whole material instead: a "
-                                   "folder of <stem>_<channel> maps (or of <channel> maps: diffuse.png, ...), a "
-                                   "prefix like maps/brick (brick_diffuse.png, ...), or a quoted glob of either; "
-                                   "repeat --maps for more."),
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors or a shipped name); "
-                                "default: the shipped inpaint (with --maps, inpaint-material) adapter, a one-step "
-                                "fill that refines a harmonic fill. inpaint-diffusion (inpaint-material-diffusion) "
-                                "samples a generative fill instead: textured, different per --seed."),
+    maps: list[str] = typer.Option(
+        None,
+        "--maps",
+        metavar="DIR|PREFIX",
+        help="Fill a whole material instead: a "
+        "folder of <stem>_<channel> maps (or of <channel> maps: diffuse.png, ...), a "
+        "prefix like maps/brick (brick_diffuse.png, ...), or a quoted glob of either; "
+        "repeat --maps for more.",
+    ),
+    adapter: str = typer.Option(
+        None,
+        "--adapter",
+        help="Teamwork adapter (.safetensors or a shipped name); "
+        "default: the shipped inpaint (with --maps, inpaint-material) adapter, a one-step "
+        "fill that refines a harmonic fill. inpaint-diffusion (inpaint-material-diffusion) "
+        "samples a generative fill instead: textured, different per --seed.",
+    ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(8, "--steps", min=1, help="Sampling steps (a one-step adapter runs once)."),
-    keep_context: bool = typer.Option(True, "--keep-context/--no-keep-context", help="Hold the unmasked region "
-                                      "to the input at every step, so the fill agrees with its surroundings "
-                                      "(RePaint-style); off: the team redraws everything, the outside is restored "
-                                      "only at the end."),
+    keep_context: bool = typer.Option(
+        True,
+        "--keep-context/--no-keep-context",
+        help="Hold the unmasked region "
+        "to the input at every step, so the fill agrees with its surroundings "
+        "(RePaint-style); off: the team redraws everything, the outside is restored "
+        "only at the end.",
+    ),
     seed: int = O.SEED_OPT,
     resolution: int = O.RES_OPT,
     fmt: str = O.FORMAT_OPT,
@@ -116,8 +150,10 @@ def inpaint(
     """
     ext, bits = O.split_format(fmt)
     if bool(inputs) == bool(maps):
-        raise typer.BadParameter("give images to fill, or --maps, not both" if inputs else
-                                 "give images to fill, or --maps DIR", param_hint="INPUTS / --maps")
+        raise typer.BadParameter(
+            "give images to fill, or --maps, not both" if inputs else "give images to fill, or --maps DIR",
+            param_hint="INPUTS / --maps",
+        )
     mask_t = task.read_mask(mask)
     try:
         note = task.check_mask(mask_t)
@@ -131,21 +167,27 @@ def inpaint(
     channels = task.check_team(info)
     if maps:
         if channels == ["image"]:
-            raise TeamworkError(f"adapter {info.path} fills images, not materials",
-                                "drop --maps to fill images, or use a material adapter (inpaint-material)")
+            raise TeamworkError(
+                f"adapter {info.path} fills images, not materials",
+                "drop --maps to fill images, or use a material adapter (inpaint-material)",
+            )
         materials = find_materials(maps, channels)
         items = list(materials)
         names: dict[str, Path] = {}
         for item in items:  # outputs are named after the material: two of one name would collide
             if item.name in names:
-                raise typer.BadParameter(f"{names[item.name]} and {item} would write the same outputs "
-                                         f"({item.name}_<channel>): run them with different -o folders",
-                                         param_hint="--maps")
+                raise typer.BadParameter(
+                    f"{names[item.name]} and {item} would write the same outputs "
+                    f"({item.name}_<channel>): run them with different -o folders",
+                    param_hint="--maps",
+                )
             names[item.name] = item
     else:
         if channels != ["image"]:
-            raise TeamworkError(f"adapter {info.path} fills {', '.join(channels)}, not images",
-                                "use --maps for a material adapter, or an inpaint adapter (image.in, mask.in)")
+            raise TeamworkError(
+                f"adapter {info.path} fills {', '.join(channels)}, not images",
+                "use --maps for a material adapter, or an inpaint adapter (image.in, mask.in)",
+            )
         items = C.inputs_or_fail(inputs)
         materials = {p: {"image": p} for p in items}
     pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype)
@@ -160,13 +202,23 @@ def inpaint(
         enc = {c: m.encoded for c, m in both.items()}
         for c, x in enc.items():
             if x.shape[-2:] != mask_t.shape[-2:]:
-                raise ValueError(f"mask {mask} is {TC.size_text(mask_t)} but {files[c]} is {TC.size_text(x)} "
-                                 "(width x height); the mask must have the image's size")
+                raise ValueError(
+                    f"mask {mask} is {TC.size_text(mask_t)} but {files[c]} is {TC.size_text(x)} "
+                    "(width x height); the mask must have the image's size"
+                )
         with C.progress_bar() as bar:
             job = bar.add_task(stem, total=steps)
-            filled = task.inpaint(pipe, enc, mask_t, steps=steps, seed=seed, resolution=resolution,
-                                  callback=lambda i, n: bar.update(job, completed=i, total=n),
-                                  keep_context=keep_context, keep={c: m.values for c, m in both.items()})
+            filled = task.inpaint(
+                pipe,
+                enc,
+                mask_t,
+                steps=steps,
+                seed=seed,
+                resolution=resolution,
+                callback=lambda i, n: bar.update(job, completed=i, total=n),
+                keep_context=keep_context,
+                keep={c: m.values for c, m in both.items()},
+            )
         # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged, and a grey
         # input (read as three equal components) is written grey again.
         alpha = {c: m.alpha for c, m in both.items() if m.alpha is not None}

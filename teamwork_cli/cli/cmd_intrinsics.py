@@ -17,16 +17,30 @@ from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 def intrinsics(
     inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Scene photos: files, folders or quoted globs."),
     out: Path = O.OUT_OPT,
-    request: str = typer.Option(None, "--request", "-r", help="Comma-separated channels to compute, e.g. "
-                                "albedo,normals (default: all the adapter gives); the others are not run, which "
-                                "is faster but changes the requested ones a little (teammates read each other)."),
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file or "
-                                "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter."),
+    request: str = typer.Option(
+        None,
+        "--request",
+        "-r",
+        help="Comma-separated channels to compute, e.g. "
+        "albedo,normals (default: all the adapter gives); the others are not run, which "
+        "is faster but changes the requested ones a little (teammates read each other).",
+    ),
+    adapter: str = typer.Option(
+        None,
+        "--adapter",
+        help="Teamwork adapter (.safetensors, published format), a file or "
+        "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter.",
+    ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),
-    ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the channels of this many samples "
-                                 "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
-                                 "with native bf16, else 1 (as svbrdf); one-step adapters (the shipped one) run once."),
+    ensemble: int = typer.Option(
+        None,
+        "--ensemble",
+        min=1,
+        help="Average the channels of this many samples "
+        "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
+        "with native bf16, else 1 (as svbrdf); one-step adapters (the shipped one) run once.",
+    ),
     seed: int = O.SEED_OPT,
     resolution: int = O.RES_OPT,
     fmt: str = O.FORMAT_OPT,
@@ -56,8 +70,9 @@ def intrinsics(
     try:
         task.teammates_for(pipe, channels)
     except ValueError as e:
-        raise typer.BadParameter(f"{str(e).removeprefix('request: ')} (names separated by commas)",
-                                 param_hint="--request") from None
+        raise typer.BadParameter(
+            f"{str(e).removeprefix('request: ')} (names separated by commas)", param_hint="--request"
+        ) from None
     formats = {c: (("exr", 32 if fmt == "exr32" else 16) if c == "diffuseshading" else (ext, bits)) for c in channels}
 
     def work(path: Path) -> list[Path]:
@@ -67,9 +82,16 @@ def intrinsics(
 
         with C.progress_bar() as bar:
             job = bar.add_task(path.name, total=steps)
-            maps = task.estimate(pipe, encode("image", photo), channels, steps=steps, seed=seed,
-                                 resolution=resolution, ensemble=ensemble,
-                                 callback=lambda i, n: bar.update(job, completed=i, total=n))
+            maps = task.estimate(
+                pipe,
+                encode("image", photo),
+                channels,
+                steps=steps,
+                seed=seed,
+                resolution=resolution,
+                ensemble=ensemble,
+                callback=lambda i, n: bar.update(job, completed=i, total=n),
+            )
         return outputs.write_outputs(plan, maps, overwrite)
 
     return C.run_batch(files, work)

@@ -13,8 +13,14 @@ def presets(as_json: bool = typer.Option(False, "--json", help="Print one JSON o
     """List the preset team layouts (presets/*.json) with their input and output teammates."""
     layouts = [load_preset(n) for n in available_presets()]
     if as_json:
-        data = {lt.name: {"description": lt.description, "inputs": [t.name for t in lt.inputs],
-                          "outputs": [t.name for t in lt.outputs]} for lt in layouts}
+        data = {
+            lt.name: {
+                "description": lt.description,
+                "inputs": [t.name for t in lt.inputs],
+                "outputs": [t.name for t in lt.outputs],
+            }
+            for lt in layouts
+        }
         typer.echo(json.dumps(data, indent=2))
         return
     for lt in layouts:

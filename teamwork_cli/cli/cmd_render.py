@@ -20,24 +20,46 @@ from teamwork_cli.materials.write import write_map
 
 # Besides the flash, the sheet lights the patch from four sides at about 50 degrees from the vertical, low
 # enough for relief to show: a bump must look lit from the light's side, which checks the normals' orientation.
-SHEET_LIGHTS = {"light left": (-2.0, 0.0, 1.5), "light right": (2.0, 0.0, 1.5), "light top": (0.0, 2.0, 1.5),
-                "light bottom": (0.0, -2.0, 1.5)}
+SHEET_LIGHTS = {
+    "light left": (-2.0, 0.0, 1.5),
+    "light right": (2.0, 0.0, 1.5),
+    "light top": (0.0, 2.0, 1.5),
+    "light bottom": (0.0, -2.0, 1.5),
+}
 MAPS_HINT = "give a folder of maps named <stem>_<channel>.<ext> or <channel>.<ext>, or a prefix like maps/brick"
 SHEET_MAPS = ("diffuse", "specular", "roughness", "normals", "basecolor", "metallic")
 
 
 def render_cmd(
-    maps: str = typer.Argument(..., metavar="MAPS", help="Material: a folder of maps (<stem>_<channel>.<ext> or "
-                               "<channel>.<ext>) or a prefix such as maps/brick."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output image: .png (16-bit, or --bits 8), .jpg, .tif or "
-                             ".exr (linear radiance clipped to [0, 1])."),
-    light: str = typer.Option(None, "--light", help="Point light at x,y,z instead of the flash (the camera "
-                              "stays at (0, 0, h); the patch spans [-1, 1] and h = 2.414 at 45 degrees)."),
+    maps: str = typer.Argument(
+        ...,
+        metavar="MAPS",
+        help="Material: a folder of maps (<stem>_<channel>.<ext> or <channel>.<ext>) or a prefix such as maps/brick.",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "-o",
+        "--out",
+        help="Output image: .png (16-bit, or --bits 8), .jpg, .tif or .exr (linear radiance clipped to [0, 1]).",
+    ),
+    light: str = typer.Option(
+        None,
+        "--light",
+        help="Point light at x,y,z instead of the flash (the camera "
+        "stays at (0, 0, h); the patch spans [-1, 1] and h = 2.414 at 45 degrees).",
+    ),
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees; sets the height h."),
-    sheet: bool = typer.Option(False, "--sheet", help="A contact sheet: every map, then renders under the flash "
-                               "and four lights (and --light), labelled."),
-    gltf: bool = typer.Option(False, "--gltf", help="Also write <out stem>.gltf beside the image: a textured "
-                              "quad (basecolor/metallic PNGs are derived if the material has none)."),
+    sheet: bool = typer.Option(
+        False,
+        "--sheet",
+        help="A contact sheet: every map, then renders under the flash and four lights (and --light), labelled.",
+    ),
+    gltf: bool = typer.Option(
+        False,
+        "--gltf",
+        help="Also write <out stem>.gltf beside the image: a textured "
+        "quad (basecolor/metallic PNGs are derived if the material has none).",
+    ),
     size: int = typer.Option(None, "--size", min=1, help="Resample the maps so the longer side has this many pixels."),
     bits: int = typer.Option(16, "--bits", help="Bits per sample: 8 or 16 for PNG/TIFF, 16 or 32 for EXR."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
@@ -50,8 +72,10 @@ def render_cmd(
     Example: teamwork render maps/brick --sheet -o brick_sheet.png
     """
     if gltf and normal_convention == "directx":
-        raise typer.BadParameter("glTF normal maps are OpenGL (+Y up); the glTF would reference a DirectX map",
-                                 param_hint="--normal-convention")
+        raise typer.BadParameter(
+            "glTF normal maps are OpenGL (+Y up); the glTF would reference a DirectX map",
+            param_hint="--normal-convention",
+        )
     point = _parse_light(light)
     if not 1 <= fov < 180:
         raise typer.BadParameter(f"must be in [1, 180), got {fov}", param_hint="--fov")
@@ -59,11 +83,15 @@ def render_cmd(
         raise typer.BadParameter(f"{out} is a folder; give an image file name", param_hint="'-o' / '--out'")
     ext = out.suffix.lower()
     if ext not in SUPPORTED_WRITE:
-        raise typer.BadParameter(f"{out}: cannot write {ext or 'a file without extension'}; give a file name ending "
-                                 f"in {', '.join(SUPPORTED_WRITE)}", param_hint="'-o' / '--out'")
+        raise typer.BadParameter(
+            f"{out}: cannot write {ext or 'a file without extension'}; give a file name ending "
+            f"in {', '.join(SUPPORTED_WRITE)}",
+            param_hint="'-o' / '--out'",
+        )
     if bits not in WRITE_BITS[ext]:
-        raise typer.BadParameter(f"{bits} is not available for {ext}; allowed: "
-                                 f"{', '.join(map(str, WRITE_BITS[ext]))}", param_hint="--bits")
+        raise typer.BadParameter(
+            f"{bits} is not available for {ext}; allowed: {', '.join(map(str, WRITE_BITS[ext]))}", param_hint="--bits"
+        )
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     try:
@@ -102,16 +130,18 @@ def _parse_light(text: str | None) -> tuple[float, float, float] | None:
     try:
         x, y, z = (float(v) for v in text.split(","))
     except ValueError:
-        raise typer.BadParameter(f"expected three numbers x,y,z such as 1,0,2.4; got {text!r}",
-                                 param_hint="--light") from None
+        raise typer.BadParameter(
+            f"expected three numbers x,y,z such as 1,0,2.4; got {text!r}", param_hint="--light"
+        ) from None
     return x, y, z
 
 
 def photo(maps: dict[str, torch.Tensor], fov: float, light: tuple[float, float, float] | None) -> np.ndarray:
     """The sRGB photo (H x W x 3 in [0, 1]) under `light`, or under the colocated flash."""
     cam = (0.0, 0.0, camera_height(fov))
-    lit = render(*(maps[c] for c in ("diffuse", "specular", "roughness", "normals")), light=light or cam,
-                 camera=cam, fov_deg=fov)
+    lit = render(
+        *(maps[c] for c in ("diffuse", "specular", "roughness", "normals")), light=light or cam, camera=cam, fov_deg=fov
+    )
     return to_photo(lit)[0].permute(1, 2, 0).numpy()
 
 
@@ -145,6 +175,7 @@ def contact_sheet(maps: dict[str, torch.Tensor], fov: float, light: tuple[float,
             sheet[y + band : y + band + th, x : x + tw] = pic
             text = Image.new("L", (tw, band))
             ImageDraw.Draw(text).text((2, band // 2), label, fill=255, font=font, anchor="lm")
-            sheet[y : y + band, x : x + tw] = np.maximum(sheet[y : y + band, x : x + tw],
-                                                         np.asarray(text, np.float32)[..., None] / 255)
+            sheet[y : y + band, x : x + tw] = np.maximum(
+                sheet[y : y + band, x : x + tw], np.asarray(text, np.float32)[..., None] / 255
+            )
     return sheet

@@ -21,20 +21,31 @@ BITS = {".png": 16, ".tif": 16, ".tiff": 16, ".exr": 16, ".jpg": 8, ".jpeg": 8}
 
 
 def shade(
-    albedo: Path = typer.Option(None, "--albedo", help="Albedo (diffuse reflectance) buffer; sRGB in PNG/JPEG. "
-                                "Required unless --basecolor is given (then basecolor * (1 - metallic))."),
-    normals: Path = typer.Option(..., "--normals", help="Camera-space normals: +X right, +Y up, +Z towards the "
-                                 "viewer, stored as (n+1)/2."),
+    albedo: Path = typer.Option(
+        None,
+        "--albedo",
+        help="Albedo (diffuse reflectance) buffer; sRGB in PNG/JPEG. "
+        "Required unless --basecolor is given (then basecolor * (1 - metallic)).",
+    ),
+    normals: Path = typer.Option(
+        ..., "--normals", help="Camera-space normals: +X right, +Y up, +Z towards the viewer, stored as (n+1)/2."
+    ),
     roughness: Path = typer.Option(None, "--roughness", help="Roughness buffer (grey, linear); optional."),
     metallic: Path = typer.Option(None, "--metallic", help="Metallic buffer (grey, linear); optional."),
     depth: Path = typer.Option(None, "--depth", help="Relative depth (grey, larger is farther); optional."),
-    basecolor: Path = typer.Option(None, "--basecolor", help="glTF base colour (sRGB in PNG/JPEG); optional, "
-                                   "with --metallic it gives metals their colour (a metal's albedo is black). "
-                                   "Without --albedo, the albedo is basecolor * (1 - metallic), as glTF defines."),
-    out: Path = typer.Option(..., "-o", "--out", help="The image to write: .png (16-bit), .exr (linear), .tif or "
-                             ".jpg."),
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
-                                "shade adapter."),
+    basecolor: Path = typer.Option(
+        None,
+        "--basecolor",
+        help="glTF base colour (sRGB in PNG/JPEG); optional, "
+        "with --metallic it gives metals their colour (a metal's albedo is black). "
+        "Without --albedo, the albedo is basecolor * (1 - metallic), as glTF defines.",
+    ),
+    out: Path = typer.Option(
+        ..., "-o", "--out", help="The image to write: .png (16-bit), .exr (linear), .tif or .jpg."
+    ),
+    adapter: str = typer.Option(
+        None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped shade adapter."
+    ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps."),
     seed: int = O.SEED_OPT,
@@ -61,15 +72,23 @@ def shade(
     """
     suffix = out.suffix.lower()
     if suffix not in SUPPORTED_WRITE:
-        raise typer.BadParameter(f"must end in one of {', '.join(SUPPORTED_WRITE)}; got {out.name!r}",
-                                 param_hint="-o/--out")
+        raise typer.BadParameter(
+            f"must end in one of {', '.join(SUPPORTED_WRITE)}; got {out.name!r}", param_hint="-o/--out"
+        )
     if albedo is None and basecolor is None:
-        raise typer.BadParameter("give the albedo buffer, or --basecolor (with --metallic) to derive it",
-                                 param_hint="--albedo")
+        raise typer.BadParameter(
+            "give the albedo buffer, or --basecolor (with --metallic) to derive it", param_hint="--albedo"
+        )
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists; pass --overwrite to replace")
-    given = {"albedo": albedo, "normals": normals, "roughness": roughness, "metallic": metallic, "depth": depth,
-             "basecolor": basecolor}
+    given = {
+        "albedo": albedo,
+        "normals": normals,
+        "roughness": roughness,
+        "metallic": metallic,
+        "depth": depth,
+        "basecolor": basecolor,
+    }
     given = {c: p for c, p in given.items() if p is not None}
     # Read first: a missing or unreadable buffer is reported before the model loads.
     buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
@@ -77,15 +96,24 @@ def shade(
     ins = task.check_team(pipe)
     extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]
     if extra:
-        raise TeamworkError(f"this adapter does not take {', '.join(extra)} (its buffers: {', '.join(ins)})",
-                            "leave out the options for buffers it does not use")
+        raise TeamworkError(
+            f"this adapter does not take {', '.join(extra)} (its buffers: {', '.join(ins)})",
+            "leave out the options for buffers it does not use",
+        )
     if basecolor is not None and metallic is None:  # legal, but a likely slip: basecolor only colours metals
-        print("Note: --basecolor without --metallic: every surface is taken as a dielectric (metallic 0)",
-              file=sys.stderr)
+        print(
+            "Note: --basecolor without --metallic: every surface is taken as a dielectric (metallic 0)", file=sys.stderr
+        )
     with C.progress_bar() as bar:
         job = bar.add_task(out.name, total=steps)
-        image = task.shade(pipe, buffers, steps=steps, seed=seed, resolution=resolution,
-                           callback=lambda i, n: bar.update(job, completed=i, total=n))
+        image = task.shade(
+            pipe,
+            buffers,
+            steps=steps,
+            seed=seed,
+            resolution=resolution,
+            callback=lambda i, n: bar.update(job, completed=i, total=n),
+        )
     write_map(out, image[0].permute(1, 2, 0).numpy(), "image", bits=BITS[suffix], overwrite=overwrite)
     typer.echo(str(out))
     return 0

@@ -16,18 +16,32 @@ from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 def svbrdf(
     inputs: list[str] = typer.Argument(..., metavar="PHOTO", help="Flash photos: files, folders or quoted globs."),
     out: Path = O.OUT_OPT,
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors, published format), a file "
-                                "or owner/repo/file.safetensors on the hub; default: the shipped svbrdf adapter of "
-                                "the embedded model."),
+    adapter: str = typer.Option(
+        None,
+        "--adapter",
+        help="Teamwork adapter (.safetensors, published format), a file "
+        "or owner/repo/file.safetensors on the hub; default: the shipped svbrdf adapter of "
+        "the embedded model.",
+    ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),
-    ensemble: int = typer.Option(None, "--ensemble", min=1, help="Average the maps of this many samples "
-                                 "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
-                                 "with native bf16, 1 on other CPUs; one-step adapters (the shipped one) run once."),
-    fit: str = typer.Option("levels", "--fit", help="After the network, from the photo: levels (fit the maps' "
-                            "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
-                            "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
-                            "only, instant) or none (the network's maps as they are).", metavar="levels|diffuse|none"),
+    ensemble: int = typer.Option(
+        None,
+        "--ensemble",
+        min=1,
+        help="Average the maps of this many samples "
+        "(different noise, one batch): less noise, cost x N. Default: 2 on a GPU or a CPU "
+        "with native bf16, 1 on other CPUs; one-step adapters (the shipped one) run once.",
+    ),
+    fit: str = typer.Option(
+        "levels",
+        "--fit",
+        help="After the network, from the photo: levels (fit the maps' "
+        "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
+        "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
+        "only, instant) or none (the network's maps as they are).",
+        metavar="levels|diffuse|none",
+    ),
     seed: int = O.SEED_OPT,
     resolution: int = O.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
@@ -69,12 +83,21 @@ def svbrdf(
     if not 0 < fov < 180:
         raise typer.BadParameter(f"must be between 0 and 180 degrees; got {fov}", param_hint="--fov")
     if gltf and normal_convention == "directx":
-        raise typer.BadParameter("glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl",
-                                 param_hint="--normal-convention")
+        raise typer.BadParameter(
+            "glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl", param_hint="--normal-convention"
+        )
     files = C.inputs_or_fail(inputs)
     adapter = str(task_adapter("svbrdf", adapter))  # a local file, a shipped name, or owner/repo/file on the hub
-    pipe = TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, offload=offload,
-                             attention_slicing=attention_slicing, compile=compile_model, guidance=guidance)
+    pipe = TeamPipeline.load(
+        adapter,
+        base=base,
+        device=device,
+        dtype=dtype,
+        offload=offload,
+        attention_slicing=attention_slicing,
+        compile=compile_model,
+        guidance=guidance,
+    )
     task.check_team(pipe)
     channels = list(task.OUTPUTS)
     if ensemble is None:
@@ -89,8 +112,10 @@ def svbrdf(
         h, w = photo.shape[-2:]
         short = min(h, w) if resolution is None else round(min(h, w) * resolution / max(h, w))  # as processed
         if short < 16:
-            raise ValueError(f"{path}: image is {w}x{h}; its shorter side must be at least 16 px as processed "
-                             "(at --resolution, the longer side's size)")
+            raise ValueError(
+                f"{path}: image is {w}x{h}; its shorter side must be at least 16 px as processed "
+                "(at --resolution, the longer side's size)"
+            )
         return tuple(photo.shape[-2:]), (plan, photo)
 
     def infer(batch: list[Path], data: list[tuple[outputs.OutputPlan, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
@@ -98,12 +123,20 @@ def svbrdf(
         with C.progress_bar() as bar:
             job = bar.add_task(C.batch_label(batch), total=steps)
             # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
-            maps = task.estimate(pipe, encode("image", photos), fov_deg=fov, steps=steps, seed=[seed] * len(batch),
-                                 resolution=resolution, ensemble=ensemble, fit=fit,
-                                 callback=lambda i, n: bar.update(job, completed=i, total=n))
+            maps = task.estimate(
+                pipe,
+                encode("image", photos),
+                fov_deg=fov,
+                steps=steps,
+                seed=[seed] * len(batch),
+                resolution=resolution,
+                ensemble=ensemble,
+                fit=fit,
+                callback=lambda i, n: bar.update(job, completed=i, total=n),
+            )
         if normal_convention == "directx":  # the files only: the re-render above used the true normals
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)
-        return [{c: m[k:k + 1] for c, m in maps.items()} for k in range(len(batch))]
+        return [{c: m[k : k + 1] for c, m in maps.items()} for k in range(len(batch))]
 
     def save(path: Path, data: tuple[outputs.OutputPlan, torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
         plan = data[0]

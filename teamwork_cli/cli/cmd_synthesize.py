@@ -20,8 +20,7 @@ def _size(text: str) -> tuple[int, int]:
     except ValueError:
         parts = []
     if len(parts) not in (1, 2) or min(parts) < 8:
-        raise typer.BadParameter(f"must be N or WxH with sides of at least 8 pixels; got {text!r}",
-                                 param_hint="--size")
+        raise typer.BadParameter(f"must be N or WxH with sides of at least 8 pixels; got {text!r}", param_hint="--size")
     return (parts[0], parts[0]) if len(parts) == 1 else (parts[1], parts[0])
 
 
@@ -29,15 +28,23 @@ def synthesize(
     count: int = typer.Option(8, "-n", "--count", help="How many materials to make."),
     out: Path = O.OUT_OPT,
     size: str = typer.Option("256", "--size", help="Map size: N (square) or WxH."),
-    prompt: str = typer.Option("", "--prompt", help="Text prompt for every teammate (text-conditioned bases only; "
-                               "the embedded model is unconditional)."),
+    prompt: str = typer.Option(
+        "",
+        "--prompt",
+        help="Text prompt for every teammate (text-conditioned bases only; the embedded model is unconditional).",
+    ),
     stem: str = typer.Option("material", "--stem", help="File names are <stem>_<NNN>_<channel>.<ext>."),
-    adapter: str = typer.Option(None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped "
-                                "synthesize adapter."),
+    adapter: str = typer.Option(
+        None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped synthesize adapter."
+    ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(16, "--steps", min=1, help="Sampling steps (generation needs more than estimation)."),
-    seed: int = typer.Option(0, "--seed", help="Material i is made from seed + i: the same seed gives the same "
-                             "materials, and -n 1 --seed S+i remakes material i."),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        help="Material i is made from seed + i: the same seed gives the same "
+        "materials, and -n 1 --seed S+i remakes material i.",
+    ),
     fmt: str = O.FORMAT_OPT,
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
@@ -55,8 +62,9 @@ def synthesize(
     if count < 1:
         raise typer.BadParameter(f"must be at least 1; got {count}", param_hint="-n")
     if not stem or stem != Path(stem).name or stem in (".", ".."):
-        raise typer.BadParameter(f"a file name prefix without folders; got {stem!r} (use -o for the folder)",
-                                 param_hint="--stem")
+        raise typer.BadParameter(
+            f"a file name prefix without folders; got {stem!r} (use -o for the folder)", param_hint="--stem"
+        )
     hw = _size(size)
     pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype)
     channels = task.check_team(pipe)
@@ -68,8 +76,14 @@ def synthesize(
     with C.progress_bar() as bar:
         job = bar.add_task(f"{count} materials", total=count * steps)
         for i, plan in enumerate(plans):  # written as they come: an interruption keeps the finished ones
-            (maps,) = task.synthesize(pipe, 1, hw, steps=steps, seed=seed + i,
-                                      callback=lambda k, n, i=i: bar.update(job, completed=i * steps + k))
+            (maps,) = task.synthesize(
+                pipe,
+                1,
+                hw,
+                steps=steps,
+                seed=seed + i,
+                callback=lambda k, n, i=i: bar.update(job, completed=i * steps + k),
+            )
             for p in outputs.write_outputs(plan, maps, overwrite):
                 typer.echo(str(p))
     return 0

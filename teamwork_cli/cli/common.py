@@ -61,8 +61,11 @@ def inputs_or_fail(patterns: list[str]) -> Inputs:
     stems: dict[str, Path] = {}
     for f in files:
         if f.stem in stems:
-            raise typer.BadParameter(f"{stems[f.stem]} and {f} would write the same outputs (<stem>_<channel>): "
-                                     "rename one, or run them with different -o folders", param_hint="INPUTS")
+            raise typer.BadParameter(
+                f"{stems[f.stem]} and {f} would write the same outputs (<stem>_<channel>): "
+                "rename one, or run them with different -o folders",
+                param_hint="INPUTS",
+            )
         stems[f.stem] = f
     if distributed.current().is_main:  # counted once, not once per process
         for e in errors:
@@ -118,8 +121,7 @@ class _Tally:
         failed = distributed.total(self.failed)  # every process gets here, once, after its own share
         if failed and self.shard.is_main:
             rest = "nothing was written" if failed == self.total else "the others were written"
-            print(f"Hint: {failed} of {self.total} inputs failed; {rest} (see the Error lines above)",
-                  file=sys.stderr)
+            print(f"Hint: {failed} of {self.total} inputs failed; {rest} (see the Error lines above)", file=sys.stderr)
         return 1 if failed else 0
 
 
@@ -138,9 +140,14 @@ def run_batch(files: Sequence[T], work: Callable[[T], list[Path]]) -> int:
     return tally.exit_code()
 
 
-def run_batches(files: Sequence[T], read: Callable[[T], tuple[Hashable, D]],
-                infer: Callable[[list[T], list[D]], list[R]], save: Callable[[T, D, R], list[Path]], *,
-                batch_size: int = 1) -> int:
+def run_batches(
+    files: Sequence[T],
+    read: Callable[[T], tuple[Hashable, D]],
+    infer: Callable[[list[T], list[D]], list[R]],
+    save: Callable[[T, D, R], list[Path]],
+    *,
+    batch_size: int = 1,
+) -> int:
     """`run_batch` with up to `batch_size` files per forward pass.
 
     read(file) -> (key, data): load and check one file; files with equal keys (e.g. their image size) may share

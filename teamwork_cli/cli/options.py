@@ -51,30 +51,55 @@ def metavar(enum: type[Enum]) -> str:
     return "|".join(choices(enum))
 
 
-OUT_OPT = typer.Option(..., "-o", "--out", help="Output folder; files are named <stem>_<channel>.<ext>.",
-                       callback=lambda out: check_out_dir(out))
-FORMAT_OPT = typer.Option("png", "--format", "-f", metavar=metavar(Format),
-                          help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.")
+OUT_OPT = typer.Option(
+    ...,
+    "-o",
+    "--out",
+    help="Output folder; files are named <stem>_<channel>.<ext>.",
+    callback=lambda out: check_out_dir(out),
+)
+FORMAT_OPT = typer.Option(
+    "png",
+    "--format",
+    "-f",
+    metavar=metavar(Format),
+    help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.",
+)
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
 STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
 SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
-RES_OPT = typer.Option(None, "--resolution", min=16, help="Process with the longer side at this many pixels, then "
-                       "resize to the input size (default: the input's own size).")
+RES_OPT = typer.Option(
+    None,
+    "--resolution",
+    min=16,
+    help="Process with the longer side at this many pixels, then "
+    "resize to the input size (default: the input's own size).",
+)
+
+
 def check_normal_convention(value: str) -> str:
     if value not in choices(NormalConvention):
         raise typer.BadParameter(f"must be one of {', '.join(choices(NormalConvention))}; got {value!r}")
     return value
 
 
-NORMALS_OPT = typer.Option("opengl", "--normal-convention", help="Normal maps as opengl (+Y up: glTF, Blender; the "
-                           "default) or directx (+Y down: Unreal, some exporters).",
-                           callback=lambda value: check_normal_convention(value), metavar=metavar(NormalConvention))
+NORMALS_OPT = typer.Option(
+    "opengl",
+    "--normal-convention",
+    help="Normal maps as opengl (+Y up: glTF, Blender; the default) or directx (+Y down: Unreal, some exporters).",
+    callback=lambda value: check_normal_convention(value),
+    metavar=metavar(NormalConvention),
+)
 
 
-EXR_NORMALS_OPT = typer.Option("encoded", "--exr-normals", metavar=metavar(ExrNormals),
-                               help="Normal maps in EXR as encoded (n+1)/2, like PNG, what Blender's and other "
-                               "tools' texture nodes read (the default), or signed raw vectors.",
-                               callback=lambda v: check_choice(v, ExrNormals))
+EXR_NORMALS_OPT = typer.Option(
+    "encoded",
+    "--exr-normals",
+    metavar=metavar(ExrNormals),
+    help="Normal maps in EXR as encoded (n+1)/2, like PNG, what Blender's and other "
+    "tools' texture nodes read (the default), or signed raw vectors.",
+    callback=lambda v: check_choice(v, ExrNormals),
+)
 
 
 def check_choice(value: str, enum: type[Enum]) -> str:
@@ -109,30 +134,64 @@ def check_dtype(value: str) -> str:
     return value
 
 
-DEVICE_OPT = typer.Option("auto", "--device", help="auto (a GPU if there is one; under accelerate launch, each "
-                          "process's own device), cpu, cuda, cuda:N or mps.", callback=lambda v: check_device(v),
-                          metavar="auto|cpu|cuda[:N]|mps")
+DEVICE_OPT = typer.Option(
+    "auto",
+    "--device",
+    help="auto (a GPU if there is one; under accelerate launch, each process's own device), cpu, cuda, cuda:N or mps.",
+    callback=lambda v: check_device(v),
+    metavar="auto|cpu|cuda[:N]|mps",
+)
 _FIXED_DTYPES = list(devices.DTYPES)  # the help lists them after auto, which it explains
-DTYPE_OPT = typer.Option("auto", "--dtype", help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
-                         f"AMX; else fp32), {', '.join(_FIXED_DTYPES[:-1])} or {_FIXED_DTYPES[-1]}; the adapter "
-                         "stays fp32.", callback=lambda v: check_dtype(v), metavar="|".join(dtype_names()))
-BASE_OPT = typer.Option(None, "--base", help="Base model: a folder or hub id (default: the adapter's "
-                        "base_model, or the embedded model).")
-BATCH_OPT = typer.Option(1, "--batch-size", min=1, help="Images per forward pass (faster on a GPU, more memory). "
-                         "Only images of the same size share a batch; each image keeps its own noise, so its "
-                         "result does not depend on the batch.")
-OFFLOAD_OPT = typer.Option(False, "--offload", help="For GPUs too small for the model: keep the weights in CPU "
-                           "memory and move them to the GPU block by block as they run (slower). No effect on a "
-                           "CPU or with the embedded model.")
-SLICING_OPT = typer.Option(False, "--attention-slicing", help="Less memory, a little slower: SD2/SDXL compute "
-                           "attention in slices, and the VAE takes one image at a time (SD3/Flux already use "
-                           "memory-efficient attention).")
-COMPILE_OPT = typer.Option(False, "--compile", help="torch.compile the denoiser: faster once compiled; the first "
-                           "batch of each image size is slow.")
-GUIDANCE_OPT = typer.Option(None, "--guidance", help="Flux bases only: the guidance embedding's value (default "
-                            "3.5, as the published checkpoint was trained).")
-PROMPT_OPT = typer.Option(None, "--prompt", help="Text prompt given to every teammate (SD3/SDXL/SD2/Flux bases; "
-                          "default: the empty prompt the published checkpoints were trained with).")
+DTYPE_OPT = typer.Option(
+    "auto",
+    "--dtype",
+    help="auto (bf16 on a CPU with native bf16, e.g. AVX-512 BF16 or "
+    f"AMX; else fp32), {', '.join(_FIXED_DTYPES[:-1])} or {_FIXED_DTYPES[-1]}; the adapter "
+    "stays fp32.",
+    callback=lambda v: check_dtype(v),
+    metavar="|".join(dtype_names()),
+)
+BASE_OPT = typer.Option(
+    None, "--base", help="Base model: a folder or hub id (default: the adapter's base_model, or the embedded model)."
+)
+BATCH_OPT = typer.Option(
+    1,
+    "--batch-size",
+    min=1,
+    help="Images per forward pass (faster on a GPU, more memory). "
+    "Only images of the same size share a batch; each image keeps its own noise, so its "
+    "result does not depend on the batch.",
+)
+OFFLOAD_OPT = typer.Option(
+    False,
+    "--offload",
+    help="For GPUs too small for the model: keep the weights in CPU "
+    "memory and move them to the GPU block by block as they run (slower). No effect on a "
+    "CPU or with the embedded model.",
+)
+SLICING_OPT = typer.Option(
+    False,
+    "--attention-slicing",
+    help="Less memory, a little slower: SD2/SDXL compute "
+    "attention in slices, and the VAE takes one image at a time (SD3/Flux already use "
+    "memory-efficient attention).",
+)
+COMPILE_OPT = typer.Option(
+    False,
+    "--compile",
+    help="torch.compile the denoiser: faster once compiled; the first batch of each image size is slow.",
+)
+GUIDANCE_OPT = typer.Option(
+    None,
+    "--guidance",
+    help="Flux bases only: the guidance embedding's value (default 3.5, as the published checkpoint was trained).",
+)
+PROMPT_OPT = typer.Option(
+    None,
+    "--prompt",
+    help="Text prompt given to every teammate (SD3/SDXL/SD2/Flux bases; "
+    "default: the empty prompt the published checkpoints were trained with).",
+)
 
 
 def split_format(fmt: str) -> tuple[str, int]:
@@ -151,6 +210,8 @@ def check_out_dir(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is a file; give a folder", param_hint="'-o' / '--out'")
     if not out.exists() and out.suffix.lower() in _IMAGE_SUFFIXES:
-        raise typer.BadParameter(f"{out} looks like an image file name; this command writes several files into a "
-                                 "folder: give a folder", param_hint="'-o' / '--out'")
+        raise typer.BadParameter(
+            f"{out} looks like an image file name; this command writes several files into a folder: give a folder",
+            param_hint="'-o' / '--out'",
+        )
     return out

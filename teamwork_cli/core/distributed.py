@@ -35,7 +35,7 @@ class Shard:
         return self.index == 0
 
     def take(self, items: Sequence[T]) -> list[T]:
-        return list(items[self.index::self.count])
+        return list(items[self.index :: self.count])
 
 
 def launched() -> bool:
@@ -69,8 +69,10 @@ def current() -> Shard:
     state = PartialState(cpu=cpu_only())
     if state.num_processes != _world_size():
         # Carrying on would make every process do every file.
-        raise TeamworkError(f"launched as {_world_size()} processes, but accelerate joined {state.num_processes}",
-                            "run `accelerate config` (or pass --multi_gpu / --num_processes to accelerate launch)")
+        raise TeamworkError(
+            f"launched as {_world_size()} processes, but accelerate joined {state.num_processes}",
+            "run `accelerate config` (or pass --multi_gpu / --num_processes to accelerate launch)",
+        )
     device = state.device
     return Shard(state.process_index, state.num_processes, torch.device("cpu") if device.type == "cpu" else device)
 

@@ -31,9 +31,7 @@ class Teammate:
 
 def parse_teammate(name: str) -> Teammate:
     if not TEAMMATE_RE.match(name):
-        raise ValueError(
-            f"teammate {name!r} must look like <channel>.<in|out> with channel in [a-z]+, e.g. 'image.in'"
-        )
+        raise ValueError(f"teammate {name!r} must look like <channel>.<in|out> with channel in [a-z]+, e.g. 'image.in'")
     return Teammate(name)
 
 

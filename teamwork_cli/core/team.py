@@ -29,14 +29,14 @@ class TeamBatch:
     _ids_cache: dict[torch.device, Tensor] = field(default_factory=dict, repr=False, init=False)
 
     @classmethod
-    def from_active(cls, active: Tensor | Sequence[Sequence[int]],
-                    num_teammates: int | None = None) -> TeamBatch:
+    def from_active(cls, active: Tensor | Sequence[Sequence[int]], num_teammates: int | None = None) -> TeamBatch:
         """`active`: bool [N, T] (image n has teammate t), or per image its active teammate indices."""
         if not isinstance(active, Tensor):
             active = _active_from_lists(active, num_teammates)
         if active.dim() != 2 or active.dtype != torch.bool:
-            raise ValueError(f"active must be a bool tensor [images, teammates], got {active.dtype} "
-                             f"{tuple(active.shape)}")
+            raise ValueError(
+                f"active must be a bool tensor [images, teammates], got {active.dtype} {tuple(active.shape)}"
+            )
         n, t = active.shape
         if num_teammates is not None and t != num_teammates:
             raise ValueError(f"active has {t} teammate columns, expected num_teammates={num_teammates}")
@@ -72,8 +72,9 @@ class TeamBatch:
     def to_rows(self, x: Tensor) -> Tensor:
         """[N, T, ...] per-image tensors -> [rows, ...] in batch row order."""
         if tuple(x.shape[:2]) != (self.num_groups, self.num_teammates):
-            raise ValueError(f"to_rows expects [images={self.num_groups}, teammates={self.num_teammates}, "
-                             f"...], got {tuple(x.shape)}")
+            raise ValueError(
+                f"to_rows expects [images={self.num_groups}, teammates={self.num_teammates}, ...], got {tuple(x.shape)}"
+            )
         return x[self.group_ids.to(x.device), self.teammate_ids.to(x.device)]
 
     def from_rows(self, y: Tensor, fill: float = 0.0) -> Tensor:
@@ -85,9 +86,15 @@ class TeamBatch:
         return out
 
     def to(self, device: torch.device | str) -> TeamBatch:
-        return TeamBatch(self.num_teammates, self.num_groups, self.teammate_ids.to(device),
-                         self.group_ids.to(device), list(self.slices), self.row_index.to(device),
-                         self.full_teammates)
+        return TeamBatch(
+            self.num_teammates,
+            self.num_groups,
+            self.teammate_ids.to(device),
+            self.group_ids.to(device),
+            list(self.slices),
+            self.row_index.to(device),
+            self.full_teammates,
+        )
 
     def group_ids_on(self, device: torch.device) -> Tensor:
         """group_ids on `device`, cached so that each layer does not copy them again."""
@@ -120,6 +127,8 @@ class TeamState:
 
     def require(self) -> TeamBatch:
         if self.batch is None:
-            raise RuntimeError("a Teamwork-adapted layer was called without a team layout; wrap the forward "
-                               "in `with team_context(model, batch):`")
+            raise RuntimeError(
+                "a Teamwork-adapted layer was called without a team layout; wrap the forward "
+                "in `with team_context(model, batch):`"
+            )
         return self.batch

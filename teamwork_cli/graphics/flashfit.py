@@ -42,8 +42,9 @@ def _apply(maps: dict[str, Tensor], p: dict[str, Tensor]) -> dict[str, Tensor]:
     }
 
 
-def fit_levels(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0, iters: int = 150,
-               lr: float = 0.05) -> dict[str, Tensor]:
+def fit_levels(
+    maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0, iters: int = 150, lr: float = 0.05
+) -> dict[str, Tensor]:
     """Maps with their global levels fitted to `photo` (stored sRGB [N, 3, H, W]); other keys pass through."""
     small = {k: maps[k].float() for k in ("diffuse", "specular", "roughness", "normals")}
     n, _, h, w = small["diffuse"].shape
@@ -57,16 +58,21 @@ def fit_levels(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0,
         small["normals"] = F.normalize(small["normals"], dim=1, eps=1e-6)
         target = F.interpolate(target, size=size, mode="area")
     weight = (target < SATURATED).all(1, keepdim=True).float()
-    params = {"roughness": torch.zeros(n), "specular": torch.zeros(n), "diffuse": torch.zeros(n, 3),
-              "normal": torch.zeros(n)}
+    params = {
+        "roughness": torch.zeros(n),
+        "specular": torch.zeros(n),
+        "diffuse": torch.zeros(n, 3),
+        "normal": torch.zeros(n),
+    }
     for v in params.values():
         v.requires_grad_(True)
     opt = torch.optim.Adam(params.values(), lr=lr)
     with torch.enable_grad(), torch.autocast(photo.device.type, enabled=False):
         for _ in range(iters):
             m = _apply(small, params)
-            pred = R.to_photo(R.render_flash(m["diffuse"], m["specular"], m["roughness"], m["normals"],
-                                             fov_deg=fov_deg))
+            pred = R.to_photo(
+                R.render_flash(m["diffuse"], m["specular"], m["roughness"], m["normals"], fov_deg=fov_deg)
+            )
             loss = ((pred - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
             opt.zero_grad()
             loss.backward()
@@ -90,4 +96,3 @@ def demodulate_diffuse(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float
     solved = torch.pi * (srgb_to_linear(photo.float()) - highlight) / irradiance.clamp_min(1e-6)
     ok = (photo < SATURATED).all(1, keepdim=True) & (irradiance > 0.05).all(1, keepdim=True)
     return {**maps, "diffuse": torch.where(ok, solved.clamp(0, 1), d)}
-

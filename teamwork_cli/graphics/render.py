@@ -58,9 +58,7 @@ def _as_points(p: Vec3 | None, default: tuple[float, float, float], batch: int, 
     return t.reshape(-1, 3, 1, 1)
 
 
-def brdf(
-    diffuse: Tensor, specular: Tensor, roughness: Tensor, normals: Tensor, wl: Tensor, wv: Tensor
-) -> Tensor:
+def brdf(diffuse: Tensor, specular: Tensor, roughness: Tensor, normals: Tensor, wl: Tensor, wv: Tensor) -> Tensor:
     """f(l, v) of docs/conventions.md section 3 for unit vectors wl = l, wv = v broadcastable to [B, 3, H, W]."""
     n, l, v = normals, wl, wv  # noqa: E741 (names of the spec)
     hv = _normalize(l + v)

@@ -138,12 +138,14 @@ def _attributes(s: Surface, p: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor
     return n_local @ rot.T, shading @ rot.T, mat
 
 
-def surface_attributes(surfaces: list[Surface], index: Tensor, pos: Tensor
-                       ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+def surface_attributes(surfaces: list[Surface], index: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Per pixel: geometric normal, shading normal [P, 3] and basecolor/metallic/roughness [P, C]."""
     geo, shading = torch.zeros_like(pos), torch.zeros_like(pos)
-    mat = {"basecolor": torch.zeros_like(pos), "metallic": torch.zeros_like(pos[:, :1]),
-           "roughness": torch.zeros_like(pos[:, :1])}
+    mat = {
+        "basecolor": torch.zeros_like(pos),
+        "metallic": torch.zeros_like(pos[:, :1]),
+        "roughness": torch.zeros_like(pos[:, :1]),
+    }
     for k, s in enumerate(surfaces):
         sel = (index == k).nonzero().flatten()
         if not len(sel):
@@ -155,8 +157,16 @@ def surface_attributes(surfaces: list[Surface], index: Tensor, pos: Tensor
     return geo, shading, {k: v.clamp(0, 1) for k, v in mat.items()}
 
 
-def direct_light(scene: Scene, pos: Tensor, geo: Tensor, shading: Tensor, view: Tensor, specular: Tensor,
-                 roughness: Tensor, shadows: bool = True) -> tuple[Tensor, Tensor]:
+def direct_light(
+    scene: Scene,
+    pos: Tensor,
+    geo: Tensor,
+    shading: Tensor,
+    view: Tensor,
+    specular: Tensor,
+    roughness: Tensor,
+    shadows: bool = True,
+) -> tuple[Tensor, Tensor]:
     """Diffuse shading S and specular radiance [P, 3] from the point lights (with shadow rays if `shadows`)."""
     s_sum, spec_sum = torch.zeros_like(pos), torch.zeros_like(pos)
     cols = lambda x: x.T.unsqueeze(0)  # noqa: E731  [P, C] -> [1, C, P], the layout render.brdf dots over

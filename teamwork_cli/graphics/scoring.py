@@ -52,14 +52,17 @@ def pair_available(pred: Path | str, gt: Path | str) -> tuple[list[Pair], list[s
     if len(preds) == 1 and len(gts) == 1:
         return [Pair(gts[0].name, preds[0], gts[0])], []
     by_name = {m.name: m for m in preds}
-    return [Pair(m.name, by_name[m.name], m) for m in gts if m.name in by_name], \
-        [m.name for m in gts if m.name not in by_name]
+    return [Pair(m.name, by_name[m.name], m) for m in gts if m.name in by_name], [
+        m.name for m in gts if m.name not in by_name
+    ]
 
 
 def lost_message(pred: Path | str, lost: list[str]) -> str:
     found = sorted(m.name for m in _materials(Path(pred)))  # what there is, to spot a misnamed stem
-    return (f"{pred}: no prediction for {', '.join(lost)} (materials pair by stem; predictions found: "
-            f"{', '.join(found) or 'none'})")
+    return (
+        f"{pred}: no prediction for {', '.join(lost)} (materials pair by stem; predictions found: "
+        f"{', '.join(found) or 'none'})"
+    )
 
 
 def _clip(maps: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -76,14 +79,17 @@ def score_maps(pred: dict[str, Tensor], gt: dict[str, Tensor], fov_deg: float = 
     return scores
 
 
-def score_pair(pair: Pair, fov_deg: float = 45.0,
-               normal_convention: str = "opengl") -> tuple[dict[str, float], list[str]]:
+def score_pair(
+    pair: Pair, fov_deg: float = 45.0, normal_convention: str = "opengl"
+) -> tuple[dict[str, float], list[str]]:
     """Scores of one pair, and notes on defaulted ground truth or resized predictions."""
     missing = pair.pred.missing(strict=True)
     if missing:
         where = pair.pred.folder / (pair.pred.stem + "_*" if pair.pred.stem else "")
-        raise ImageError(f"{where}: prediction {pair.name!r} has no {', '.join(missing)} map "
-                         f"(found: {', '.join(sorted(pair.pred.files)) or 'none'})")
+        raise ImageError(
+            f"{where}: prediction {pair.name!r} has no {', '.join(missing)} map "
+            f"(found: {', '.join(sorted(pair.pred.files)) or 'none'})"
+        )
     gt, notes = read_material(pair.gt)
     pred, pred_notes = read_material(pair.pred, normal_convention=normal_convention)
     hw, own = gt["diffuse"].shape[-2:], pred["diffuse"].shape[-2:]

@@ -56,8 +56,14 @@ class MaterialFiles:
 
 # File names texture libraries use for our channels (Poly Haven's `normal_opengl.jpg`, ...), so their downloads
 # load as they are. Only OpenGL-convention normals: a DirectX map would need its Y flipped.
-ALIASES = {"normal_opengl": "normals", "normal_gl": "normals", "nor_gl": "normals", "normal": "normals",
-           "rough": "roughness", "metalness": "metallic"}
+ALIASES = {
+    "normal_opengl": "normals",
+    "normal_gl": "normals",
+    "nor_gl": "normals",
+    "normal": "normals",
+    "rough": "roughness",
+    "metalness": "metallic",
+}
 
 
 def _parse(path: Path) -> tuple[str, str] | None:
@@ -89,8 +95,10 @@ def find_material(source: Path | str) -> MaterialFiles:
         if not stems:
             subs = sorted(m.name for m in find_materials(src)) if any(q.is_dir() for q in src.iterdir()) else []
             more = f"; material folders inside: {', '.join(subs)}" if subs else ""
-            raise ImageError(f"{src}: no material maps (<stem>_<channel>.<ext> or <channel>.<ext> with channel "
-                             f"one of {', '.join(CHANNELS)}){more}")
+            raise ImageError(
+                f"{src}: no material maps (<stem>_<channel>.<ext> or <channel>.<ext> with channel "
+                f"one of {', '.join(CHANNELS)}){more}"
+            )
         if len(stems) > 1:
             names = ", ".join(repr(s) if s else "(bare <channel>.<ext>)" for s in stems)
             example = src / next(s for s in stems if s)
@@ -103,11 +111,14 @@ def find_material(source: Path | str) -> MaterialFiles:
         matches = [q for q in src.parent.iterdir() if q.name.startswith(prefix)]
         material = _group(matches, src.parent).get(src.name) or MaterialFiles(src.name, src.parent, src.name)
         if not material.files:
-            raise ImageError(f"{src}: no such folder, and no maps {src}_<channel>.<ext> (channel one of "
-                             f"{', '.join(CHANNELS)})")
+            raise ImageError(
+                f"{src}: no such folder, and no maps {src}_<channel>.<ext> (channel one of {', '.join(CHANNELS)})"
+            )
     if material.missing():
-        raise ImageError(f"{_where(material)}: no diffuse or basecolor map; at least one of them is needed "
-                         f"(found: {', '.join(sorted(material.files))})")
+        raise ImageError(
+            f"{_where(material)}: no diffuse or basecolor map; at least one of them is needed "
+            f"(found: {', '.join(sorted(material.files))})"
+        )
     return material
 
 
@@ -133,8 +144,9 @@ def _where(m: MaterialFiles) -> str:
 NORMAL_CONVENTIONS = ("opengl", "directx")
 
 
-def read_material(m: MaterialFiles, *, size: Size = None,
-                  normal_convention: str = "opengl") -> tuple[dict[str, Tensor], list[str]]:
+def read_material(
+    m: MaterialFiles, *, size: Size = None, normal_convention: str = "opengl"
+) -> tuple[dict[str, Tensor], list[str]]:
     """Value-domain maps [1, C, H, W] (MAPS, plus basecolor/metallic if they have files) and notes on what was
     defaulted, derived or resized.  `size` is (height, width) or the longer side (keeping the aspect ratio);
     by default every map gets the diffuse (or basecolor) map's size.  normal_convention: how the normal map
@@ -165,8 +177,11 @@ def read_material(m: MaterialFiles, *, size: Size = None,
             notes.append(f"{_where(m)}: specular derived from basecolor and metallic")
             maps["specular"] = specular
     flat = torch.cat([ones * 0, ones * 0, ones], dim=1)
-    for c, value in (("specular", ones.repeat(1, 3, 1, 1) * DIELECTRIC_F0), ("roughness", ones * 0.5),
-                     ("normals", flat)):
+    for c, value in (
+        ("specular", ones.repeat(1, 3, 1, 1) * DIELECTRIC_F0),
+        ("roughness", ones * 0.5),
+        ("normals", flat),
+    ):
         if c not in maps:
             notes.append(f"{_where(m)}: no {c} map: using {DEFAULTS[c]}")
             maps[c] = value

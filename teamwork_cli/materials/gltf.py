@@ -43,8 +43,12 @@ def _quad() -> list[tuple[str, str, np.ndarray]]:
     normal = np.tile(np.array([0, 0, 1], np.float32), (4, 1))
     # Bitangent = cross(normal, tangent.xyz) * w = +Y, towards the top row: the normal map's +Y (glTF 3.7.2.1).
     tangent = np.tile(np.array([1, 0, 0, 1], np.float32), (4, 1))
-    return [("POSITION", "VEC3", pos), ("NORMAL", "VEC3", normal), ("TANGENT", "VEC4", tangent),
-            ("TEXCOORD_0", "VEC2", uv)]
+    return [
+        ("POSITION", "VEC3", pos),
+        ("NORMAL", "VEC3", normal),
+        ("TANGENT", "VEC4", tangent),
+        ("TEXCOORD_0", "VEC2", uv),
+    ]
 
 
 def _mesh_json() -> tuple[dict, dict]:
@@ -59,10 +63,8 @@ def _mesh_json() -> tuple[dict, dict]:
         accessors.append(acc)
         blob += data.astype("<f4").tobytes()
     indices = np.array([0, 1, 2, 0, 2, 3], "<u2")
-    views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": indices.nbytes,
-                  "target": _ELEMENT_ARRAY_BUFFER})
-    accessors.append({"bufferView": len(views) - 1, "componentType": _USHORT, "count": len(indices),
-                      "type": "SCALAR"})
+    views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": indices.nbytes, "target": _ELEMENT_ARRAY_BUFFER})
+    accessors.append({"bufferView": len(views) - 1, "componentType": _USHORT, "count": len(indices), "type": "SCALAR"})
     blob += indices.tobytes()
     blob += b"\0" * (-len(blob) % 4)
     uri = "data:application/octet-stream;base64," + base64.b64encode(blob).decode("ascii")
@@ -87,8 +89,9 @@ def _plan(out_dir: Path, stem: str, maps: dict[str, Path]) -> tuple[dict[str, Pa
 
     if "basecolor" not in maps:
         if "diffuse" not in maps:
-            raise ValueError(f"glTF export of {stem!r}: needs a basecolor or a diffuse map, got "
-                             f"{', '.join(sorted(maps)) or 'none'}")
+            raise ValueError(
+                f"glTF export of {stem!r}: needs a basecolor or a diffuse map, got {', '.join(sorted(maps)) or 'none'}"
+            )
         base_metal: list[np.ndarray] = []
 
         def derive() -> list[np.ndarray]:
@@ -168,8 +171,11 @@ def _document(stem: str, images: dict[str, Path], out_dir: Path) -> dict:
     order = list(images)  # texture i uses image i
     pbr: dict = {"baseColorTexture": {"index": order.index("basecolor")}}
     if "metallicroughness" in images:
-        pbr |= {"metallicFactor": 1.0, "roughnessFactor": 1.0,
-                "metallicRoughnessTexture": {"index": order.index("metallicroughness")}}
+        pbr |= {
+            "metallicFactor": 1.0,
+            "roughnessFactor": 1.0,
+            "metallicRoughnessTexture": {"index": order.index("metallicroughness")},
+        }
     else:
         pbr |= {"metallicFactor": 0.0, "roughnessFactor": DEFAULT_ROUGHNESS}
     material: dict = {"name": stem, "pbrMetallicRoughness": pbr}

@@ -32,8 +32,9 @@ class OutputPlan:
     exr_normals: str = "encoded"  # a normals map in EXR: (n+1)/2, or "signed" raw n (docs/conventions.md 1)
 
 
-def plan_outputs(out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], overwrite: bool, *,
-                 exr_normals: str = "encoded") -> OutputPlan:
+def plan_outputs(
+    out_dir: Path, stem: str, formats: dict[str, tuple[str, int]], overwrite: bool, *, exr_normals: str = "encoded"
+) -> OutputPlan:
     """`out_dir/<stem>_<channel>.<ext>` for channel -> (ext, bits); refuses existing files unless overwrite."""
     paths = {c: map_path(out_dir, stem, c, ext) for c, (ext, _) in formats.items()}
     if not overwrite:
@@ -53,9 +54,14 @@ def remove(paths: Iterable[Path]) -> None:
         p.unlink(missing_ok=True)
 
 
-def write_outputs(plan: OutputPlan, values: dict[str, torch.Tensor], overwrite: bool, *,
-                  alpha: dict[str, np.ndarray] | None = None,
-                  also: Callable[[], list[Path]] | None = None) -> list[Path]:
+def write_outputs(
+    plan: OutputPlan,
+    values: dict[str, torch.Tensor],
+    overwrite: bool,
+    *,
+    alpha: dict[str, np.ndarray] | None = None,
+    also: Callable[[], list[Path]] | None = None,
+) -> list[Path]:
     """Write every planned map ([1, C, H, W] values; `alpha` H x W for some), or none; returns the paths.
 
     also: makes more files from the maps once they are in place and returns their paths; if it fails, the maps

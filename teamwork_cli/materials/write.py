@@ -131,8 +131,9 @@ def _tiff_bytes(q: np.ndarray) -> bytes:
     # Horizontal differencing (TIFF 6.0 predictor 2) makes deflate several times smaller on smooth maps.
     photometric = "minisblack" if q.shape[2] <= 2 else "rgb"
     extra = {"extrasamples": ["unassalpha"]} if q.shape[2] in (2, 4) else {}  # TIFF 6.0 ExtraSamples = 2
-    tifffile.imwrite(buf, q[..., 0] if grey else q, photometric=photometric, compression="zlib", predictor=True,
-                     **extra)
+    tifffile.imwrite(
+        buf, q[..., 0] if grey else q, photometric=photometric, compression="zlib", predictor=True, **extra
+    )
     return buf.getvalue()
 
 

@@ -46,8 +46,9 @@ class TeamDenoiser(nn.Module, ABC):
         self.scheduler.set_timesteps(steps, device=latents.device)
         return self.scheduler.timesteps
 
-    def draw_timesteps(self, n: int, generator: torch.Generator | None = None, device=None,
-                       logit_mean: float = 0.0) -> Tensor:
+    def draw_timesteps(
+        self, n: int, generator: torch.Generator | None = None, device=None, logit_mean: float = 0.0
+    ) -> Tensor:
         """Random training times in the model's timestep units, one per image.
 
         Flow models draw sigma from logit-normal(logit_mean, 1) (Esser et al. 2024, "Scaling Rectified Flow

@@ -23,6 +23,7 @@ EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "weights"
 BASE_DIR = EMBEDDED_DIR / "base"
 META_FILE = "teamwork.json"
 
+
 def pixel_multiple(path: Path = BASE_DIR) -> int:
     """What image sizes a saved embedded base needs to be a multiple of, from its config files alone (no weights
     loaded): the patch times the UNet's downsampling (`EmbeddedDenoiser.pixel_multiple`)."""

@@ -52,8 +52,15 @@ class TeamJointAttnProcessor:
     def __init__(self, state: TeamState) -> None:
         self.state = state
 
-    def __call__(self, attn: nn.Module, hidden_states: Tensor, encoder_hidden_states: Tensor | None = None,
-                 attention_mask: Tensor | None = None, *args, **kwargs) -> Tensor | tuple[Tensor, Tensor]:
+    def __call__(
+        self,
+        attn: nn.Module,
+        hidden_states: Tensor,
+        encoder_hidden_states: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        *args,
+        **kwargs,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         if attention_mask is not None:
             raise ValueError("TeamJointAttnProcessor takes no attention_mask (SD3 uses none)")
         batch = self.state.require()
@@ -82,11 +89,15 @@ class TeamJointAttnProcessor:
 
 def _attention_modules(model: nn.Module) -> dict[str, nn.Module]:
     if not any(cls.__name__ in SUPPORTED for cls in type(model).__mro__):
-        raise ValueError(f"joint attention across teammates is implemented for {', '.join(SUPPORTED)}; got "
-                         f"{type(model).__name__}")
+        raise ValueError(
+            f"joint attention across teammates is implemented for {', '.join(SUPPORTED)}; got {type(model).__name__}"
+        )
     # attn: the joint image+prompt attention of each block; attn2: SD3.5's extra image-only self-attention.
-    return {name: m for name, m in model.named_modules()
-            if name.startswith("transformer_blocks.") and name.rsplit(".", 1)[-1] in ("attn", "attn2")}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if name.startswith("transformer_blocks.") and name.rsplit(".", 1)[-1] in ("attn", "attn2")
+    }
 
 
 def enable_joint_attention(model: nn.Module, num_teammates: int | None = None) -> TeamState:

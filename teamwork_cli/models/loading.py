@@ -12,6 +12,7 @@ from teamwork_cli.models.embedded import BASE_DIR, EmbeddedDenoiser
 
 EMBEDDED_BASE_NAMES = ("embedded", "teamwork-embedded", "")  # names of the embedded base in --base and files
 
+
 def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **options) -> TeamDenoiser:
     """The embedded model (None, 'embedded' or a folder with teamwork.json), else a diffusers pipeline.
 
@@ -20,12 +21,16 @@ def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **option
     options = {k: v for k, v in options.items() if v is not None}
     embedded = base is None or base in EMBEDDED_BASE_NAMES or (Path(base) / "teamwork.json").is_file()
     if embedded and any(k != "prompt" or v != "" for k, v in options.items()):
-        raise ValueError(f"{', '.join(sorted(options))}: the embedded model has no such option (no text prompt, no "
-                         "guidance); these apply to SD3, SDXL, SD2 and Flux bases given with --base")
+        raise ValueError(
+            f"{', '.join(sorted(options))}: the embedded model has no such option (no text prompt, no "
+            "guidance); these apply to SD3, SDXL, SD2 and Flux bases given with --base"
+        )
     if base is None or base in EMBEDDED_BASE_NAMES:
         if not (BASE_DIR / "teamwork.json").is_file():
-            raise TeamworkError(f"the embedded base model is missing from {BASE_DIR}",
-                                "reinstall teamwork, or retrain it with `python -m teamwork_cli.training.pretrain`")
+            raise TeamworkError(
+                f"the embedded base model is missing from {BASE_DIR}",
+                "reinstall teamwork, or retrain it with `python -m teamwork_cli.training.pretrain`",
+            )
         return EmbeddedDenoiser.from_pretrained(BASE_DIR, dtype)
     if (Path(base) / "teamwork.json").is_file():
         return EmbeddedDenoiser.from_pretrained(base, dtype)

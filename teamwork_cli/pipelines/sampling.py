@@ -59,13 +59,17 @@ def sample_team(
         raise ValueError(f"inputs missing for teammates: {', '.join(missing)} (team: {', '.join(layout.names)})")
     unknown = [n for n in inputs if not layout.has(n) or not n.endswith(".in")]
     if unknown:
-        raise ValueError(f"inputs given for {', '.join(unknown)}, which are not input teammates of "
-                         f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}")
+        raise ValueError(
+            f"inputs given for {', '.join(unknown)}, which are not input teammates of "
+            f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}"
+        )
     outs = [t.name for t in layout.outputs] if outputs is None else list(outputs)
     bad = [n for n in outs if n not in {t.name for t in layout.outputs}]
     if bad or not outs:
-        raise ValueError(f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
-                         f"got {', '.join(bad) or '(none)'}")
+        raise ValueError(
+            f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
+            f"got {', '.join(bad) or '(none)'}"
+        )
     # An offloaded model's weights rest on the CPU; it runs on `execution_device` (set by TeamPipeline.load).
     device = getattr(denoiser, "execution_device", None) or next(denoiser.model.parameters()).device
     dtype = next(denoiser.model.parameters()).dtype
@@ -115,8 +119,9 @@ def sample_team(
     return _decode(denoiser, latents, outs, n_img, dtype)
 
 
-def _decode(denoiser: TeamDenoiser, latents: Tensor, outs: list[str], n_img: int, dtype: torch.dtype
-            ) -> dict[str, Tensor]:
+def _decode(
+    denoiser: TeamDenoiser, latents: Tensor, outs: list[str], n_img: int, dtype: torch.dtype
+) -> dict[str, Tensor]:
     decoded = denoiser.decode(latents.to(dtype)).float().unflatten(0, (n_img, len(outs)))
     return {n: decoded[:, k] for k, n in enumerate(outs)}
 
@@ -126,8 +131,15 @@ class TeamModel:
     stay clean in `full`, and every call is one team forward. x: [N * n_out, ...] rows, image-major; returns the
     outputs' raw predictions (the denoiser's own parameterisation) in fp32."""
 
-    def __init__(self, denoiser: TeamDenoiser, batch: TeamBatch, full: Tensor, idx_out: list[int],
-                 dtype: torch.dtype, cond: dict | None) -> None:
+    def __init__(
+        self,
+        denoiser: TeamDenoiser,
+        batch: TeamBatch,
+        full: Tensor,
+        idx_out: list[int],
+        dtype: torch.dtype,
+        cond: dict | None,
+    ) -> None:
         self.denoiser, self.batch, self.full, self.idx_out = denoiser, batch, full, idx_out
         self.dtype, self.cond = dtype, cond or {}
         self.n_img, self.n_out = full.shape[0], len(idx_out)
@@ -143,10 +155,16 @@ class TeamModel:
 # Samplers: free functions of one signature, (model, x, timesteps, *, callback, **extra) -> clean latents.
 
 
-def sample_scheduler(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback: Callback | None = None,
-                     generator: torch.Generator | Sequence[torch.Generator] | None = None,
-                     guide: tuple[Tensor, Tensor] | None = None,
-                     after_step: Callable[[int, Tensor], Tensor] | None = None) -> Tensor:
+def sample_scheduler(
+    model: TeamModel,
+    x: Tensor,
+    timesteps: Tensor,
+    *,
+    callback: Callback | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    guide: tuple[Tensor, Tensor] | None = None,
+    after_step: Callable[[int, Tensor], Tensor] | None = None,
+) -> Tensor:
     """The denoiser's own diffusers scheduler step by step (flow-matching Euler for SD3/Flux, DDIM/Euler for UNets).
 
     `after_step(i, latents) -> latents`, if given, runs after step i's scheduler update (before the callback): a
@@ -163,8 +181,9 @@ def sample_scheduler(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback
             x0, keep = guide
             eps = _step_noise(latents.shape, generator, n_img).to(latents.device)
             latents = torch.where(keep, _noised(den, x0, eps, t), latents)
-        model_in = den.scheduler.scale_model_input(latents, t) if hasattr(den.scheduler, "scale_model_input") \
-            else latents
+        model_in = (
+            den.scheduler.scale_model_input(latents, t) if hasattr(den.scheduler, "scale_model_input") else latents
+        )
         pred = model(model_in, t)
         latents = den.scheduler.step(pred, t, latents, generator=row_gens).prev_sample
         if after_step is not None:
@@ -174,8 +193,9 @@ def sample_scheduler(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback
     return latents
 
 
-def sample_one_step(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback: Callback | None = None,
-                    **_: object) -> Tensor:
+def sample_one_step(
+    model: TeamModel, x: Tensor, timesteps: Tensor, *, callback: Callback | None = None, **_: object
+) -> Tensor:
     """One deterministic pass at the single timestep and the clean estimate it implies (a one-step estimator,
     `finetune --one-step`; Garcia et al. 2025, "Fine-Tuning Image-Conditional Diffusion Models is Easier than You
     Think")."""
@@ -189,19 +209,29 @@ def sample_one_step(model: TeamModel, x: Tensor, timesteps: Tensor, *, callback:
 
 SAMPLERS = {"scheduler": sample_scheduler, "one-step": sample_one_step}
 
-def _known_latents(denoiser: TeamDenoiser, outs: list[str], known: dict[str, Tensor] | None,
-                   known_mask: Tensor | None, n_img: int, latent_shape: torch.Size, device, dtype
-                   ) -> tuple[Tensor, Tensor] | None:
+
+def _known_latents(
+    denoiser: TeamDenoiser,
+    outs: list[str],
+    known: dict[str, Tensor] | None,
+    known_mask: Tensor | None,
+    n_img: int,
+    latent_shape: torch.Size,
+    device,
+    dtype,
+) -> tuple[Tensor, Tensor] | None:
     """Clean latents of the known outputs and where they hold, as rows of `latents` ([N * n_out, ...])."""
     if not known:
         return None
     bad = [n for n in known if n not in outs]
     if bad or known_mask is None:
-        raise ValueError(f"known: {', '.join(bad)} are not running outputs ({', '.join(outs)})" if bad else
-                         "known needs known_mask ([N, 1, H, W], 1 = known)")
+        raise ValueError(
+            f"known: {', '.join(bad)} are not running outputs ({', '.join(outs)})"
+            if bad
+            else "known needs known_mask ([N, 1, H, W], 1 = known)"
+        )
     if len(latent_shape) != 3:
-        raise ValueError("known regions need a spatial latent [C, h, w]; this backbone's is "
-                         f"{list(latent_shape)}")
+        raise ValueError(f"known regions need a spatial latent [C, h, w]; this backbone's is {list(latent_shape)}")
     h, w = latent_shape[-2:]
     factor = known_mask.shape[-2] // h
     # A latent cell is known only if every pixel it covers is: min-pooling the mask.
@@ -224,8 +254,7 @@ def _noised(denoiser: TeamDenoiser, x0: Tensor, eps: Tensor, t: Tensor) -> Tenso
     return denoiser.scheduler.add_noise(x0, eps, ts)
 
 
-def _step_noise(shape: torch.Size, generator: torch.Generator | Sequence[torch.Generator] | None,
-                n_img: int) -> Tensor:
+def _step_noise(shape: torch.Size, generator: torch.Generator | Sequence[torch.Generator] | None, n_img: int) -> Tensor:
     """Fresh noise for all rows, image i's from its own generator when there is one per image."""
     if isinstance(generator, Sequence):
         per = (shape[0] // n_img, *shape[1:])

@@ -51,9 +51,18 @@ class TeamPipeline:
         return {o: i for o, i in pairs}, float(meta.get("teamwork.one_step_level", 1.0))
 
     @classmethod
-    def load(cls, adapter: str | Path, *, base: str | None = None, device: str = "auto", dtype: str = "auto",
-             offload: bool = False, attention_slicing: bool = False, compile: bool | str = False,
-             **backbone_options) -> TeamPipeline:
+    def load(
+        cls,
+        adapter: str | Path,
+        *,
+        base: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        offload: bool = False,
+        attention_slicing: bool = False,
+        compile: bool | str = False,
+        **backbone_options,
+    ) -> TeamPipeline:
         """A base denoiser with the adapter, ready on `device`.
 
         adapter: a .safetensors file, a shipped adapter's name (e.g. "svbrdf") or owner/repo/file on the hub.
@@ -84,8 +93,9 @@ class TeamPipeline:
             # The adapter stays fp32 whatever the base's dtype: its layers cast their input (or autocast does).
             load_adapter(den.model, adapter, teammates=info.teammates)
         except ValueError as e:
-            raise TeamworkError(str(e), f"the adapter was trained for base {info.base_model!r}; pass that "
-                                "model with --base") from e
+            raise TeamworkError(
+                str(e), f"the adapter was trained for base {info.base_model!r}; pass that model with --base"
+            ) from e
         den.eval()
         if not (offload and dev.type != "cpu" and _enable_offload(den, dev)):
             den.to(dev)
@@ -99,8 +109,10 @@ class TeamPipeline:
         convention = info.metadata.get("teamwork.input_convention")
         if convention is not None:
             if convention not in INPUT_CONVENTIONS:
-                raise TeamworkError(f"{adapter}: metadata teamwork.input_convention={convention!r} is not one of "
-                                    f"{', '.join(INPUT_CONVENTIONS)}")
+                raise TeamworkError(
+                    f"{adapter}: metadata teamwork.input_convention={convention!r} is not one of "
+                    f"{', '.join(INPUT_CONVENTIONS)}"
+                )
             den.input_convention = convention
         layout = TeamLayout.from_names(info.teammates, name=info.title)
         return cls(den, layout, info, dev, auto)
@@ -131,10 +143,20 @@ class TeamPipeline:
             raise ValueError(f"steps must be at least 1, got {steps}")
 
     @torch.no_grad()
-    def __call__(self, inputs: dict[str, Tensor], *, outputs: list[str] | None = None, steps: int = 4,
-                 seed: int | Sequence[int] = 0, resolution: int | None = None, size: tuple[int, int] | None = None,
-                 num_images: int = 1, callback: Callable[[int, int], None] | None = None,
-                 known: dict[str, Tensor] | None = None, known_mask: Tensor | None = None) -> dict[str, Tensor]:
+    def __call__(
+        self,
+        inputs: dict[str, Tensor],
+        *,
+        outputs: list[str] | None = None,
+        steps: int = 4,
+        seed: int | Sequence[int] = 0,
+        resolution: int | None = None,
+        size: tuple[int, int] | None = None,
+        num_images: int = 1,
+        callback: Callable[[int, int], None] | None = None,
+        known: dict[str, Tensor] | None = None,
+        known_mask: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """Outputs (file encoding, [N, C, H, W]) for inputs in file encoding, at the inputs' own size.
 
         seed: image i's noise comes from its own generator, seeded with seed + i (an int) or seed[i] (one per
@@ -161,13 +183,15 @@ class TeamPipeline:
         ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
         m = self.denoiser.pixel_multiple
         th, tw = math.ceil(ph / m) * m, math.ceil(pw / m) * m
+
         def prepare(n: str, x: Tensor) -> Tensor:
             x = x.float()
             if (ph, pw) != (h, w):
                 x = _resize(x, (ph, pw))
             # Reflect padding up to the UNet's multiple keeps the borders' statistics; it is cropped off below.
-            x = F.pad(x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw)
-                      else "replicate")
+            x = F.pad(
+                x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw) else "replicate"
+            )
             return to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
 
         model_in = {n: prepare(n, x) for n, x in inputs.items()}
@@ -178,19 +202,34 @@ class TeamPipeline:
             for name, x in {**known, "known_mask": known_mask}.items():
                 chans = (1,) if name == "known_mask" else (1, 3)
                 if x.ndim != 4 or x.shape[0] not in (1, n_img) or x.shape[1] not in chans or x.shape[-2:] != (h, w):
-                    raise ValueError(f"{name}: must be [1 or {n_img}, {' or '.join(map(str, chans))}, {h}, {w}] "
-                                     f"(the inputs' size), got {tuple(x.shape)}")
+                    raise ValueError(
+                        f"{name}: must be [1 or {n_img}, {' or '.join(map(str, chans))}, {h}, {w}] "
+                        f"(the inputs' size), got {tuple(x.shape)}"
+                    )
             km = known_mask.float()
             if (ph, pw) != (h, w):  # a resized cell is known only if all of it was
                 km = (_resize(km, (ph, pw)) > 0.999).float()
-            guide = {"known": {n: prepare(n, x) for n, x in known.items()},
-                     "known_mask": F.pad(km, (0, tw - pw, 0, th - ph)).to(self.device)}  # padding: free
+            guide = {
+                "known": {n: prepare(n, x) for n, x in known.items()},
+                "known_mask": F.pad(km, (0, tw - pw, 0, th - ph)).to(self.device),
+            }  # padding: free
         gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            out = sample_team(self.denoiser, self.layout, model_in, size=(th, tw), num_images=num_images,
-                              outputs=outputs, steps=steps, generator=gens, callback=callback,
-                              one_step=self.one_step, **guide, start=self.one_step_start[0],
-                              start_level=self.one_step_start[1])
+            out = sample_team(
+                self.denoiser,
+                self.layout,
+                model_in,
+                size=(th, tw),
+                num_images=num_images,
+                outputs=outputs,
+                steps=steps,
+                generator=gens,
+                callback=callback,
+                one_step=self.one_step,
+                **guide,
+                start=self.one_step_start[0],
+                start_level=self.one_step_start[1],
+            )
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]

@@ -103,9 +103,21 @@ class _WindowTeam:
     window-major, then image-major as in `TeamModel`); a call runs the team on `batch_size` windows at a time,
     each window's N images as groups of their own, with that window's clean input latents."""
 
-    def __init__(self, denoiser: TeamDenoiser, num_teammates: int, idx_in: list[int], idx_out: list[int],
-                 clean: Tensor | None, n_win: int, n_img: int, latent_shape: torch.Size, dtype: torch.dtype,
-                 cond: dict | None, batch_size: int, device) -> None:
+    def __init__(
+        self,
+        denoiser: TeamDenoiser,
+        num_teammates: int,
+        idx_in: list[int],
+        idx_out: list[int],
+        clean: Tensor | None,
+        n_win: int,
+        n_img: int,
+        latent_shape: torch.Size,
+        dtype: torch.dtype,
+        cond: dict | None,
+        batch_size: int,
+        device,
+    ) -> None:
         self.denoiser, self.idx_in, self.idx_out, self.clean = denoiser, idx_in, idx_out, clean
         self.n_win, self.per_window, self.n_out = n_win, n_img, len(idx_out)
         self.n_img = n_win * n_img  # as sample_scheduler counts images: one per (window, image)
@@ -118,8 +130,9 @@ class _WindowTeam:
             active = torch.zeros(b * self.per_window, self.num_teammates, dtype=torch.bool)
             active[:, self.idx_in + self.idx_out] = True
             full = torch.zeros((b * self.per_window, self.num_teammates, *self.latent_shape), device=self.device)
-            self._models[b] = TeamModel(self.denoiser, TeamBatch.from_active(active), full, self.idx_out,
-                                        self.dtype, self.cond)
+            self._models[b] = TeamModel(
+                self.denoiser, TeamBatch.from_active(active), full, self.idx_out, self.dtype, self.cond
+            )
         return self._models[b]
 
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
@@ -130,7 +143,7 @@ class _WindowTeam:
             model = self._model(e - s)
             if self.clean is not None:
                 model.full[:, self.idx_in] = self.clean[s:e].flatten(0, 1)
-            preds.append(model(x[s * rows:e * rows], t))
+            preds.append(model(x[s * rows : e * rows], t))
         return torch.cat(preds)
 
 
@@ -141,17 +154,23 @@ def _check_team(layout: TeamLayout, inputs: dict[str, Tensor], outputs: list[str
         raise ValueError(f"inputs missing for teammates: {', '.join(missing)} (team: {', '.join(layout.names)})")
     unknown = [n for n in inputs if not layout.has(n) or not n.endswith(".in")]
     if unknown:
-        raise ValueError(f"inputs given for {', '.join(unknown)}, which are not input teammates of "
-                         f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}")
+        raise ValueError(
+            f"inputs given for {', '.join(unknown)}, which are not input teammates of "
+            f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}"
+        )
     outs = [t.name for t in layout.outputs] if outputs is None else list(outputs)
     bad = [n for n in outs if n not in {t.name for t in layout.outputs}]
     if bad or not outs:
-        raise ValueError(f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
-                         f"got {', '.join(bad) or '(none)'}")
+        raise ValueError(
+            f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
+            f"got {', '.join(bad) or '(none)'}"
+        )
     shapes = {(x.shape[0], *x.shape[-2:]) for x in inputs.values()}
     if len(shapes) > 1 or any(x.ndim != 4 for x in inputs.values()):
-        raise ValueError(f"inputs must all be [N, 3, H, W] with one N, H and W; got "
-                         f"{', '.join(f'{n}: {list(x.shape)}' for n, x in inputs.items())}")
+        raise ValueError(
+            f"inputs must all be [N, 3, H, W] with one N, H and W; got "
+            f"{', '.join(f'{n}: {list(x.shape)}' for n, x in inputs.items())}"
+        )
     return outs
 
 
@@ -205,8 +224,9 @@ def sample_windows(
         raise ValueError(f"wrap must be True or False, got {wrap!r}")
     m = denoiser.pixel_multiple
     if not isinstance(window, int) or window < m or window % m:
-        raise ValueError(f"window must be a positive multiple of {m} pixels (the denoiser's pixel_multiple); "
-                         f"got {window!r}")
+        raise ValueError(
+            f"window must be a positive multiple of {m} pixels (the denoiser's pixel_multiple); got {window!r}"
+        )
     if not isinstance(overlap, int) or not 0 <= overlap < window:
         raise ValueError(f"overlap must be an int in [0, window - 1] = [0, {window - 1}] pixels; got {overlap!r}")
     device = getattr(denoiser, "execution_device", None) or next(denoiser.model.parameters()).device
@@ -231,11 +251,14 @@ def sample_windows(
     if hl * f != win_h or wl * f != win_w:
         raise ValueError(f"the codec maps {win_w}x{win_h} pixels to {wl}x{hl} latent cells: not one integer factor")
     if height % f or width % f:
-        raise ValueError(f"the canvas ({width}x{height} pixels) must be a multiple of {f} pixels, this denoiser's "
-                         "latent cell")
+        raise ValueError(
+            f"the canvas ({width}x{height} pixels) must be a multiple of {f} pixels, this denoiser's latent cell"
+        )
     if overlap % f or (wrap and overlap < f):
-        raise ValueError(f"overlap must be a multiple of {f} pixels (this denoiser's latent cell)"
-                         f"{', and at least one cell with wrap=True' if wrap else ''}; got {overlap}")
+        raise ValueError(
+            f"overlap must be a multiple of {f} pixels (this denoiser's latent cell)"
+            f"{', and at least one cell with wrap=True' if wrap else ''}; got {overlap}"
+        )
     lat_h, lat_w, lat_overlap = height // f, width // f, overlap // f
     corners = plan_windows(lat_h, lat_w, window // f, lat_overlap, wrap=wrap)
     n_win = len(corners)
@@ -250,20 +273,31 @@ def sample_windows(
         chunks = []
         for s in range(0, n_win, batch_size):
             b = min(s + batch_size, n_win) - s
-            crops = pixels.flatten(-2)[..., cells[s:s + b]].permute(3, 0, 1, 2, 4, 5)  # [b, n_in, N, 3, h, w]
+            crops = pixels.flatten(-2)[..., cells[s : s + b]].permute(3, 0, 1, 2, 4, 5)  # [b, n_in, N, 3, h, w]
             z = denoiser.encode(crops.reshape(-1, *crops.shape[3:]).to(device, dtype)).float()
             chunks.append(z.unflatten(0, (b, len(in_names), n_img)).transpose(1, 2))
         clean = torch.cat(chunks)
     idx_in = [layout.index(n) for n in in_names]
     idx_out = [layout.index(n) for n in outs]
-    model = _WindowTeam(denoiser, len(layout), idx_in, idx_out, clean, n_win, n_img, latent_shape, dtype, cond,
-                        batch_size, device)
+    model = _WindowTeam(
+        denoiser, len(layout), idx_in, idx_out, clean, n_win, n_img, latent_shape, dtype, cond, batch_size, device
+    )
     lat_weights = window_weights(hl, wl, lat_overlap).to(device)
     num_cells = lat_h * lat_w
 
     def decode(latents: Tensor) -> dict[str, Tensor]:
-        return _blend(denoiser, latents.unflatten(0, (n_win, n_img * n_out)), outs, n_img, dtype, pix_cells,
-                      window_weights(win_h, win_w, overlap), (height, width), batch_size, exact)
+        return _blend(
+            denoiser,
+            latents.unflatten(0, (n_win, n_img * n_out)),
+            outs,
+            n_img,
+            dtype,
+            pix_cells,
+            window_weights(win_h, win_w, overlap),
+            (height, width),
+            batch_size,
+            exact,
+        )
 
     if one_step:
         t_last = torch.tensor(float(denoiser.one_step_timestep()) * start_level)
@@ -273,13 +307,14 @@ def sample_windows(
                 if i not in in_names:
                     raise ValueError(f"start: output {o} starts from input {i}, which is not given")
                 src = clean[:, :, in_names.index(i)].flatten(0, 1)
-                x[:, :, outs.index(o)] = denoiser.add_noise(src, torch.zeros_like(src),
-                                                            t_last.expand(src.shape[0]).to(device)).unflatten(
-                                                                0, (n_win, n_img))
+                x[:, :, outs.index(o)] = denoiser.add_noise(
+                    src, torch.zeros_like(src), t_last.expand(src.shape[0]).to(device)
+                ).unflatten(0, (n_win, n_img))
         est = sample_one_step(model, x.flatten(0, 2), t_last[None], callback=callback)
         if sync == "average" and not exact:
-            est = average_windows(est.unflatten(0, (n_win, n_img * n_out)), lat_cells, lat_weights,
-                                  num_cells).flatten(0, 1)
+            est = average_windows(est.unflatten(0, (n_win, n_img * n_out)), lat_cells, lat_weights, num_cells).flatten(
+                0, 1
+            )
         return decode(est)
 
     # The canvas noise, drawn once on the CPU as sample_team draws it, cropped per window.
@@ -294,7 +329,7 @@ def sample_windows(
     latents = noise.flatten(-2)[..., lat_cells.cpu()].permute(2, 0, 1, 3, 4).flatten(0, 1).to(device)
     latents = latents * getattr(denoiser.scheduler, "init_noise_sigma", 1.0)
     # One window's latents: the scheduler's resolution shift (SD3.5, Flux) sees the size the model sees.
-    timesteps = denoiser.set_timesteps(steps, latents[:n_img * n_out])
+    timesteps = denoiser.set_timesteps(steps, latents[: n_img * n_out])
 
     def synchronise(i: int, lat: Tensor) -> Tensor:
         if sync == "none" or exact:
@@ -303,18 +338,27 @@ def sample_windows(
         if sync == "average":
             x = average_windows(x, lat_cells, lat_weights, num_cells)
         else:
-            x = syncsde_windows(x, lat_cells, lat_weights, num_cells,
-                                syncsde_fraction(denoiser, timesteps, i, strength))
+            x = syncsde_windows(
+                x, lat_cells, lat_weights, num_cells, syncsde_fraction(denoiser, timesteps, i, strength)
+            )
         return x.flatten(0, 1)
 
-    latents = sample_scheduler(model, latents, timesteps, callback=callback, generator=row_gens,
-                               after_step=synchronise)
+    latents = sample_scheduler(model, latents, timesteps, callback=callback, generator=row_gens, after_step=synchronise)
     return decode(latents)
 
 
-def _blend(denoiser: TeamDenoiser, latents: Tensor, outs: list[str], n_img: int, dtype: torch.dtype,
-           cells: Tensor, weights: Tensor, size: tuple[int, int], batch_size: int, exact: bool
-           ) -> dict[str, Tensor]:
+def _blend(
+    denoiser: TeamDenoiser,
+    latents: Tensor,
+    outs: list[str],
+    n_img: int,
+    dtype: torch.dtype,
+    cells: Tensor,
+    weights: Tensor,
+    size: tuple[int, int],
+    batch_size: int,
+    exact: bool,
+) -> dict[str, Tensor]:
     """Decode the windows ([windows, N * n_out, C, h, w]) batch_size at a time and blend them into the canvas with
     `weights` (pixels); one window that is the canvas is decoded as sample_team decodes."""
     if exact:

@@ -203,8 +203,14 @@ def fam_metal(r: Rng, s: int) -> Layer:
     kind = r.pick(["polished", "brushed", "brushed", "hammered", "cast", "plates", "tread"])
     c = _metal_colour(r)
     n = noise(r, s, 2, beta=r.u(1.0, 2.0), fmin=2.0)
-    rough_base = {"polished": r.u(0.08, 0.25), "brushed": r.u(0.2, 0.5), "hammered": r.u(0.15, 0.45),
-                  "cast": r.u(0.4, 0.8), "plates": r.u(0.2, 0.6), "tread": r.u(0.25, 0.6)}[kind]
+    rough_base = {
+        "polished": r.u(0.08, 0.25),
+        "brushed": r.u(0.2, 0.5),
+        "hammered": r.u(0.15, 0.45),
+        "cast": r.u(0.4, 0.8),
+        "plates": r.u(0.2, 0.6),
+        "tread": r.u(0.25, 0.6),
+    }[kind]
     rough = rough_base + 0.04 * n[0]
     shape = 0.05 * n[1]
     slope = r.logu(0.005, 0.05)

@@ -135,8 +135,17 @@ def _fill(seeds: list[int], size: int, out: dict[str, Tensor], **kwargs) -> None
         torch.set_num_threads(threads)
 
 
-CHANNELS = {"diffuse": 3, "specular": 3, "roughness": 1, "normals": 3, "basecolor": 3, "metallic": 1,
-            "height": 1, "image": 3, "halfway": 3}
+CHANNELS = {
+    "diffuse": 3,
+    "specular": 3,
+    "roughness": 1,
+    "normals": 3,
+    "basecolor": 3,
+    "metallic": 1,
+    "height": 1,
+    "image": 3,
+    "halfway": 3,
+}
 
 
 def generate(
@@ -166,9 +175,7 @@ def generate(
     return {k: t.to(device) for k, t in out.items()}
 
 
-def material_stream(
-    seed0: int, size: int = 256, batch_size: int = 8, **kwargs
-) -> Iterator[dict[str, Tensor]]:
+def material_stream(seed0: int, size: int = 256, batch_size: int = 8, **kwargs) -> Iterator[dict[str, Tensor]]:
     """Endless batches for training: seeds seed0, seed0 + 1, ... in order (kwargs go to `generate`)."""
     start = seed0
     while True:

@@ -163,9 +163,7 @@ def voronoi(r: Rng, u: Tensor, v: Tensor, gx: int, gy: int, jitter: float) -> tu
     return two[0], two[1], cell
 
 
-def bricks(
-    u: Tensor, v: Tensor, rows: int, cols: int, offsets: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def bricks(u: Tensor, v: Tensor, rows: int, cols: int, offsets: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Brick layout: distance to the brick edge (tile units), brick id, and in-brick coords in [0, 1)."""
     sv = v * rows
     row = torch.floor(sv).long() % rows

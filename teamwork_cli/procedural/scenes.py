@@ -67,8 +67,12 @@ def _plain_material(r: N.Rng) -> dict[str, Tensor]:
     rough = (r.u(0.15, 0.9) + r.u(0.0, 0.08) * noise[1]).clamp(0.05, 1.0)
     normals = torch.zeros(3, s, s)
     normals[2] = 1
-    return {"basecolor": base.clamp(0.02, 0.95), "metallic": torch.full((1, s, s), metal),
-            "roughness": rough.unsqueeze(0), "normals": normals}
+    return {
+        "basecolor": base.clamp(0.02, 0.95),
+        "metallic": torch.full((1, s, s), metal),
+        "roughness": rough.unsqueeze(0),
+        "normals": normals,
+    }
 
 
 def _material(r: N.Rng, seed: int, k: int, dielectric: float = 0.0) -> dict[str, Tensor]:
@@ -100,17 +104,28 @@ def sample_scene(seed: int, lighting: str = "random") -> Scene:
     camera = torch.tensor([r.u(-0.3, 0.3), r.u(1.0, 2.0), 0.0])
     wall_z = -r.u(6.0, 9.0)
     k = 0
-    surfaces = [Surface("plane", {"point": torch.zeros(3), "normal": torch.tensor([0.0, 1.0, 0.0])},
-                        _material(r, seed, k, 0.75), tile=r.u(0.8, 3.0))]
+    surfaces = [
+        Surface(
+            "plane",
+            {"point": torch.zeros(3), "normal": torch.tensor([0.0, 1.0, 0.0])},
+            _material(r, seed, k, 0.75),
+            tile=r.u(0.8, 3.0),
+        )
+    ]
     k += 1
     back = {"point": torch.tensor([0.0, 0.0, wall_z]), "normal": torch.tensor([0.0, 0.0, 1.0])}
     surfaces.append(Surface("plane", back, _material(r, seed, k, 0.75), tile=r.u(0.8, 3.0)))
     if r.p(0.5):
         side = r.pick((-1.0, 1.0))
         k += 1
-        surfaces.append(Surface("plane", {"point": torch.tensor([side * r.u(2.5, 4.0), 0.0, 0.0]),
-                                          "normal": torch.tensor([-side, 0.0, 0.0])},
-                                _material(r, seed, k, 0.75), tile=r.u(0.8, 3.0)))
+        surfaces.append(
+            Surface(
+                "plane",
+                {"point": torch.tensor([side * r.u(2.5, 4.0), 0.0, 0.0]), "normal": torch.tensor([-side, 0.0, 0.0])},
+                _material(r, seed, k, 0.75),
+                tile=r.u(0.8, 3.0),
+            )
+        )
     placed: list[tuple[float, float, float]] = []  # (x, z, footprint radius)
     for _ in range(r.i(2, 5)):
         for _attempt in range(12):  # rejection sampling of non-overlapping footprints
@@ -128,8 +143,11 @@ def sample_scene(seed: int, lighting: str = "random") -> Scene:
             surfaces.append(Surface("sphere", params, _material(r, seed, k), tile=r.u(0.5, 1.5)))
         else:
             half = torch.tensor([size * r.u(0.6, 1.0), size * r.u(0.5, 1.4), size * r.u(0.6, 1.0)])
-            params = {"center": torch.tensor([x, float(half[1]), z]), "half": half,
-                      "rotation": rot_y(r.u(0.0, math.pi / 2))}
+            params = {
+                "center": torch.tensor([x, float(half[1]), z]),
+                "half": half,
+                "rotation": rot_y(r.u(0.0, math.pi / 2)),
+            }
             surfaces.append(Surface("box", params, _material(r, seed, k), tile=r.u(0.5, 1.5)))
     lights = []
     for i in range(1 if r.p(0.5) else 2):
@@ -187,15 +205,24 @@ def render_scene(scene: Scene, size: int | tuple[int, int] = 128, *, shadows: bo
     depth = -((pos - scene.camera) @ to_camera)[:, 2]
     depth = (depth - depth.min()) / (depth.max() - depth.min()).clamp_min(1e-8)
     out = {
-        "image": image, "albedo": albedo, "diffuse": albedo, "specular": specular, "basecolor": mat["basecolor"],
-        "diffuseshading": diffuse_shading, "residual": residual, "normals": shading @ to_camera,
-        "depth": depth.unsqueeze(-1), "roughness": mat["roughness"], "metallic": mat["metallic"],
+        "image": image,
+        "albedo": albedo,
+        "diffuse": albedo,
+        "specular": specular,
+        "basecolor": mat["basecolor"],
+        "diffuseshading": diffuse_shading,
+        "residual": residual,
+        "normals": shading @ to_camera,
+        "depth": depth.unsqueeze(-1),
+        "roughness": mat["roughness"],
+        "metallic": mat["metallic"],
     }
     return {key: v.reshape(h, w, -1).permute(2, 0, 1).contiguous() for key, v in out.items()}
 
 
-def generate(seeds: Sequence[int] | int, size: int | tuple[int, int] = 128, *, shadows: bool = True,
-             lighting: str = "random") -> dict[str, Tensor]:
+def generate(
+    seeds: Sequence[int] | int, size: int | tuple[int, int] = 128, *, shadows: bool = True, lighting: str = "random"
+) -> dict[str, Tensor]:
     """Buffers [B, C, H, W] of the scenes of `seeds`, plus `photo`: what a camera stores (sRGB of clip(image))."""
     from teamwork_cli.graphics.render import to_photo
 

@@ -36,8 +36,10 @@ def check_team(team: TeamPipeline | AdapterInfo) -> list[str]:
     ins = {t.channel for t in layout.inputs}
     outs = [t.channel for t in layout.outputs]
     if "mask" not in ins or not outs or not set(outs) <= ins:
-        raise ValueError(f"adapter {info.path} is not an inpainting adapter: it has inputs {sorted(ins)} and "
-                         f"outputs {outs}; inpainting needs mask.in and, for every X.out, X.in")
+        raise ValueError(
+            f"adapter {info.path} is not an inpainting adapter: it has inputs {sorted(ins)} and "
+            f"outputs {outs}; inpainting needs mask.in and, for every X.out, X.in"
+        )
     return outs
 
 
@@ -118,14 +120,25 @@ def hole_fill(pipe: TeamPipeline) -> str:
     """How the adapter was shown holes in training (metadata teamwork.hole_fill; older files: grey)."""
     fill = pipe.info.metadata.get("teamwork.hole_fill", "grey")
     if fill not in HOLE_FILLS:
-        raise ValueError(f"adapter {pipe.info.path}: metadata teamwork.hole_fill={fill!r} is not one of "
-                         f"{', '.join(HOLE_FILLS)} (a newer teamwork wrote it?)")
+        raise ValueError(
+            f"adapter {pipe.info.path}: metadata teamwork.hole_fill={fill!r} is not one of "
+            f"{', '.join(HOLE_FILLS)} (a newer teamwork wrote it?)"
+        )
     return fill
 
 
-def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps: int = 8, seed: int = 0,
-            resolution: int | None = None, callback: Callable[[int, int], None] | None = None,
-            keep_context: bool = True, keep: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+def inpaint(
+    pipe: TeamPipeline,
+    maps: dict[str, Tensor],
+    mask: Tensor,
+    *,
+    steps: int = 8,
+    seed: int = 0,
+    resolution: int | None = None,
+    callback: Callable[[int, int], None] | None = None,
+    keep_context: bool = True,
+    keep: dict[str, Tensor] | None = None,
+) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) with the mask's region filled; `maps` in file encoding, mask binary.
 
     keep: the values to return outside the mask (default: those `maps` encode); give the exact values of a
@@ -140,8 +153,10 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
         raise ValueError(f"maps: missing {', '.join(missing)}; this adapter fills {', '.join(channels)}")
     sizes = {c: tuple(x.shape[-2:]) for c, x in maps.items()}
     if any(s != tuple(mask.shape[-2:]) for s in sizes.values()):
-        raise ValueError(f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the maps are "
-                         f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)")
+        raise ValueError(
+            f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the maps are "
+            f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)"
+        )
     mask = (mask > 0.5).float()
     for m in mask:  # per image: a hole with no surroundings cannot be filled from them
         check_mask(m)
@@ -150,8 +165,17 @@ def inpaint(pipe: TeamPipeline, maps: dict[str, Tensor], mask: Tensor, *, steps:
     inputs["mask.in"] = mask.expand(maps[channels[0]].shape[0], -1, -1, -1)
     # Blanked, like the inputs: a VAE's latent cells near the hole would otherwise encode the hidden pixels.
     guide = {"known": {f"{c}.out": inputs[f"{c}.in"] for c in channels}, "known_mask": 1 - mask} if keep_context else {}
-    out = pipe(inputs, outputs=[f"{c}.out" for c in channels], steps=steps, seed=seed, resolution=resolution,
-               callback=callback, **guide)
+    out = pipe(
+        inputs,
+        outputs=[f"{c}.out" for c in channels],
+        steps=steps,
+        seed=seed,
+        resolution=resolution,
+        callback=callback,
+        **guide,
+    )
     keep = keep or {}
-    return {c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), keep[c] if c in keep else stored_value(c, maps[c]))
-            for c in channels}
+    return {
+        c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), keep[c] if c in keep else stored_value(c, maps[c]))
+        for c in channels
+    }

@@ -29,8 +29,10 @@ DERIVED: dict[str, tuple[tuple[str, ...], ...]] = {
 def check_team(pipe: TeamPipeline) -> None:
     ins = [t.channel for t in pipe.layout.inputs]
     if ins != ["image"]:
-        raise ValueError(f"adapter {pipe.info.path} is not an intrinsics adapter: its inputs are {ins or 'none'}; "
-                         "intrinsics needs exactly image.in (and intrinsic outputs such as albedo.out)")
+        raise ValueError(
+            f"adapter {pipe.info.path} is not an intrinsics adapter: its inputs are {ins or 'none'}; "
+            "intrinsics needs exactly image.in (and intrinsic outputs such as albedo.out)"
+        )
 
 
 def available(pipe: TeamPipeline) -> list[str]:
@@ -45,8 +47,9 @@ def teammates_for(pipe: TeamPipeline, channels: list[str]) -> list[str]:
     avail = available(pipe)
     unknown = [c for c in channels if c not in avail]
     if unknown or not channels:
-        raise ValueError(f"request: {', '.join(unknown) or '(nothing)'} not available; this adapter gives "
-                         f"{', '.join(avail)}")
+        raise ValueError(
+            f"request: {', '.join(unknown) or '(nothing)'} not available; this adapter gives {', '.join(avail)}"
+        )
     outs = {t.channel for t in pipe.layout.outputs}
     need: list[str] = []
     for c in channels:
@@ -55,10 +58,17 @@ def teammates_for(pipe: TeamPipeline, channels: list[str]) -> list[str]:
     return [f"{c}.out" for c in need]
 
 
-def estimate(pipe: TeamPipeline, photo: Tensor, channels: list[str] | None = None, *, steps: int = 1,
-             seed: int | Sequence[int] = 0,
-             resolution: int | None = None, ensemble: int = 1,
-             callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+def estimate(
+    pipe: TeamPipeline,
+    photo: Tensor,
+    channels: list[str] | None = None,
+    *,
+    steps: int = 1,
+    seed: int | Sequence[int] = 0,
+    resolution: int | None = None,
+    ensemble: int = 1,
+    callback: Callable[[int, int], None] | None = None,
+) -> dict[str, Tensor]:
     """Requested channels (values, [N, C, H, W]) of photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
     ensemble: average this many samples with different noise (`tasks.ensemble`)."""

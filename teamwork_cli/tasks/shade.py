@@ -29,13 +29,22 @@ def check_team(pipe: TeamPipeline) -> list[str]:
     ins = [t.channel for t in pipe.layout.inputs if t.channel != DERIVED]
     outs = [t.channel for t in pipe.layout.outputs]
     if "image" not in outs or not set(REQUIRED) <= set(ins):
-        raise ValueError(f"adapter {pipe.info.path} is not a shading adapter: inputs {ins}, outputs {outs}; "
-                         f"shading needs {', '.join(c + '.in' for c in REQUIRED)} and image.out")
+        raise ValueError(
+            f"adapter {pipe.info.path} is not a shading adapter: inputs {ins}, outputs {outs}; "
+            f"shading needs {', '.join(c + '.in' for c in REQUIRED)} and image.out"
+        )
     return ins
 
 
-def shade(pipe: TeamPipeline, buffers: dict[str, Tensor], *, steps: int = 4, seed: int = 0,
-          resolution: int | None = None, callback: Callable[[int, int], None] | None = None) -> Tensor:
+def shade(
+    pipe: TeamPipeline,
+    buffers: dict[str, Tensor],
+    *,
+    steps: int = 4,
+    seed: int = 0,
+    resolution: int | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> Tensor:
     """Linear radiance [N, 3, H, W] from buffers in file encoding; missing optional ones are neutral, a missing
     albedo comes from basecolor and metallic (`albedo_from_basecolor`)."""
     ins = check_team(pipe)
@@ -45,16 +54,21 @@ def shade(pipe: TeamPipeline, buffers: dict[str, Tensor], *, steps: int = 4, see
             buffers = {c: v for c, v in buffers.items() if c != "basecolor"}
     missing = [c for c in ins if c not in buffers and c not in OPTIONAL]
     if missing:
-        raise ValueError(f"buffers: missing {', '.join(missing)}; this adapter needs {', '.join(missing)} "
-                         f"(optional: {', '.join(c for c in ins if c in OPTIONAL) or 'none'})")
+        raise ValueError(
+            f"buffers: missing {', '.join(missing)}; this adapter needs {', '.join(missing)} "
+            f"(optional: {', '.join(c for c in ins if c in OPTIONAL) or 'none'})"
+        )
     extra = [c for c in buffers if c not in ins]
     if extra:
         raise ValueError(f"buffers: {', '.join(extra)} are not inputs of this adapter ({', '.join(ins)})")
     ref = buffers[REQUIRED[0]]
     sizes = {c: tuple(x.shape[-2:]) for c, x in buffers.items()}
     if len(set(sizes.values())) > 1:
-        raise ValueError("buffers must all have one size; got "
-                         + ", ".join(f"{c} {s[1]}x{s[0]}" for c, s in sizes.items()) + " (width x height)")
+        raise ValueError(
+            "buffers must all have one size; got "
+            + ", ".join(f"{c} {s[1]}x{s[0]}" for c, s in sizes.items())
+            + " (width x height)"
+        )
     n, _, h, w = ref.shape
     inputs = {f"{c}.in": buffers[c] if c in buffers else neutral(c, n, h, w) for c in ins}
     if pipe.layout.has(f"{DERIVED}.in"):  # from the buffers the adapter sees; absent ones neutral, as there

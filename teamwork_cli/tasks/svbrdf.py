@@ -26,14 +26,25 @@ def check_team(pipe: TeamPipeline) -> None:
     ins = {t.channel for t in pipe.layout.inputs}
     missing = [m for m in MAPS if m not in outs]
     if "image" not in ins or missing or not ins <= {"image", "halfway"}:
-        raise ValueError(f"adapter {pipe.info.path} is not an svbrdf adapter: it has inputs "
-                         f"{sorted(ins)} and outputs {sorted(outs)}; svbrdf needs image.in (and optionally "
-                         f"halfway.in) to {', '.join(m + '.out' for m in MAPS)}")
+        raise ValueError(
+            f"adapter {pipe.info.path} is not an svbrdf adapter: it has inputs "
+            f"{sorted(ins)} and outputs {sorted(outs)}; svbrdf needs image.in (and optionally "
+            f"halfway.in) to {', '.join(m + '.out' for m in MAPS)}"
+        )
 
 
-def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps: int = 1,
-             seed: int | Sequence[int] = 0, resolution: int | None = None, ensemble: int = 1, fit: str = "none",
-             callback: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+def estimate(
+    pipe: TeamPipeline,
+    photo: Tensor,
+    *,
+    fov_deg: float = 45.0,
+    steps: int = 1,
+    seed: int | Sequence[int] = 0,
+    resolution: int | None = None,
+    ensemble: int = 1,
+    fit: str = "none",
+    callback: Callable[[int, int], None] | None = None,
+) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) for flash photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
     Also `basecolor`/`metallic` (glTF) and `render`: the estimate re-rendered under the same flash, for checking.
@@ -54,8 +65,9 @@ def estimate(pipe: TeamPipeline, photo: Tensor, *, fov_deg: float = 45.0, steps:
         inputs["halfway.in"] = encode("halfway", hw)
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
-    out = pipe(inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seeds, resolution=resolution,
-               callback=callback)
+    out = pipe(
+        inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seeds, resolution=resolution, callback=callback
+    )
     maps = ensemble_.mean({m: decode(m, out[m + ".out"]) for m in MAPS}, ensemble)
     if fit == "levels":
         maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)

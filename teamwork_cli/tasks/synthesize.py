@@ -25,13 +25,22 @@ MAPS = ("diffuse", "specular", "roughness", "normals")
 
 def check_team(pipe: TeamPipeline) -> list[str]:
     if pipe.layout.inputs:
-        raise ValueError(f"adapter {pipe.info.path} has inputs ({', '.join(t.name for t in pipe.layout.inputs)}); "
-                         "synthesis needs a team of outputs only, e.g. the synthesize preset")
+        raise ValueError(
+            f"adapter {pipe.info.path} has inputs ({', '.join(t.name for t in pipe.layout.inputs)}); "
+            "synthesis needs a team of outputs only, e.g. the synthesize preset"
+        )
     return [t.channel for t in pipe.layout.outputs]
 
 
-def synthesize(pipe: TeamPipeline, count: int, size: tuple[int, int], *, steps: int = 16, seed: int = 0,
-               callback: Callable[[int, int], None] | None = None) -> list[dict[str, Tensor]]:
+def synthesize(
+    pipe: TeamPipeline,
+    count: int,
+    size: tuple[int, int],
+    *,
+    steps: int = 16,
+    seed: int = 0,
+    callback: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Tensor]]:
     """`count` materials (values, [1, C, H, W] per channel); material i is made from seed + i alone, so any one of
     them can be made again by itself. Adds glTF basecolor/metallic when the team has diffuse and specular."""
     channels = check_team(pipe)
@@ -41,6 +50,7 @@ def synthesize(pipe: TeamPipeline, count: int, size: tuple[int, int], *, steps: 
         raise ValueError(f"size must be at least 8 pixels, got {size[1]}x{size[0]}")
     result = []
     for i in range(count):
+
         def step(k: int, n: int, i: int = i) -> None:
             if callback:
                 callback(i * n + k, count * n)
@@ -67,6 +77,9 @@ def load_with_prompt(adapter: str, base: str | None, prompt: str, device: str, d
         return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype)
     name = base if base is not None else read_adapter_info(adapter).base_model
     if name is None or name in EMBEDDED_BASE_NAMES or (Path(name) / "teamwork.json").is_file():
-        raise TeamworkError("the embedded model takes no prompt", "leave out --prompt, or use a text-conditioned "
-                            "--base (SD3, SDXL, SD2 or Flux) with an adapter trained for it")
+        raise TeamworkError(
+            "the embedded model takes no prompt",
+            "leave out --prompt, or use a text-conditioned "
+            "--base (SD3, SDXL, SD2 or Flux) with an adapter trained for it",
+        )
     return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, prompt=prompt)

@@ -27,8 +27,9 @@ from teamwork_cli.procedural import noise as PN
 POOL_KEYS = ("basecolor", "metallic", "roughness", "normals")
 
 
-def build_pool(count: int, size: int = 256, seed0: int = 0, chunk: int = 16,
-               progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+def build_pool(
+    count: int, size: int = 256, seed0: int = 0, chunk: int = 16, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Tensor]:
     """`count` procedural materials (seeds seed0 ...) stored as fp16 maps [count, C, size, size]."""
     parts: dict[str, list[Tensor]] = {k: [] for k in POOL_KEYS}
     for start in range(0, count, chunk):
@@ -49,8 +50,9 @@ def generator_version() -> str:
     return h.hexdigest()[:12]
 
 
-def load_or_build_pool(path: str | Path, count: int, size: int = 256, seed0: int = 0,
-                       progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
+def load_or_build_pool(
+    path: str | Path, count: int, size: int = 256, seed0: int = 0, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Tensor]:
     path = Path(path)
     meta = [count, size, seed0, generator_version()]
     if path.is_file():
@@ -93,8 +95,14 @@ def _transform(maps: dict[str, Tensor], flip_x: bool, flip_y: bool, transpose: b
     return out
 
 
-def svbrdf_views(pool: dict[str, Tensor], batch_size: int, size: int, generator: torch.Generator,
-                 fov_deg: float = 45.0, augment: bool = True) -> dict[str, Tensor]:
+def svbrdf_views(
+    pool: dict[str, Tensor],
+    batch_size: int,
+    size: int,
+    generator: torch.Generator,
+    fov_deg: float = 45.0,
+    augment: bool = True,
+) -> dict[str, Tensor]:
     """A batch of random views of pool materials with their flash photos, maps in value domain.
 
     A view is a square window of side s in [size, pool size] (wrapped: pool maps tile) resampled to `size`, so
@@ -121,8 +129,9 @@ def svbrdf_views(pool: dict[str, Tensor], batch_size: int, size: int, generator:
     radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)
     if augment:  # real photos vary in exposure and sensor noise
         gain = torch.empty(batch_size, 1, 1, 1).uniform_(0.7, 1.3, generator=generator)
-        sigma = torch.exp(torch.empty(batch_size, 1, 1, 1).uniform_(math.log(0.002), math.log(0.02),
-                                                                     generator=generator))
+        sigma = torch.exp(
+            torch.empty(batch_size, 1, 1, 1).uniform_(math.log(0.002), math.log(0.02), generator=generator)
+        )
         photo = R.to_photo(radiance * gain)
         noise = torch.randn(photo.shape, generator=generator)
         maps["image"] = (photo + sigma * noise).clamp(0, 1)
@@ -133,8 +142,9 @@ def svbrdf_views(pool: dict[str, Tensor], batch_size: int, size: int, generator:
     return maps
 
 
-def encoded_views(pool: dict[str, Tensor], batch_size: int, size: int, generator: torch.Generator,
-                  **kwargs) -> dict[str, Tensor]:
+def encoded_views(
+    pool: dict[str, Tensor], batch_size: int, size: int, generator: torch.Generator, **kwargs
+) -> dict[str, Tensor]:
     """`svbrdf_views` in file encoding ([0, 1], as PNG files hold them): what folder datasets give too."""
     views = svbrdf_views(pool, batch_size, size, generator, **kwargs)
     out = {k: encode(k, v) for k, v in views.items() if k != "image"}
@@ -167,13 +177,22 @@ class FolderSource:
             elif found:
                 self.samples.append(found)
         if skipped:
-            warnings.warn(f"--data {root}: {len(skipped)} sample(s) without any output channel of the team "
-                          f"({', '.join(outputs or [])}) skipped: {', '.join(skipped[:5])}"
-                          + (", ..." if len(skipped) > 5 else ""), stacklevel=2)
+            warnings.warn(
+                f"--data {root}: {len(skipped)} sample(s) without any output channel of the team "
+                f"({', '.join(outputs or [])}) skipped: {', '.join(skipped[:5])}"
+                + (", ..." if len(skipped) > 5 else ""),
+                stacklevel=2,
+            )
         if not self.samples:
-            raise ValueError(f"--data {root}: no sample folder holds " + (
-                f"any output channel ({', '.join(outputs)})" if skipped and outputs else
-                f"any of the channels {', '.join(channels)}") + " (expected DIR/<sample>/<channel>.<png|jpg|exr|tif>)")
+            raise ValueError(
+                f"--data {root}: no sample folder holds "
+                + (
+                    f"any output channel ({', '.join(outputs)})"
+                    if skipped and outputs
+                    else f"any of the channels {', '.join(channels)}"
+                )
+                + " (expected DIR/<sample>/<channel>.<png|jpg|exr|tif>)"
+            )
         self._cache: dict[tuple[int, str], Tensor] = {}
 
     def __len__(self) -> int:
@@ -200,9 +219,12 @@ class FolderSource:
             # so that one pixel window is the same region in every map.
             h = max(m.shape[-2] for m in maps.values())
             w = max(m.shape[-1] for m in maps.values())
-            maps = {c: m if m.shape[-2:] == (h, w) else
-                    F.interpolate(m[None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
-                    for c, m in maps.items()}
+            maps = {
+                c: m
+                if m.shape[-2:] == (h, w)
+                else F.interpolate(m[None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
+                for c, m in maps.items()
+            }
             side = min(h, w)
             oy = int(torch.randint(0, h - side + 1, (1,), generator=generator))
             ox = int(torch.randint(0, w - side + 1, (1,), generator=generator))

@@ -38,9 +38,17 @@ def draw_active(available: Tensor, is_output: Tensor, dropout: float, g: torch.G
     return active
 
 
-def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout: float = 0.0,
-              logit_mean: float = 0.0, one_step: bool = False, start: dict[str, str] | None = None,
-              start_level: float = 1.0, hole_loss: bool = False):
+def team_loss(
+    layout: TeamLayout,
+    source: BatchSource,
+    batch_size: int,
+    dropout: float = 0.0,
+    logit_mean: float = 0.0,
+    one_step: bool = False,
+    start: dict[str, str] | None = None,
+    start_level: float = 1.0,
+    hole_loss: bool = False,
+):
     """The finetuning loss as a `train.LossFn`.
 
     one_step: train the adapter as a deterministic one-step estimator instead of a denoiser: outputs start from
@@ -64,20 +72,38 @@ def team_loss(layout: TeamLayout, source: BatchSource, batch_size: int, dropout:
         den = model.module if hasattr(model, "module") else model  # unwrap DDP for the codec and schedule
         with torch.autocast(next(den.model.parameters()).device.type, enabled=False):
             data = source(batch_size, g)  # renderers inside sources must stay fp32 under the trainer's autocast
-        data = {t.name: data[t.name] if t.name in data else data[t.channel] for t in layout.teammates
-                if t.name in data or t.channel in data}  # per teammate: its own key, else its channel's
+        data = {
+            t.name: data[t.name] if t.name in data else data[t.channel]
+            for t in layout.teammates
+            if t.name in data or t.channel in data
+        }  # per teammate: its own key, else its channel's
         n = batch_size
-        available = torch.stack([~torch.isnan(data[t.name]).flatten(1).any(1) if t.name in data
-                                 else torch.zeros(n, dtype=torch.bool) for t in layout.teammates], 1)
+        available = torch.stack(
+            [
+                ~torch.isnan(data[t.name]).flatten(1).any(1) if t.name in data else torch.zeros(n, dtype=torch.bool)
+                for t in layout.teammates
+            ],
+            1,
+        )
         if not (available & is_output).any(dim=1).all():
-            raise ValueError("every training sample needs at least one output channel of the team "
-                             f"({', '.join(t.name for t in layout.outputs)})")
+            raise ValueError(
+                "every training sample needs at least one output channel of the team "
+                f"({', '.join(t.name for t in layout.outputs)})"
+            )
         active = draw_active(available, is_output, dropout, g)
         batch = TeamBatch.from_active(active)
         device = next(den.model.parameters()).device
-        pixels = torch.stack([to_model(torch.nan_to_num(data[t.name]) if t.name in data else
-                                       torch.zeros(n, 1, *next(iter(data.values())).shape[-2:]))
-                              for t in layout.teammates], 1)  # [N, T, 3, H, W]
+        pixels = torch.stack(
+            [
+                to_model(
+                    torch.nan_to_num(data[t.name])
+                    if t.name in data
+                    else torch.zeros(n, 1, *next(iter(data.values())).shape[-2:])
+                )
+                for t in layout.teammates
+            ],
+            1,
+        )  # [N, T, 3, H, W]
         x0 = den.encode(pixels.flatten(0, 1).to(device)).unflatten(0, (n, len(names)))
         if one_step:  # outputs at zero (the noise's mean), or at their start input noised by its mean
             t_img = torch.full((n,), float(den.one_step_timestep()) * start_level, device=device)
@@ -136,16 +162,26 @@ def check_start(layout: TeamLayout, start: dict[str, str], level: float, one_ste
     outs, ins = {t.name for t in layout.outputs}, {t.name for t in layout.inputs}
     for o, i in start.items():
         if o not in outs or i not in ins:
-            raise ValueError(f"start {o}={i}: must be OUTPUT=INPUT teammates; outputs {', '.join(sorted(outs))}, "
-                             f"inputs {', '.join(sorted(ins)) or '(none)'}")
+            raise ValueError(
+                f"start {o}={i}: must be OUTPUT=INPUT teammates; outputs {', '.join(sorted(outs))}, "
+                f"inputs {', '.join(sorted(ins)) or '(none)'}"
+            )
     return {layout.index(o): layout.index(i) for o, i in start.items()}
 
 
 PROCEDURAL = ("svbrdf", "scenes", "inpaint", "synthesize")
 
 
-def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, pool_seed: int = 0,
-                cache: str | Path | None = None, hole_fill: str = "grey") -> BatchSource:
+def make_source(
+    data: str,
+    layout: TeamLayout,
+    size: int,
+    *,
+    pool: int = 1536,
+    pool_seed: int = 0,
+    cache: str | Path | None = None,
+    hole_fill: str = "grey",
+) -> BatchSource:
     """A folder of samples, or generated data: `procedural:svbrdf` (views of cached procedural materials with
     flash photos), `procedural:scenes` (3D scenes with exact intrinsic buffers, `scenes`), `procedural:inpaint`
     (images or materials with random masks) or `procedural:synthesize` (materials with their exact flash render).
@@ -162,8 +198,10 @@ def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, p
     if data.startswith("procedural:"):
         kind = data.split(":", 1)[1]
         if kind not in PROCEDURAL:
-            raise ValueError(f"--data procedural:{kind}: unknown generator; available: "
-                             f"{', '.join('procedural:' + k for k in PROCEDURAL)}")
+            raise ValueError(
+                f"--data procedural:{kind}: unknown generator; available: "
+                f"{', '.join('procedural:' + k for k in PROCEDURAL)}"
+            )
         from teamwork_cli.training import task_data
         from teamwork_cli.training.data import encoded_views, load_or_build_pool
 
@@ -184,8 +222,10 @@ def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, p
         wanted = {t.channel for t in layout.teammates}
         known = {"image", "halfway", "diffuse", "specular", "roughness", "normals"}
         if not wanted <= known:
-            raise ValueError(f"procedural:svbrdf makes {', '.join(sorted(known))}; the team also needs "
-                             f"{', '.join(sorted(wanted - known))}")
+            raise ValueError(
+                f"procedural:svbrdf makes {', '.join(sorted(known))}; the team also needs "
+                f"{', '.join(sorted(wanted - known))}"
+            )
         materials()
         return lambda n, g: {k: v for k, v in encoded_views(mats, n, size, g).items() if k in wanted}
     from teamwork_cli.training.data import FolderSource
@@ -193,16 +233,40 @@ def make_source(data: str, layout: TeamLayout, size: int, *, pool: int = 1536, p
     return FolderSource(data, [t.channel for t in layout.teammates], size, [t.channel for t in layout.outputs])
 
 
-def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, base: str | None = None,
-                  steps: int = 1000, batch_size: int = 8, grad_accum: int = 1, rank: int = 16,
-                  coordination: bool = True, optimizer: str = "adamw", lr: float = 1e-3, warmup: int = 50,
-                  schedule: str = "cosine", clip: float = 1.0, dropout: float = 0.0, seed: int = 0,
-                  resolution: int | None = None, checkpoint_every: int = 100, resume: bool = False,
-                  mixed_precision: str = "auto", title: str | None = None, command: str = "",
-                  progress=None, denoiser: TeamDenoiser | None = None, logit_mean: float = 0.0,
-                  init: str | Path | None = None, one_step: bool = False,
-                  metadata: dict[str, str] | None = None, start: dict[str, str] | None = None,
-                  start_level: float = 1.0, hole_loss: bool = False) -> int:
+def train_adapter(
+    layout: TeamLayout,
+    source: BatchSource,
+    out: str | Path,
+    *,
+    base: str | None = None,
+    steps: int = 1000,
+    batch_size: int = 8,
+    grad_accum: int = 1,
+    rank: int = 16,
+    coordination: bool = True,
+    optimizer: str = "adamw",
+    lr: float = 1e-3,
+    warmup: int = 50,
+    schedule: str = "cosine",
+    clip: float = 1.0,
+    dropout: float = 0.0,
+    seed: int = 0,
+    resolution: int | None = None,
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    mixed_precision: str = "auto",
+    title: str | None = None,
+    command: str = "",
+    progress=None,
+    denoiser: TeamDenoiser | None = None,
+    logit_mean: float = 0.0,
+    init: str | Path | None = None,
+    one_step: bool = False,
+    metadata: dict[str, str] | None = None,
+    start: dict[str, str] | None = None,
+    start_level: float = 1.0,
+    hole_loss: bool = False,
+) -> int:
     """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
     write it in the published format. one_step: a one-step estimator (`team_loss`), marked so in the file's
     metadata (teamwork.objective, and its start: teamwork.one_step_start, teamwork.one_step_level), which the
@@ -222,16 +286,21 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     den = denoiser if denoiser is not None else load_denoiser(base)
     if resolution and resolution % den.pixel_multiple:
         m = den.pixel_multiple
-        raise ValueError(f"resolution {resolution} is not a multiple of {m}, as this base needs (its latent grid "
-                         f"and downsampling); e.g. {max(m, resolution // m * m)} or {(resolution // m + 1) * m}")
+        raise ValueError(
+            f"resolution {resolution} is not a multiple of {m}, as this base needs (its latent grid "
+            f"and downsampling); e.g. {max(m, resolution // m * m)} or {(resolution // m + 1) * m}"
+        )
     # Resolved here, not in train(): the frozen base's dtype below depends on it.
     mixed_precision = run_precision(mixed_precision, Path(out).with_name(Path(out).name + ".state.pt"), resume)
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
         den.model.to(torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
-    extra = {"teamwork.command": command, "teamwork.objective": "one-step" if one_step else "diffusion",
-             **(metadata or {})}
+    extra = {
+        "teamwork.command": command,
+        "teamwork.objective": "one-step" if one_step else "diffusion",
+        **(metadata or {}),
+    }
     if start or start_level != 1.0:
         extra["teamwork.one_step_start"] = ",".join(f"{o}={i}" for o, i in (start or {}).items())
         extra["teamwork.one_step_level"] = repr(float(start_level))
@@ -244,12 +313,31 @@ def train_adapter(layout: TeamLayout, source: BatchSource, out: str | Path, *, b
     base_name = base or "embedded"
 
     def save(model: TeamDenoiser, step: int) -> None:
-        save_adapter(model.model, out, layout.names, base_model=base_name, profile=profile.name,
-                     title=title or f"teamwork {layout.name}", architecture=type(model.model).__name__,
-                     resolution=resolution, extra={"teamwork.train_steps": str(step), **extra})
+        save_adapter(
+            model.model,
+            out,
+            layout.names,
+            base_model=base_name,
+            profile=profile.name,
+            title=title or f"teamwork {layout.name}",
+            architecture=type(model.model).__name__,
+            resolution=resolution,
+            extra={"teamwork.train_steps": str(step), **extra},
+        )
 
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-                      warmup=warmup, grad_accum=grad_accum, clip=clip, seed=seed, checkpoint_every=checkpoint_every,
-                      mixed_precision=mixed_precision)
-    return train(den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save,
-                 progress=progress)
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        warmup=warmup,
+        grad_accum=grad_accum,
+        clip=clip,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        mixed_precision=mixed_precision,
+    )
+    return train(
+        den, loss, cfg, out.with_name(out.name + ".state.pt"), resume=resume, on_checkpoint=save, progress=progress
+    )

@@ -133,8 +133,12 @@ def train(
     # training alone.
     state_path = Path(state_path)
     precision = run_precision(cfg.mixed_precision, state_path, resume)
-    acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
-                      step_scheduler_with_optimizer=False, cpu=cpu_only())
+    acc = Accelerator(
+        mixed_precision=precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        step_scheduler_with_optimizer=False,
+        cpu=cpu_only(),
+    )
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise ValueError("the model has no trainable parameters")
@@ -160,9 +164,18 @@ def train(
             state_path.parent.mkdir(parents=True, exist_ok=True)
             params = {n: p.detach().cpu().clone() for n, p in named}
             scaler = acc.scaler.state_dict() if acc.scaler is not None else None
-            _atomic_save({"params": params, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "scaler": scaler, "step": step, "config": asdict(cfg),
-                          "precision": precision}, state_path)
+            _atomic_save(
+                {
+                    "params": params,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "scaler": scaler,
+                    "step": step,
+                    "config": asdict(cfg),
+                    "precision": precision,
+                },
+                state_path,
+            )
             if on_checkpoint:
                 on_checkpoint(acc.unwrap_model(prepared), step)
         acc.wait_for_everyone()
@@ -175,8 +188,10 @@ def train(
             with acc.accumulate(prepared), acc.autocast():
                 loss = loss_fn(prepared, g)
                 if not torch.isfinite(loss.detach()):  # before the step: a NaN update would ruin the weights
-                    raise FloatingPointError(f"loss became {float(loss.detach())} at step {step}; lower the "
-                                             "learning rate, or check the training data for NaN or infinite values")
+                    raise FloatingPointError(
+                        f"loss became {float(loss.detach())} at step {step}; lower the "
+                        "learning rate, or check the training data for NaN or infinite values"
+                    )
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.clip > 0:
                     acc.clip_grad_norm_([p for _, p in named], cfg.clip)

@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     pool = load_or_build_pool(work.parent / f"pool_{args.pool}_256_{args.pool_seed}.pt", args.pool, 256, args.pool_seed)
     model = EmbeddedDenoiser.from_config(DEFAULT_CONFIG)
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=100, seed=args.seed,
-                      checkpoint_every=100)
+    cfg = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=100, seed=args.seed, checkpoint_every=100
+    )
     t0, first = time.time(), [None]
 
     def progress(step: int, total: int, loss: float) -> None:
@@ -78,11 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m teamwork_cli.training.pretrain " + " ".join(given)
 
     def save(m: EmbeddedDenoiser, step: int) -> None:
-        m.save_pretrained(args.out, meta={"command": command, "steps": step, "pool": args.pool,
-                                         "pool_seed": args.pool_seed, "size": args.size})
+        m.save_pretrained(
+            args.out,
+            meta={"command": command, "steps": step, "pool": args.pool, "pool_seed": args.pool_seed, "size": args.size},
+        )
 
-    train(model, base_loss(pool, args.size, args.batch_size), cfg, work / "state.pt", resume=args.resume,
-          on_checkpoint=save, progress=progress)
+    train(
+        model,
+        base_loss(pool, args.size, args.batch_size),
+        cfg,
+        work / "state.pt",
+        resume=args.resume,
+        on_checkpoint=save,
+        progress=progress,
+    )
     return 0
 
 

@@ -21,16 +21,30 @@ from teamwork_cli.procedural import scenes
 from teamwork_cli.procedural.noise import blur
 
 Source = Callable[[int, torch.Generator], dict[str, Tensor]]
-SCENE_CHANNELS = ("image", "albedo", "diffuse", "specular", "basecolor", "diffuseshading", "inverseshading",
-                  "residual", "normals", "depth", "roughness", "metallic")
+SCENE_CHANNELS = (
+    "image",
+    "albedo",
+    "diffuse",
+    "specular",
+    "basecolor",
+    "diffuseshading",
+    "inverseshading",
+    "residual",
+    "normals",
+    "depth",
+    "roughness",
+    "metallic",
+)
 NEUTRAL_P = 0.3  # how often an optional shading buffer is replaced by its neutral value (tasks.shade)
 
 
 def _check(kind: str, layout: TeamLayout, known: set[str]) -> set[str]:
     wanted = {t.channel for t in layout.teammates}
     if not wanted <= known:
-        raise ValueError(f"procedural:{kind} makes {', '.join(sorted(known))}; the team also needs "
-                         f"{', '.join(sorted(wanted - known))}")
+        raise ValueError(
+            f"procedural:{kind} makes {', '.join(sorted(known))}; the team also needs "
+            f"{', '.join(sorted(wanted - known))}"
+        )
     return wanted
 
 
@@ -38,8 +52,9 @@ def _train_seeds(n: int, g: torch.Generator) -> list[int]:
     return torch.randint(0, scenes.EVAL_SEED0, (n,), generator=g).tolist()
 
 
-def scene_batch(seeds: list[int], size: int, channels: set[str] | None = None, lighting: str = "random"
-                ) -> dict[str, Tensor]:
+def scene_batch(
+    seeds: list[int], size: int, channels: set[str] | None = None, lighting: str = "random"
+) -> dict[str, Tensor]:
     """Scene buffers in file encoding: the image as a camera stores it, shading through its bounded picture."""
     buf = scenes.generate(seeds, size, lighting=lighting)
     buf["inverseshading"] = inverse_shading(buf["diffuseshading"])
@@ -71,8 +86,9 @@ def scene_source(layout: TeamLayout, size: int) -> Source:
             drop = (torch.rand(n, generator=g) < NEUTRAL_P).view(n, 1, 1, 1)
             data[c] = torch.where(drop, neutral(c, n, size, size), data[c])
         if deferred:  # buffers the team does not take are neutral here, as `tasks.shade.shade` makes them
-            data[DERIVED] = with_deferred({c: data[c] if f"{c}.in" in names else neutral(c, n, size, size)
-                                           for c in (*REQUIRED, *OPTIONAL)})
+            data[DERIVED] = with_deferred(
+                {c: data[c] if f"{c}.in" in names else neutral(c, n, size, size) for c in (*REQUIRED, *OPTIONAL)}
+            )
         return data
 
     return draw
@@ -128,8 +144,9 @@ def random_masks(n: int, size: int, g: torch.Generator) -> Tensor:
 # --------------------------------------------------------------------------------------- inpaint, synthesize
 
 
-def inpaint_source(layout: TeamLayout, size: int, pool: Callable[[], dict[str, Tensor]],
-                   hole_fill: str = "grey") -> Source:
+def inpaint_source(
+    layout: TeamLayout, size: int, pool: Callable[[], dict[str, Tensor]], hole_fill: str = "grey"
+) -> Source:
     """procedural:inpaint: a channel that is both X.in and X.out gets X.in blanked under a random mask (the hole
     mid grey, or its harmonic fill: `tasks.inpaint.blank`).
 
@@ -166,4 +183,3 @@ def synthesize_source(layout: TeamLayout, size: int, pool: Callable[[], dict[str
 
     wanted = _check("synthesize", layout, {"image", "halfway", "diffuse", "specular", "roughness", "normals"})
     return lambda n, g: {k: v for k, v in encoded_views(pool(), n, size, g, augment=False).items() if k in wanted}
-

@@ -14,12 +14,21 @@ from teamwork_cli.adapters.model import adapter_layers, adapter_state_dict, inje
 from teamwork_cli.core.team import TeamBatch
 
 TEAM = ["image.in", "diffuse.out", "normals.out"]
-META = {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": "stable-diffusion-3/teamwork",
-        "modelspec.implementation": "https://github.com/samsartor/teamwork", "modelspec.title": "hand made",
-        "modelspec.type": "teamwork", "base_model": "stabilityai/stable-diffusion-3-medium-diffusers",
-        "teamwork.version": "1.0", "teamwork.teammates": ",".join(TEAM), "teamwork.lora_rank": "4",
-        "teamwork.profile": "SD3", "teamwork.lora_communication": "True", "teamwork.use_bias": "True",
-        "teamwork.some_future_key": "ignored"}
+META = {
+    "modelspec.sai_model_spec": "1.0.0",
+    "modelspec.architecture": "stable-diffusion-3/teamwork",
+    "modelspec.implementation": "https://github.com/samsartor/teamwork",
+    "modelspec.title": "hand made",
+    "modelspec.type": "teamwork",
+    "base_model": "stabilityai/stable-diffusion-3-medium-diffusers",
+    "teamwork.version": "1.0",
+    "teamwork.teammates": ",".join(TEAM),
+    "teamwork.lora_rank": "4",
+    "teamwork.profile": "SD3",
+    "teamwork.lora_communication": "True",
+    "teamwork.use_bias": "True",
+    "teamwork.some_future_key": "ignored",
+}
 Q, FF = "transformer_blocks.0.attn.to_q", "transformer_blocks.0.ff.net.0.proj"  # 16->16 and 16->64
 
 
@@ -35,8 +44,9 @@ def published_tensors(t: int = 3, rank: int = 4) -> dict[str, torch.Tensor]:
 
 
 def write(path: Path, tensors: dict[str, torch.Tensor] | None = None, **meta: str | None) -> Path:
-    metadata = {k: v for k, v in {**META, **{k.replace("__", "."): v for k, v in meta.items()}}.items()
-                if v is not None}
+    metadata = {
+        k: v for k, v in {**META, **{k.replace("__", "."): v for k, v in meta.items()}}.items() if v is not None
+    }
     save_file(tensors if tensors is not None else published_tensors(), str(path), metadata=metadata)
     return path
 
@@ -47,25 +57,48 @@ def test_round_trip_is_bit_exact(tmp_path: Path, tiny_sd3) -> None:
     with torch.no_grad():
         for p in adapter_state_dict(model).values():
             p.normal_()
-    path = save_adapter(model, tmp_path / "team.safetensors", TEAM, base_model="sd3", title="t", profile="SD3",
-                        architecture="stable-diffusion-3", resolution=512, extra={"note": "x"})
+    path = save_adapter(
+        model,
+        tmp_path / "team.safetensors",
+        TEAM,
+        base_model="sd3",
+        title="t",
+        profile="SD3",
+        architecture="stable-diffusion-3",
+        resolution=512,
+        extra={"note": "x"},
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["team.safetensors"]  # no temporary left behind
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
-    assert meta == {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": "stable-diffusion-3/teamwork",
-                    "modelspec.implementation": "teamwork-diffusion", "modelspec.title": "t",
-                    "modelspec.type": "teamwork", "modelspec.resolution": "512x512", "base_model": "sd3",
-                    "teamwork.version": "1.0", "teamwork.teammates": "image.in,diffuse.out,normals.out",
-                    "teamwork.lora_rank": "4", "teamwork.profile": "SD3", "teamwork.lora_communication": "True",
-                    "teamwork.use_bias": "True", "note": "x"}
+    assert meta == {
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": "stable-diffusion-3/teamwork",
+        "modelspec.implementation": "teamwork-diffusion",
+        "modelspec.title": "t",
+        "modelspec.type": "teamwork",
+        "modelspec.resolution": "512x512",
+        "base_model": "sd3",
+        "teamwork.version": "1.0",
+        "teamwork.teammates": "image.in,diffuse.out,normals.out",
+        "teamwork.lora_rank": "4",
+        "teamwork.profile": "SD3",
+        "teamwork.lora_communication": "True",
+        "teamwork.use_bias": "True",
+        "note": "x",
+    }
     loaded = tiny_sd3()
     state, info = load_adapter(loaded, path, teammates=TEAM)
     assert info.inputs == ["image.in"] and info.outputs == ["diffuse.out", "normals.out"] and info.num_layers == 7
     saved, back = adapter_state_dict(model), adapter_state_dict(loaded)
     assert saved.keys() == back.keys() and all(torch.equal(saved[k], back[k]) for k in saved)
     batch = TeamBatch.from_active([[0, 1, 2], [0, 2]], 3)
-    inputs = {"hidden_states": torch.randn(5, 4, 8, 8), "encoder_hidden_states": torch.randn(5, 5, 16),
-              "pooled_projections": torch.randn(5, 8), "timestep": torch.full((5,), 500.0)}
+    inputs = {
+        "hidden_states": torch.randn(5, 4, 8, 8),
+        "encoder_hidden_states": torch.randn(5, 5, 16),
+        "pooled_projections": torch.randn(5, 8),
+        "timestep": torch.full((5,), 500.0),
+    }
     with torch.no_grad(), team_context(model, batch):
         expected = model(**inputs).sample
     with torch.no_grad(), team_context(state, batch):
@@ -90,8 +123,7 @@ def test_published_layout_loads_exactly_its_layers(tmp_path: Path, tiny_sd3) -> 
 
 def test_no_bias_and_no_communication(tmp_path: Path, tiny_sd3) -> None:
     tensors = {k: v for k, v in published_tensors().items() if not k.endswith("bias")}
-    path = write(tmp_path / "a.safetensors", tensors, teamwork__use_bias="False",
-                 teamwork__lora_communication="False")
+    path = write(tmp_path / "a.safetensors", tensors, teamwork__use_bias="False", teamwork__lora_communication="False")
     model = tiny_sd3()
     load_adapter(model, path)
     assert all(not layer.communication and layer.adapter.bias is None for layer in adapter_layers(model).values())
@@ -112,21 +144,25 @@ def _missing_layer() -> dict[str, torch.Tensor]:
     return tensors
 
 
-@pytest.mark.parametrize("tensors, meta, match", [
-    (None, {"modelspec__type": "lora"}, "modelspec.type is 'lora', expected 'teamwork'"),
-    (None, {"modelspec__type": None}, "modelspec.type is None"),
-    (None, {"teamwork__teammates": None}, "teamwork.teammates is missing"),
-    (None, {"teamwork__teammates": "image,diffuse.out,normals.out"}, "'<channel>.in|out'"),
-    (None, {"teamwork__lora_rank": "four"}, "lora_rank='four' must be a positive integer"),
-    (None, {"teamwork__lora_rank": "8"}, r"rank 8 they must be \[3, in, 8\]"),
-    (None, {"teamwork__teammates": "image.in,diffuse.out"}, "with 2 teammates"),
-    (None, {"teamwork__lora_communication": "maybe"}, "is not a boolean"),
-    (_bad_shape, {}, r"has shape \[3, 17, 4\] but layer transformer_blocks.0.attn.to_q .* needs \[3, 16, 4\]"),
-    (_missing_layer, {}, "layer transformer_blocks.7.attn.to_q is not a module of SD3Transformer2DModel"),
-    (lambda: {f"{Q}.adapter.down": torch.zeros(3, 16, 4)}, {}, "needs both adapter.down and adapter.up"),
-])
-def test_load_errors_name_file_and_mismatch(tmp_path: Path, tensors: object, meta: dict[str, str | None],
-                                            match: str, tiny_sd3) -> None:
+@pytest.mark.parametrize(
+    "tensors, meta, match",
+    [
+        (None, {"modelspec__type": "lora"}, "modelspec.type is 'lora', expected 'teamwork'"),
+        (None, {"modelspec__type": None}, "modelspec.type is None"),
+        (None, {"teamwork__teammates": None}, "teamwork.teammates is missing"),
+        (None, {"teamwork__teammates": "image,diffuse.out,normals.out"}, "'<channel>.in|out'"),
+        (None, {"teamwork__lora_rank": "four"}, "lora_rank='four' must be a positive integer"),
+        (None, {"teamwork__lora_rank": "8"}, r"rank 8 they must be \[3, in, 8\]"),
+        (None, {"teamwork__teammates": "image.in,diffuse.out"}, "with 2 teammates"),
+        (None, {"teamwork__lora_communication": "maybe"}, "is not a boolean"),
+        (_bad_shape, {}, r"has shape \[3, 17, 4\] but layer transformer_blocks.0.attn.to_q .* needs \[3, 16, 4\]"),
+        (_missing_layer, {}, "layer transformer_blocks.7.attn.to_q is not a module of SD3Transformer2DModel"),
+        (lambda: {f"{Q}.adapter.down": torch.zeros(3, 16, 4)}, {}, "needs both adapter.down and adapter.up"),
+    ],
+)
+def test_load_errors_name_file_and_mismatch(
+    tmp_path: Path, tensors: object, meta: dict[str, str | None], match: str, tiny_sd3
+) -> None:
     path = write(tmp_path / "bad.safetensors", tensors() if callable(tensors) else None, **meta)
     model = tiny_sd3()
     with pytest.raises(ValueError, match=match) as err:

@@ -7,20 +7,34 @@ import pytest
 from teamwork_cli.adapters.config import FORMAT_VERSION, IMPLEMENTATION, TeamworkConfig
 
 TEAM = ["image.in", "diffuse.out", "normals.out"]
-META = {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": "stable-diffusion-3/teamwork",
-        "modelspec.implementation": "https://github.com/samsartor/teamwork", "modelspec.title": "hand made",
-        "modelspec.type": "teamwork", "modelspec.resolution": "512x512",
-        "base_model": "stabilityai/stable-diffusion-3-medium-diffusers", "teamwork.version": "1.0",
-        "teamwork.teammates": ",".join(TEAM), "teamwork.lora_rank": "4", "teamwork.profile": "SD3",
-        "teamwork.lora_communication": "False", "teamwork.use_bias": "True", "teamwork.objective": "one-step",
-        "note": "from another tool"}
+META = {
+    "modelspec.sai_model_spec": "1.0.0",
+    "modelspec.architecture": "stable-diffusion-3/teamwork",
+    "modelspec.implementation": "https://github.com/samsartor/teamwork",
+    "modelspec.title": "hand made",
+    "modelspec.type": "teamwork",
+    "modelspec.resolution": "512x512",
+    "base_model": "stabilityai/stable-diffusion-3-medium-diffusers",
+    "teamwork.version": "1.0",
+    "teamwork.teammates": ",".join(TEAM),
+    "teamwork.lora_rank": "4",
+    "teamwork.profile": "SD3",
+    "teamwork.lora_communication": "False",
+    "teamwork.use_bias": "True",
+    "teamwork.objective": "one-step",
+    "note": "from another tool",
+}
 
 
 def test_metadata_round_trips_key_for_key():
     config = TeamworkConfig.from_metadata(META)
     assert config.teammates == TEAM and config.rank == 4 and config.communication is False and config.use_bias
     assert (config.profile, config.base_model, config.title, config.resolution) == (
-        "SD3", "stabilityai/stable-diffusion-3-medium-diffusers", "hand made", "512x512")
+        "SD3",
+        "stabilityai/stable-diffusion-3-medium-diffusers",
+        "hand made",
+        "512x512",
+    )
     assert config.inputs == ["image.in"] and config.outputs == ["diffuse.out", "normals.out"]
     assert config.extra == {"teamwork.objective": "one-step", "note": "from another tool"}  # unknown keys kept
     assert config.to_metadata() == META
@@ -35,8 +49,10 @@ def test_defaults_and_the_architecture_suffix():
     assert "modelspec.resolution" not in meta  # only where recorded
     back = TeamworkConfig.from_metadata(meta)
     assert back.architecture == "sd3/teamwork" and back.to_metadata() == meta  # the suffix is not doubled
-    bare = TeamworkConfig.from_metadata({"modelspec.type": "teamwork", "teamwork.teammates": "a.in,b.out",
-                                         "teamwork.lora_rank": "3"}, default_use_bias=False)
+    bare = TeamworkConfig.from_metadata(
+        {"modelspec.type": "teamwork", "teamwork.teammates": "a.in,b.out", "teamwork.lora_rank": "3"},
+        default_use_bias=False,
+    )
     assert bare.communication is True and bare.use_bias is False and bare.extra == {}
 
 
@@ -52,19 +68,22 @@ def test_extra_values_must_be_strings():
         TeamworkConfig(TEAM, 4, extra={"teamwork.train_steps": 3}).to_metadata()
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"modelspec.type": "lora"}, r"modelspec\.type is 'lora', expected 'teamwork'"),
-    ({"modelspec.type": None}, r"modelspec\.type is None"),
-    ({"teamwork.teammates": None}, r"teamwork\.teammates is missing or empty"),
-    ({"teamwork.teammates": " , "}, r"teamwork\.teammates is missing or empty"),
-    ({"teamwork.teammates": "image,diffuse.out"}, r"teamwork\.teammates .* unique '<channel>\.in\|out' names"),
-    ({"teamwork.teammates": "image.in,image.in,diffuse.out"}, r"teamwork\.teammates .* unique"),
-    ({"teamwork.lora_rank": "four"}, r"teamwork\.lora_rank='four' must be a positive integer"),
-    ({"teamwork.lora_rank": "0"}, r"teamwork\.lora_rank='0' must be a positive integer"),
-    ({"teamwork.lora_rank": None}, r"teamwork\.lora_rank=None must be a positive integer"),
-    ({"teamwork.lora_communication": "maybe"}, r"teamwork\.lora_communication='maybe' is not a boolean"),
-    ({"teamwork.use_bias": "2"}, r"teamwork\.use_bias='2' is not a boolean"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"modelspec.type": "lora"}, r"modelspec\.type is 'lora', expected 'teamwork'"),
+        ({"modelspec.type": None}, r"modelspec\.type is None"),
+        ({"teamwork.teammates": None}, r"teamwork\.teammates is missing or empty"),
+        ({"teamwork.teammates": " , "}, r"teamwork\.teammates is missing or empty"),
+        ({"teamwork.teammates": "image,diffuse.out"}, r"teamwork\.teammates .* unique '<channel>\.in\|out' names"),
+        ({"teamwork.teammates": "image.in,image.in,diffuse.out"}, r"teamwork\.teammates .* unique"),
+        ({"teamwork.lora_rank": "four"}, r"teamwork\.lora_rank='four' must be a positive integer"),
+        ({"teamwork.lora_rank": "0"}, r"teamwork\.lora_rank='0' must be a positive integer"),
+        ({"teamwork.lora_rank": None}, r"teamwork\.lora_rank=None must be a positive integer"),
+        ({"teamwork.lora_communication": "maybe"}, r"teamwork\.lora_communication='maybe' is not a boolean"),
+        ({"teamwork.use_bias": "2"}, r"teamwork\.use_bias='2' is not a boolean"),
+    ],
+)
 def test_bad_metadata_is_refused_naming_the_file_and_key(change, match):
     meta = {k: v for k, v in {**META, **change}.items() if v is not None}
     with pytest.raises(ValueError, match=match) as err:

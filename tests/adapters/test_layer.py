@@ -114,8 +114,9 @@ def test_zero_up_is_exactly_the_base_model(make: object, sd3_inputs) -> None:
 
 @pytest.mark.parametrize("communication", [True, False])
 @pytest.mark.parametrize("active", [HETERO, DENSE])
-def test_coordination_reaches_other_teammates_only_when_on(communication: bool, active: list[list[int]], sd3_inputs,
-                                                           tiny_sd3) -> None:
+def test_coordination_reaches_other_teammates_only_when_on(
+    communication: bool, active: list[list[int]], sd3_inputs, tiny_sd3
+) -> None:
     model = tiny_sd3()
     inject_adapter(model, None, 3, 4, communication=communication)
     randomise(model)

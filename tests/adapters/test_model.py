@@ -17,8 +17,9 @@ def test_state_dict_keys_and_removal(tiny_sd3) -> None:
     wrapped = model.transformer_blocks[0].attn.to_q
     assert wrapped.weight is to_q.weight and wrapped.base_layer is to_q  # base is wrapped, not copied
     sd = adapter_state_dict(model)
-    assert set(sd) == {f"transformer_blocks.0.attn.{p}.adapter.{n}" for p in ("to_q", "to_out.0")
-                       for n in ("down", "up", "bias")}
+    assert set(sd) == {
+        f"transformer_blocks.0.attn.{p}.adapter.{n}" for p in ("to_q", "to_out.0") for n in ("down", "up", "bias")
+    }
     assert sd["transformer_blocks.0.attn.to_q.adapter.down"].shape == (3, 16, 4)
     assert set(sd) <= set(model.state_dict())
     assert remove_adapter(model) == ["transformer_blocks.0.attn.to_q", "transformer_blocks.0.attn.to_out.0"]
@@ -29,9 +30,11 @@ def test_state_dict_keys_and_removal(tiny_sd3) -> None:
 
 def test_inject_errors_leave_model_untouched(tiny_sd3) -> None:
     model = tiny_sd3()
-    for names, match in ((["transformer_blocks.0.attn.to_q", "nope.layer"], "not a submodule"),
-                         (["transformer_blocks.0.norm2"], "LayerNorm; Teamwork adapts only Linear, Conv2d"),
-                         ([], "empty")):
+    for names, match in (
+        (["transformer_blocks.0.attn.to_q", "nope.layer"], "not a submodule"),
+        (["transformer_blocks.0.norm2"], "LayerNorm; Teamwork adapts only Linear, Conv2d"),
+        ([], "empty"),
+    ):
         with pytest.raises(ValueError, match=match):
             inject_adapter(model, names, 2, 4)
         assert not adapter_layers(model)

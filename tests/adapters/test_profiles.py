@@ -24,28 +24,61 @@ UNET_ATTN = ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "ff.net
 
 
 def sd3() -> SD3Transformer2DModel:
-    return SD3Transformer2DModel(sample_size=8, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
-                                 num_attention_heads=2, joint_attention_dim=16, caption_projection_dim=16,
-                                 pooled_projection_dim=8, out_channels=4).eval()
+    return SD3Transformer2DModel(
+        sample_size=8,
+        patch_size=2,
+        in_channels=4,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        caption_projection_dim=16,
+        pooled_projection_dim=8,
+        out_channels=4,
+    ).eval()
 
 
 def flux() -> FluxTransformer2DModel:
-    return FluxTransformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
-                                  attention_head_dim=8, num_attention_heads=2, joint_attention_dim=16,
-                                  pooled_projection_dim=8, axes_dims_rope=(2, 2, 4)).eval()
+    return FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        pooled_projection_dim=8,
+        axes_dims_rope=(2, 2, 4),
+    ).eval()
 
 
 def unet_cond() -> UNet2DConditionModel:
-    return UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16),
-                                layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=8,
-                                attention_head_dim=2, norm_num_groups=4).eval()
+    return UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    ).eval()
 
 
 def unet() -> UNet2DModel:
-    return UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
-                       down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4, attention_head_dim=4).eval()
+    return UNet2DModel(
+        sample_size=8,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+        attention_head_dim=4,
+    ).eval()
 
 
 def names(prefixes: list[str], leaves: list[str]) -> set[str]:
@@ -64,11 +97,25 @@ def test_flux_layers() -> None:
 
 def test_unet2d_condition_layers_exclude_cross_attention() -> None:
     got = layers_to_adapt(unet_cond())
-    attn = names([f"{b}.transformer_blocks.0" for b in ("down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
-                                                         "up_blocks.1.attentions.1", "mid_block.attentions.0")],
-                 UNET_ATTN)
-    shortcut = ["down_blocks.1.resnets.0", "up_blocks.0.resnets.0", "up_blocks.0.resnets.1",
-                "up_blocks.1.resnets.0", "up_blocks.1.resnets.1"]
+    attn = names(
+        [
+            f"{b}.transformer_blocks.0"
+            for b in (
+                "down_blocks.0.attentions.0",
+                "up_blocks.1.attentions.0",
+                "up_blocks.1.attentions.1",
+                "mid_block.attentions.0",
+            )
+        ],
+        UNET_ATTN,
+    )
+    shortcut = [
+        "down_blocks.1.resnets.0",
+        "up_blocks.0.resnets.0",
+        "up_blocks.0.resnets.1",
+        "up_blocks.1.resnets.0",
+        "up_blocks.1.resnets.1",
+    ]
     plain = ["down_blocks.0.resnets.0", "mid_block.resnets.0", "mid_block.resnets.1"]
     resnets = names(shortcut, ["conv1", "conv2", "conv_shortcut"]) | names(plain, ["conv1", "conv2"])
     assert set(got) == attn | resnets
@@ -77,10 +124,22 @@ def test_unet2d_condition_layers_exclude_cross_attention() -> None:
 
 def test_unet2d_layers() -> None:
     got = set(layers_to_adapt(unet()))
-    attn = names(["down_blocks.1.attentions.0", "up_blocks.0.attentions.0", "up_blocks.0.attentions.1",
-                  "mid_block.attentions.0"], ["to_q", "to_k", "to_v", "to_out.0"])
-    shortcut = ["down_blocks.1.resnets.0", "up_blocks.0.resnets.0", "up_blocks.0.resnets.1",
-                "up_blocks.1.resnets.0", "up_blocks.1.resnets.1"]
+    attn = names(
+        [
+            "down_blocks.1.attentions.0",
+            "up_blocks.0.attentions.0",
+            "up_blocks.0.attentions.1",
+            "mid_block.attentions.0",
+        ],
+        ["to_q", "to_k", "to_v", "to_out.0"],
+    )
+    shortcut = [
+        "down_blocks.1.resnets.0",
+        "up_blocks.0.resnets.0",
+        "up_blocks.0.resnets.1",
+        "up_blocks.1.resnets.0",
+        "up_blocks.1.resnets.1",
+    ]
     plain = ["down_blocks.0.resnets.0", "mid_block.resnets.0", "mid_block.resnets.1"]
     assert got == attn | names(shortcut, ["conv1", "conv2", "conv_shortcut"]) | names(plain, ["conv1", "conv2"])
 
@@ -88,16 +147,28 @@ def test_unet2d_layers() -> None:
 def _inputs(model: nn.Module, rows: int) -> dict[str, torch.Tensor]:
     t = torch.full((rows,), 0.5)
     if isinstance(model, FluxTransformer2DModel):
-        return {"hidden_states": torch.randn(rows, 16, 4), "encoder_hidden_states": torch.randn(rows, 5, 16),
-                "pooled_projections": torch.randn(rows, 8), "timestep": t, "img_ids": torch.zeros(16, 3),
-                "txt_ids": torch.zeros(5, 3)}
+        return {
+            "hidden_states": torch.randn(rows, 16, 4),
+            "encoder_hidden_states": torch.randn(rows, 5, 16),
+            "pooled_projections": torch.randn(rows, 8),
+            "timestep": t,
+            "img_ids": torch.zeros(16, 3),
+            "txt_ids": torch.zeros(5, 3),
+        }
     if isinstance(model, UNet2DConditionModel):
-        return {"sample": torch.randn(rows, 4, 8, 8), "timestep": t * 1000,
-                "encoder_hidden_states": torch.randn(rows, 3, 8)}
+        return {
+            "sample": torch.randn(rows, 4, 8, 8),
+            "timestep": t * 1000,
+            "encoder_hidden_states": torch.randn(rows, 3, 8),
+        }
     if isinstance(model, UNet2DModel):
         return {"sample": torch.randn(rows, 3, 8, 8), "timestep": t * 1000}
-    return {"hidden_states": torch.randn(rows, 4, 8, 8), "encoder_hidden_states": torch.randn(rows, 5, 16),
-            "pooled_projections": torch.randn(rows, 8), "timestep": t * 1000}
+    return {
+        "hidden_states": torch.randn(rows, 4, 8, 8),
+        "encoder_hidden_states": torch.randn(rows, 5, 16),
+        "pooled_projections": torch.randn(rows, 8),
+        "timestep": t * 1000,
+    }
 
 
 @pytest.mark.parametrize("make", [sd3, flux, unet_cond, unet])
@@ -123,6 +194,7 @@ def test_unsupported_model_lists_supported_classes() -> None:
 
 def test_register_backbone_and_subclasses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backbones, "_REGISTRY", dict(backbones._REGISTRY))  # keep the global registry clean
+
     class TinyNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()

@@ -10,9 +10,30 @@ from teamwork_cli.cli.app import main
 
 
 def _args(dataset, base, out, steps, *extra):
-    return ["finetune", "--channels", "image.in,diffuse.out,normals.out", "--data", str(dataset), "--base", str(base),
-            "-o", str(out), "--steps", str(steps), "--batch-size", "2", "--resolution", "16", "--rank", "2",
-            "--checkpoint-every", "2", "--mixed-precision", "no", *extra]
+    return [
+        "finetune",
+        "--channels",
+        "image.in,diffuse.out,normals.out",
+        "--data",
+        str(dataset),
+        "--base",
+        str(base),
+        "-o",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "2",
+        "--resolution",
+        "16",
+        "--rank",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--mixed-precision",
+        "no",
+        *extra,
+    ]
 
 
 def _tensors(path):
@@ -50,12 +71,15 @@ def test_resume_without_state_fails(tmp_path, dataset, tiny_base, capsys):
     assert code == 1 and "no training state" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["--channels", "image.in,Diffuse.out"], "must look like"),
-    (["--channels", "image.in,image.in,diffuse.out"], "listed twice"),
-    (["--channels", "image.in,diffuse.in"], "no output teammate"),
-    (["--preset", "nope"], "available"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--channels", "image.in,Diffuse.out"], "must look like"),
+        (["--channels", "image.in,image.in,diffuse.out"], "listed twice"),
+        (["--channels", "image.in,diffuse.in"], "no output teammate"),
+        (["--preset", "nope"], "available"),
+    ],
+)
 def test_bad_channels(tmp_path, dataset, tiny_base, capsys, bad, message):
     args = ["finetune", *bad, "--data", str(dataset), "--base", str(tiny_base), "-o", str(tmp_path / "o.st")]
     assert main(args) == 2  # bad usage, found before the data or the model loads
@@ -125,8 +149,10 @@ def test_one_step_start_is_recorded_and_reads_its_input(tmp_path, dataset, tiny_
 
     out, plain = tmp_path / "start.safetensors", tmp_path / "plain.safetensors"
     common = ["--one-step", "--lr", "1e-2", "--no-coordination"]
-    assert main([*_args(dataset, tiny_base, out, 2), *common, "--start", "diffuse.out=image.in",
-                 "--start-level", "0.2"]) == 0
+    assert (
+        main([*_args(dataset, tiny_base, out, 2), *common, "--start", "diffuse.out=image.in", "--start-level", "0.2"])
+        == 0
+    )
     meta = _tensors(out)[1]
     assert meta["teamwork.one_step_start"] == "diffuse.out=image.in" and float(meta["teamwork.one_step_level"]) == 0.2
     capsys.readouterr()
@@ -145,18 +171,24 @@ def test_one_step_start_is_recorded_and_reads_its_input(tmp_path, dataset, tiny_
 
 def test_bad_usage_fails_before_training(tmp_path, dataset, tiny_base, capsys):
     out = tmp_path / "x.safetensors"
-    cases = [(["--start", "diffuse.out=image.in"], 2, "add --one-step"),
-             (["--one-step", "--start", "diffuse.out=normals.out"], 2, "must be OUTPUT=INPUT teammates"),
-             (["--one-step", "--start", "diffuse.out"], 2, "OUT=IN"),
-             (["--one-step", "--start", "diffuse.out=image.in,diffuse.out=normals.in"], 2, "one input"),
-             (["--one-step", "--start-level", "1.5"], 2, "start level must be in (0, 1]"),
-             (["--optimizer", "sgd"], 2, "adamw, prodigy"),
-             (["--batch-size", "0"], 2, "--batch-size: must be at least 1"),
-             (["--data", "procedural:nope"], 2, "procedural:svbrdf"), (["--hole-fill", "blue"], 2, "grey, harmonic"),
-             (["--resolution", "41"], 1, "not a multiple of"), (["--checkpoint-every", "0"], 2, "--checkpoint-every:"),
-             (["--rank", "0"], 2, "--rank: must be at least 1"), (["--dropout", "1.5"], 2, "--dropout:"),
-             (["--lr", "-1"], 2, "--lr: must be at least 0"), (["--warmup", "-1"], 2, "--warmup:"),
-             (["--mixed-precision", "fp8"], 2, "--mixed-precision: must be one of auto")]
+    cases = [
+        (["--start", "diffuse.out=image.in"], 2, "add --one-step"),
+        (["--one-step", "--start", "diffuse.out=normals.out"], 2, "must be OUTPUT=INPUT teammates"),
+        (["--one-step", "--start", "diffuse.out"], 2, "OUT=IN"),
+        (["--one-step", "--start", "diffuse.out=image.in,diffuse.out=normals.in"], 2, "one input"),
+        (["--one-step", "--start-level", "1.5"], 2, "start level must be in (0, 1]"),
+        (["--optimizer", "sgd"], 2, "adamw, prodigy"),
+        (["--batch-size", "0"], 2, "--batch-size: must be at least 1"),
+        (["--data", "procedural:nope"], 2, "procedural:svbrdf"),
+        (["--hole-fill", "blue"], 2, "grey, harmonic"),
+        (["--resolution", "41"], 1, "not a multiple of"),
+        (["--checkpoint-every", "0"], 2, "--checkpoint-every:"),
+        (["--rank", "0"], 2, "--rank: must be at least 1"),
+        (["--dropout", "1.5"], 2, "--dropout:"),
+        (["--lr", "-1"], 2, "--lr: must be at least 0"),
+        (["--warmup", "-1"], 2, "--warmup:"),
+        (["--mixed-precision", "fp8"], 2, "--mixed-precision: must be one of auto"),
+    ]
     for extra, code, message in cases:
         assert main([*_args(dataset, tiny_base, out, 1), *extra]) == code
         err = capsys.readouterr().err
@@ -228,10 +260,42 @@ def test_finetune_unknown_preset_lists_available(tmp_path, capsys, run):
 def test_hole_loss_run_is_recorded(tmp_path, tiny_base, capsys, monkeypatch):
     monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path))
     out = tmp_path / "h.safetensors"
-    assert main(["finetune", "--preset", "inpaint", "--data", "procedural:inpaint", "--pool", "3", "--base",
-                 str(tiny_base), "-o", str(out), "--steps", "1", "--batch-size", "1", "--resolution", "16",
-                 "--rank", "2", "--mixed-precision", "no", "--hole-fill", "harmonic", "--one-step", "--start",
-                 "image.out=image.in", "--start-level", "0.1", "--hole-loss"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--preset",
+                "inpaint",
+                "--data",
+                "procedural:inpaint",
+                "--pool",
+                "3",
+                "--base",
+                str(tiny_base),
+                "-o",
+                str(out),
+                "--steps",
+                "1",
+                "--batch-size",
+                "1",
+                "--resolution",
+                "16",
+                "--rank",
+                "2",
+                "--mixed-precision",
+                "no",
+                "--hole-fill",
+                "harmonic",
+                "--one-step",
+                "--start",
+                "image.out=image.in",
+                "--start-level",
+                "0.1",
+                "--hole-loss",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
@@ -242,9 +306,34 @@ def test_hole_loss_run_is_recorded(tmp_path, tiny_base, capsys, monkeypatch):
 def test_finetune_on_task_sources(tmp_path, tiny_base, monkeypatch, preset, kind):
     monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path))
     out = tmp_path / "a.safetensors"
-    assert main(["finetune", "--preset", preset, "--data", f"procedural:{kind}", "--base", str(tiny_base), "-o",
-                 str(out), "--steps", "1", "--batch-size", "2", "--resolution", "16", "--rank", "2", "--pool", "3",
-                 "--mixed-precision", "no"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--preset",
+                preset,
+                "--data",
+                f"procedural:{kind}",
+                "--base",
+                str(tiny_base),
+                "-o",
+                str(out),
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--resolution",
+                "16",
+                "--rank",
+                "2",
+                "--pool",
+                "3",
+                "--mixed-precision",
+                "no",
+            ]
+        )
+        == 0
+    )
     assert out.is_file()
 
 
@@ -252,7 +341,30 @@ def test_finetune_renders_scenes_in_fp32_under_bf16_training(tmp_path, tiny_base
     """The scene tracer runs inside the loss; the trainer's bf16 autocast must not reach it (it once did)."""
     monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path))
     out = tmp_path / "a.safetensors"
-    assert main(["finetune", "--preset", "intrinsics", "--data", "procedural:scenes", "--base", str(tiny_base),
-                 "-o", str(out), "--steps", "1", "--batch-size", "1", "--resolution", "16", "--rank", "2",
-                 "--mixed-precision", "bf16"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--preset",
+                "intrinsics",
+                "--data",
+                "procedural:scenes",
+                "--base",
+                str(tiny_base),
+                "-o",
+                str(out),
+                "--steps",
+                "1",
+                "--batch-size",
+                "1",
+                "--resolution",
+                "16",
+                "--rank",
+                "2",
+                "--mixed-precision",
+                "bf16",
+            ]
+        )
+        == 0
+    )
     assert out.is_file()

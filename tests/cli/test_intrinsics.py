@@ -10,8 +10,18 @@ from teamwork_cli.cli.app import main
 from teamwork_cli.materials.read import read_image
 
 # What `teamwork intrinsics` writes with the published decomposition teammates: its outputs, plus glTF metallic.
-INTRINSICS = ["diffuse", "specular", "roughness", "normals", "depth", "albedo", "inverseshading", "diffuseshading",
-              "residual", "metallic"]
+INTRINSICS = [
+    "diffuse",
+    "specular",
+    "roughness",
+    "normals",
+    "depth",
+    "albedo",
+    "inverseshading",
+    "diffuseshading",
+    "residual",
+    "metallic",
+]
 
 
 def test_intrinsics_all_channels_and_request(tmp_path, tiny_base, adapters, capsys, cli, write_png, written):
@@ -19,8 +29,7 @@ def test_intrinsics_all_channels_and_request(tmp_path, tiny_base, adapters, caps
     common = ["--adapter", adapters["intrinsics"], "--base", tiny_base, "--steps", "1"]
     code, out, err = cli(capsys, "intrinsics", photo, "-o", tmp_path / "all", *common)
     assert code == 0, err
-    chans = ["diffuse", "specular", "roughness", "normals", "depth", "albedo", "inverseshading", "residual",
-             "metallic"]
+    chans = ["diffuse", "specular", "roughness", "normals", "depth", "albedo", "inverseshading", "residual", "metallic"]
     assert written(tmp_path / "all") == sorted([f"room_{c}.png" for c in chans] + ["room_diffuseshading.exr"])
     assert Image.open(tmp_path / "all/room_albedo.png").size == (36, 40)
     assert read_image(tmp_path / "all/room_diffuseshading.exr").pixels.shape == (40, 36, 3)

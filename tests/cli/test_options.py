@@ -8,12 +8,15 @@ import typer
 from teamwork_cli.cli import options as O
 
 
-@pytest.mark.parametrize("args, words", [
-    (["svbrdf", "x.png", "-o", "o", "--device", "gpu"], ["--device", "cuda:N"]),
-    (["intrinsics", "x.png", "-o", "o", "--dtype", "fp64"], ["--dtype", "fp32, bf16"]),
-    (["synthesize", "-o", "o", "--stem", "../escape"], ["--stem", "without folders"]),
-    (["inpaint", "x.png", "--mask", "m.png", "-o", "o", "--steps", "0"], ["--steps"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["svbrdf", "x.png", "-o", "o", "--device", "gpu"], ["--device", "cuda:N"]),
+        (["intrinsics", "x.png", "-o", "o", "--dtype", "fp64"], ["--dtype", "fp32, bf16"]),
+        (["synthesize", "-o", "o", "--stem", "../escape"], ["--stem", "without folders"]),
+        (["inpaint", "x.png", "--mask", "m.png", "-o", "o", "--steps", "0"], ["--steps"]),
+    ],
+)
 def test_bad_options_exit_2_before_any_work(tmp_path, monkeypatch, capsys, args, words, run):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(args, capsys)
@@ -51,8 +54,17 @@ def test_dtype_names_come_from_the_pipeline(tmp_path, monkeypatch, capsys, run):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("fmt, expected", [("png", ("png", 16)), ("png8", ("png", 8)), ("exr", ("exr", 16)),
-                                           ("exr32", ("exr", 32)), ("tif", ("tif", 16)), ("jpg", ("jpg", 8))])
+@pytest.mark.parametrize(
+    "fmt, expected",
+    [
+        ("png", ("png", 16)),
+        ("png8", ("png", 8)),
+        ("exr", ("exr", 16)),
+        ("exr32", ("exr", 32)),
+        ("tif", ("tif", 16)),
+        ("jpg", ("jpg", 8)),
+    ],
+)
 def test_formats_split_into_extension_and_bits(fmt, expected):
     assert O.split_format(fmt) == expected
     assert fmt in O.choices(O.Format) and set(O.choices(O.Format)) == set(O.FORMATS)
@@ -68,9 +80,15 @@ def test_devices_that_are_always_there(value):
     assert O.check_device(value) == value
 
 
-@pytest.mark.parametrize("value, match", [("gpu", "must be auto, cpu, cuda, cuda:N or mps; got 'gpu'"),
-                                          ("cuda:x", "got 'cuda:x'"), ("cuda:0", "cuda:0 is not available"),
-                                          ("mps", "mps is not available")])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ("gpu", "must be auto, cpu, cuda, cuda:N or mps; got 'gpu'"),
+        ("cuda:x", "got 'cuda:x'"),
+        ("cuda:0", "cuda:0 is not available"),
+        ("mps", "mps is not available"),
+    ],
+)
 def test_devices_this_machine_lacks_are_refused(monkeypatch, value, match):
     import torch
 

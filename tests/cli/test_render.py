@@ -49,18 +49,22 @@ def test_render_gltf_and_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run(["render", str(tmp_path / "maps"), "-o", str(out), "--gltf", "--overwrite"], capsys)[0] == 0
 
 
-def test_render_refuses_bad_output_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str], make_material,
-                                                  run) -> None:
+def test_render_refuses_bad_output_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_material, run
+) -> None:
     make_material(tmp_path / "maps")
-    for args, where in ((["-o", str(tmp_path / "r.webp"), "--gltf"], "--out"),
-                        (["-o", str(tmp_path / "r.png"), "--gltf", "--bits", "32"], "--bits"),
-                        (["-o", str(tmp_path / "maps")], "folder"), (["-o", str(tmp_path / "r.png"), "--size", "0"],
-                                                                     "--size")):
+    for args, where in (
+        (["-o", str(tmp_path / "r.webp"), "--gltf"], "--out"),
+        (["-o", str(tmp_path / "r.png"), "--gltf", "--bits", "32"], "--bits"),
+        (["-o", str(tmp_path / "maps")], "folder"),
+        (["-o", str(tmp_path / "r.png"), "--size", "0"], "--size"),
+    ):
         code, _, err = run(["render", str(tmp_path / "maps"), *args], capsys)
         assert code == 2 and "Error:" in err and where in err, (args, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]  # nothing half-written, no glTF left behind
-    code, _, err = run(["render", str(tmp_path / "maps"), "-o", str(tmp_path / "r.png"), "--normal-convention",
-                        "dx"], capsys)
+    code, _, err = run(
+        ["render", str(tmp_path / "maps"), "-o", str(tmp_path / "r.png"), "--normal-convention", "dx"], capsys
+    )
     assert code == 2 and "opengl, directx" in err
 
 
@@ -74,14 +78,16 @@ def test_render_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], make_
     make_material(tmp_path / "two", "tile")
     code, _, err = run(["render", str(tmp_path / "two"), "-o", str(tmp_path / "a.png")], capsys)
     assert code == 1 and "several materials" in err and "brick" in err and "tile" in err
-    code, _, err = run(["render", str(tmp_path / "two" / "tile"), "-o", str(tmp_path / "a.png"), "--light", "1,2"],
-                       capsys)
+    code, _, err = run(
+        ["render", str(tmp_path / "two" / "tile"), "-o", str(tmp_path / "a.png"), "--light", "1,2"], capsys
+    )
     assert code == 2 and "--light" in err
     assert not (tmp_path / "a.png").exists()
 
 
-def test_sigterm_mid_write_leaves_nothing_and_exits_143(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                       monkeypatch: pytest.MonkeyPatch, make_material, run) -> None:
+def test_sigterm_mid_write_leaves_nothing_and_exits_143(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, make_material, run
+) -> None:
     import os
     import signal
 
@@ -97,8 +103,9 @@ def test_sigterm_mid_write_leaves_nothing_and_exits_143(tmp_path: Path, capsys: 
     make_material(tmp_path / "maps")
     monkeypatch.setattr(files, "link_new", terminated_before_publishing)
     before = signal.getsignal(signal.SIGTERM)
-    code, out, err = run(["render", str(tmp_path / "maps"), "-o", str(tmp_path / "out" / "flash.exr"),
-                          "--bits", "32"], capsys)
+    code, out, err = run(
+        ["render", str(tmp_path / "maps"), "-o", str(tmp_path / "out" / "flash.exr"), "--bits", "32"], capsys
+    )
     assert code == 143 and out == "" and err.strip() == "Error: terminated", err
     assert list((tmp_path / "out").iterdir()) == []  # neither the file nor its hidden temporary
     assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called main()

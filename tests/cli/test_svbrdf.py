@@ -16,8 +16,21 @@ def test_svbrdf_writes_every_map(tmp_path, tiny_base, tiny_svbrdf_adapter, capsy
     rng = np.random.default_rng(0)
     photo = write_png(tmp_path / "brick.png", rng.random((40, 36, 3)))
     out = tmp_path / "maps"
-    code, stdout, err = run(["svbrdf", str(photo), "-o", str(out), "--adapter", str(tiny_svbrdf_adapter),
-                             "--base", str(tiny_base), "--steps", "2"], capsys)
+    code, stdout, err = run(
+        [
+            "svbrdf",
+            str(photo),
+            "-o",
+            str(out),
+            "--adapter",
+            str(tiny_svbrdf_adapter),
+            "--base",
+            str(tiny_base),
+            "--steps",
+            "2",
+        ],
+        capsys,
+    )
     assert code == 0, err
     written = stdout.split()
     assert sorted(written) == sorted(str(out / f"brick_{c}.png") for c in CHANNELS)
@@ -28,8 +41,23 @@ def test_svbrdf_writes_every_map(tmp_path, tiny_base, tiny_svbrdf_adapter, capsy
         assert im.mode == ("I;16" if grey else "RGB") or (grey and im.mode.startswith("I"))
     # a second run refuses to overwrite, and leaves the files as they were
     before = (out / "brick_diffuse.png").read_bytes()
-    code, _, err = run(["svbrdf", str(photo), "-o", str(out), "--adapter", str(tiny_svbrdf_adapter),
-                        "--base", str(tiny_base), "--steps", "1", "--seed", "3"], capsys)
+    code, _, err = run(
+        [
+            "svbrdf",
+            str(photo),
+            "-o",
+            str(out),
+            "--adapter",
+            str(tiny_svbrdf_adapter),
+            "--base",
+            str(tiny_base),
+            "--steps",
+            "1",
+            "--seed",
+            "3",
+        ],
+        capsys,
+    )
     assert code == 1 and "Error:" in err and "--overwrite" in err
     assert (out / "brick_diffuse.png").read_bytes() == before
 
@@ -46,11 +74,23 @@ def test_svbrdf_seed_reproducible_and_exr(tmp_path, tiny_base, tiny_svbrdf_adapt
 
 
 def test_svbrdf_bad_file_does_not_stop_the_batch(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png):
-    good = write_png(tmp_path / "in/good.png", np.full((24, 24, 3), 0.5)) if (tmp_path / "in").mkdir() is None \
-        else None
+    good = write_png(tmp_path / "in/good.png", np.full((24, 24, 3), 0.5)) if (tmp_path / "in").mkdir() is None else None
     (tmp_path / "in/bad.png").write_bytes(b"not a png at all")
-    code, stdout, err = run(["svbrdf", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--adapter",
-                             str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1"], capsys)
+    code, stdout, err = run(
+        [
+            "svbrdf",
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / "out"),
+            "--adapter",
+            str(tiny_svbrdf_adapter),
+            "--base",
+            str(tiny_base),
+            "--steps",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 1
     assert "bad.png" in err and "Error:" in err
     assert str(tmp_path / "out/good_diffuse.png") in stdout
@@ -78,8 +118,7 @@ def test_directx_normals_round_trip(tmp_path, tiny_base, tiny_svbrdf_adapter, ca
     assert np.array_equal(gl[..., [0, 2]], dx[..., [0, 2]])
     assert np.abs(gl[..., 1] + dx[..., 1] - 255).max() <= 1  # (n+1)/2 with n_y negated
     a = run(["render", str(tmp_path / "gl/p"), "-o", str(tmp_path / "a.png")], capsys)
-    b = run(["render", str(tmp_path / "dx/p"), "-o", str(tmp_path / "b.png"), "--normal-convention", "directx"],
-            capsys)
+    b = run(["render", str(tmp_path / "dx/p"), "-o", str(tmp_path / "b.png"), "--normal-convention", "directx"], capsys)
     assert a[0] == b[0] == 0
     ra = np.asarray(Image.open(tmp_path / "a.png"), dtype=np.float64)
     rb = np.asarray(Image.open(tmp_path / "b.png"), dtype=np.float64)
@@ -122,8 +161,9 @@ def test_fit_modes(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_
     assert code == 2 and "--fit" in err and "levels, diffuse, none" in err
 
 
-def test_inputs_and_outputs_are_checked_before_any_work(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run,
-                                                        write_png):
+def test_inputs_and_outputs_are_checked_before_any_work(
+    tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png
+):
     rng = np.random.default_rng(2)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -131,25 +171,42 @@ def test_inputs_and_outputs_are_checked_before_any_work(tmp_path, tiny_base, tin
     b = write_png(tmp_path / "b/p.png", rng.random((24, 24, 3)))
     (tmp_path / "file").write_text("")
     model = ["--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1"]
-    for args, words in (([str(a), str(b), "-o", str(tmp_path / "o")], ["would write the same outputs"]),
-                        ([str(a), "-o", str(tmp_path / "file")], ["is a file"]),
-                        ([str(a), "-o", str(tmp_path / "p.png")], ["folder"]),
-                        ([str(a), "-o", str(tmp_path / "o"), "--fov", "0"], ["--fov"]),
-                        ([str(a), "-o", str(tmp_path / "o"), "--normal-convention", "dx"], ["opengl, directx"])):
+    for args, words in (
+        ([str(a), str(b), "-o", str(tmp_path / "o")], ["would write the same outputs"]),
+        ([str(a), "-o", str(tmp_path / "file")], ["is a file"]),
+        ([str(a), "-o", str(tmp_path / "p.png")], ["folder"]),
+        ([str(a), "-o", str(tmp_path / "o"), "--fov", "0"], ["--fov"]),
+        ([str(a), "-o", str(tmp_path / "o"), "--normal-convention", "dx"], ["opengl, directx"]),
+    ):
         code, stdout, err = run(["svbrdf", *args, *model], capsys)
         assert code == 2 and err.startswith("Error:") and all(w in err for w in words), (args, err)
         assert stdout == "" and not (tmp_path / "o").exists()
     # a missing file or an empty glob is one failed input: the others still run, the exit code says so
-    code, stdout, err = run(["svbrdf", str(a), str(tmp_path / "nope.png"), str(tmp_path / "z/*.png"), "-o",
-                             str(tmp_path / "o"), *model], capsys)
+    code, stdout, err = run(
+        ["svbrdf", str(a), str(tmp_path / "nope.png"), str(tmp_path / "z/*.png"), "-o", str(tmp_path / "o"), *model],
+        capsys,
+    )
     assert code == 1 and "nope.png" in err and "z/*.png" in err and "2 of 3 inputs failed" in err
     assert sorted(stdout.split()) == sorted(str(tmp_path / f"o/p_{c}.png") for c in CHANNELS)
 
 
 def test_gltf_files_are_listed_and_all_or_nothing(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png):
     photo = write_png(tmp_path / "p.png", np.random.default_rng(3).random((24, 24, 3)))
-    args = ["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter), "--base",
-            str(tiny_base), "--steps", "1", "--gltf", "--format", "exr"]
+    args = [
+        "svbrdf",
+        str(photo),
+        "-o",
+        str(tmp_path / "o"),
+        "--adapter",
+        str(tiny_svbrdf_adapter),
+        "--base",
+        str(tiny_base),
+        "--steps",
+        "1",
+        "--gltf",
+        "--format",
+        "exr",
+    ]
     code, stdout, err = run(args, capsys)
     assert code == 0, err
     assert sorted(stdout.split()) == sorted(str(p) for p in (tmp_path / "o").iterdir())  # every file, listed
@@ -162,8 +219,9 @@ def test_gltf_files_are_listed_and_all_or_nothing(tmp_path, tiny_base, tiny_svbr
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["p.gltf"]
 
 
-def test_a_gltf_failure_takes_back_the_new_maps(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, monkeypatch, run,
-                                                write_png):
+def test_a_gltf_failure_takes_back_the_new_maps(
+    tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, monkeypatch, run, write_png
+):
     from teamwork_cli.materials import gltf
 
     def full_disk(*args, **kwargs):
@@ -172,8 +230,25 @@ def test_a_gltf_failure_takes_back_the_new_maps(tmp_path, tiny_base, tiny_svbrdf
     monkeypatch.setattr(gltf, "_write_text", full_disk)
     photo = write_png(tmp_path / "p.png", np.random.default_rng(4).random((24, 24, 3)))
     for extra in ([], ["--overwrite"]):  # even with --overwrite, nothing that did not exist is left behind
-        code, stdout, err = run(["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter),
-                                 "--base", str(tiny_base), "--steps", "1", "--gltf", "--format", "exr", *extra], capsys)
+        code, stdout, err = run(
+            [
+                "svbrdf",
+                str(photo),
+                "-o",
+                str(tmp_path / "o"),
+                "--adapter",
+                str(tiny_svbrdf_adapter),
+                "--base",
+                str(tiny_base),
+                "--steps",
+                "1",
+                "--gltf",
+                "--format",
+                "exr",
+                *extra,
+            ],
+            capsys,
+        )
         assert code == 1 and "no space left" in err and stdout == ""
         assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
 
@@ -185,8 +260,20 @@ def test_svbrdf_cli_batch_size(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys,
     for k in range(3):
         write_png(tmp_path / f"in/p{k}.png", rng.random((24, 32, 3)))
     write_png(tmp_path / "in/odd.png", rng.random((32, 24, 3)))
-    args = ["svbrdf", str(tmp_path / "in"), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base),
-            "--steps", "2", "--dtype", "fp32", "--seed", "4"]
+    args = [
+        "svbrdf",
+        str(tmp_path / "in"),
+        "--adapter",
+        str(tiny_svbrdf_adapter),
+        "--base",
+        str(tiny_base),
+        "--steps",
+        "2",
+        "--dtype",
+        "fp32",
+        "--seed",
+        "4",
+    ]
     assert main([*args, "-o", str(tmp_path / "one")]) == 0
     assert main([*args, "-o", str(tmp_path / "three"), "--batch-size", "3"]) == 0
     stdout = capsys.readouterr().out.split()
@@ -208,8 +295,9 @@ def test_svbrdf_cli_end_to_end(hub_team, tmp_path, capsys, write_png):
     # 40 x 56 is not a multiple of the backbones' pixel_multiple: exercises padding and the tiled VAE (> 32 px).
     photo = write_png(tmp_path / "tile.png", np.random.default_rng(0).random((40, 56, 3)))
     out = tmp_path / "maps"
-    code = main(["svbrdf", str(photo), "-o", str(out), "--adapter", str(adapter), "--base", str(folder),
-                 "--steps", "1"])
+    code = main(
+        ["svbrdf", str(photo), "-o", str(out), "--adapter", str(adapter), "--base", str(folder), "--steps", "1"]
+    )
     stdout, err = capsys.readouterr()
     assert code == 0, err
     assert sorted(stdout.split()) == sorted(str(out / f"tile_{c}.png") for c in MAPS)
@@ -222,14 +310,26 @@ def test_svbrdf_cli_end_to_end(hub_team, tmp_path, capsys, write_png):
 @pytest.mark.usefixtures("offline")
 def test_offline_hub_id_gives_one_clear_error(tmp_path, tiny_svbrdf_adapter, capsys, write_png):
     photo = write_png(tmp_path / "p.png", np.zeros((16, 16, 3)))
-    code = main(["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter),
-                 "--base", "stabilityai/stable-diffusion-3-medium-diffusers"])
+    code = main(
+        [
+            "svbrdf",
+            str(photo),
+            "-o",
+            str(tmp_path / "o"),
+            "--adapter",
+            str(tiny_svbrdf_adapter),
+            "--base",
+            "stabilityai/stable-diffusion-3-medium-diffusers",
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    assert lines[0].startswith("Error: base model stabilityai/stable-diffusion-3-medium-diffusers is not in the "
-                               "Hugging Face cache and HF_HUB_OFFLINE=1")
+    assert lines[0].startswith(
+        "Error: base model stabilityai/stable-diffusion-3-medium-diffusers is not in the "
+        "Hugging Face cache and HF_HUB_OFFLINE=1"
+    )
     assert lines[1].startswith("Hint:") and "hf download stabilityai/stable-diffusion-3-medium-diffusers" in lines[1]
     assert "unset HF_HUB_OFFLINE" in lines[1]
 
@@ -238,25 +338,49 @@ def test_offline_hub_id_gives_one_clear_error(tmp_path, tiny_svbrdf_adapter, cap
 def test_adapter_for_another_base_names_both(tmp_path, sd2_folder, tiny_svbrdf_adapter, capsys, write_png):
     """An embedded-model adapter on an SD2 base: one error naming the base's class and the adapter's base."""
     photo = write_png(tmp_path / "p.png", np.full((32, 32, 3), 0.5))
-    code = main(["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter),
-                 "--base", str(sd2_folder), "--steps", "1"])
+    code = main(
+        [
+            "svbrdf",
+            str(photo),
+            "-o",
+            str(tmp_path / "o"),
+            "--adapter",
+            str(tiny_svbrdf_adapter),
+            "--base",
+            str(sd2_folder),
+            "--steps",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "UNet2DConditionModel" in err and "tinybase" in err
 
 
-def test_svbrdf_exr_normals_encoded_by_default_signed_on_request(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys,
-                                                                 run, write_png):
+def test_svbrdf_exr_normals_encoded_by_default_signed_on_request(
+    tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png
+):
     from teamwork_cli.materials.read import read_image, read_map
 
     photo = write_png(tmp_path / "p.png", np.random.default_rng(4).random((32, 32, 3)))
-    args = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1",
-            "--format", "exr32"]
+    args = [
+        "svbrdf",
+        str(photo),
+        "--adapter",
+        str(tiny_svbrdf_adapter),
+        "--base",
+        str(tiny_base),
+        "--steps",
+        "1",
+        "--format",
+        "exr32",
+    ]
     assert run([*args, "-o", str(tmp_path / "e")], capsys)[0] == 0
     assert run([*args, "-o", str(tmp_path / "s"), "--exr-normals", "signed"], capsys)[0] == 0
     encoded, signed = (read_image(tmp_path / f"{d}/p_normals.exr").pixels for d in ("e", "s"))
     assert encoded.min() >= 0 and np.allclose(encoded, (signed + 1) / 2, atol=1e-6)  # (n+1)/2, as in PNG
-    assert np.allclose(read_map(tmp_path / "e/p_normals.exr", "normals"),
-                       read_map(tmp_path / "s/p_normals.exr", "normals"), atol=1e-5)  # readers take both
+    assert np.allclose(
+        read_map(tmp_path / "e/p_normals.exr", "normals"), read_map(tmp_path / "s/p_normals.exr", "normals"), atol=1e-5
+    )  # readers take both
     code, _, err = run([*args, "-o", str(tmp_path / "x"), "--exr-normals", "raw"], capsys)
     assert code == 2 and "encoded, signed" in err

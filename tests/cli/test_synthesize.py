@@ -13,8 +13,7 @@ def test_synthesize_materials_and_seeds(tmp_path, tiny_base, adapters, capsys, c
     assert written(tmp_path / "a") == sorted(f"material_{i:03d}_{c}.png" for i in range(2) for c in chans)
     assert Image.open(tmp_path / "a/material_001_image.png").size == (24, 24)
     # material i comes from seed + i alone
-    code, files, err = cli(capsys, "synthesize", "-n", "1", "-o", tmp_path / "b", "--seed", "6", "--stem", "x",
-                           *common)
+    code, files, err = cli(capsys, "synthesize", "-n", "1", "-o", tmp_path / "b", "--seed", "6", "--stem", "x", *common)
     assert code == 0, err
     assert (tmp_path / "b/x_000_normals.png").read_bytes() == (tmp_path / "a/material_001_normals.png").read_bytes()
     code, _, err = cli(capsys, "synthesize", "-n", "1", "-o", tmp_path / "c", "--prompt", "rusty metal", *common)

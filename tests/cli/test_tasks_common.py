@@ -35,14 +35,16 @@ def test_shipped_inpaint_shade_synthesize(tmp_path, photo, capsys, write_png):
     mask = np.zeros((32, 40), np.uint8)
     mask[8:20, 8:24] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    code, files, err = run_fp32(capsys, "inpaint", photo, "--mask", tmp_path / "mask.png", "-o", tmp_path / "f",
-                                "--steps", "2")
+    code, files, err = run_fp32(
+        capsys, "inpaint", photo, "--mask", tmp_path / "mask.png", "-o", tmp_path / "f", "--steps", "2"
+    )
     assert code == 0, err
     a, b = read_image(photo).pixels, read_image(files[0]).pixels
     assert np.array_equal(a[mask == 0], b[mask == 0]) and not np.array_equal(a[mask > 0], b[mask > 0])
     normals = write_png(tmp_path / "n.png", np.dstack([np.full((32, 40, 2), 0.5), np.ones((32, 40))]))
-    code, files, err = run_fp32(capsys, "shade", "--albedo", photo, "--normals", normals, "-o", tmp_path / "s.png",
-                                "--steps", "1")
+    code, files, err = run_fp32(
+        capsys, "shade", "--albedo", photo, "--normals", normals, "-o", tmp_path / "s.png", "--steps", "1"
+    )
     assert code == 0, err
     assert Image.open(tmp_path / "s.png").size == (40, 32)
     code, files, err = run_fp32(capsys, "synthesize", "-n", "1", "--size", "32", "--steps", "2", "-o", tmp_path / "y")

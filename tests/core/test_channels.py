@@ -7,11 +7,21 @@ import pytest
 from teamwork_cli.core.channels import CHANNELS, TEAMMATE_RE, channel_spec
 
 
-@pytest.mark.parametrize("name, components, encoding", [
-    ("image", 3, "srgb"), ("diffuse", 3, "srgb"), ("roughness", 1, "linear"), ("normals", 3, "vector"),
-    ("halfway", 3, "vector"), ("metallic", 1, "linear"), ("diffuseshading", 3, "hdr"), ("depth", 1, "linear"),
-    ("mask", 1, "linear"), ("deferred", 3, "srgb"),
-])
+@pytest.mark.parametrize(
+    "name, components, encoding",
+    [
+        ("image", 3, "srgb"),
+        ("diffuse", 3, "srgb"),
+        ("roughness", 1, "linear"),
+        ("normals", 3, "vector"),
+        ("halfway", 3, "vector"),
+        ("metallic", 1, "linear"),
+        ("diffuseshading", 3, "hdr"),
+        ("depth", 1, "linear"),
+        ("mask", 1, "linear"),
+        ("deferred", 3, "srgb"),
+    ],
+)
 def test_known_channels(name, components, encoding):
     spec = channel_spec(name)
     assert (spec.name, spec.components, spec.encoding) == (name, components, encoding)

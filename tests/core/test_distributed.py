@@ -50,10 +50,35 @@ def test_accelerate_launch_splits_files(tmp_path, tiny_base, tiny_svbrdf_adapter
     accelerate = Path(sys.executable).parent / "accelerate"
     # --multi_gpu makes accelerate start one process per --num_processes through torchrun even without a GPU
     # (--cpu alone runs a single process); teamwork then joins them in a CPU (gloo) process group.
-    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           "-m", "teamwork_cli", "svbrdf", str(src), "-o", str(out), "--adapter", str(tiny_svbrdf_adapter),
-           "--base", str(tiny_base), "--steps", "1", "--batch-size", "2"]
+    cmd = [
+        str(accelerate),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "teamwork_cli",
+        "svbrdf",
+        str(src),
+        "-o",
+        str(out),
+        "--adapter",
+        str(tiny_svbrdf_adapter),
+        "--base",
+        str(tiny_base),
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf")}  # no user accelerate config
     env.pop("TEAMWORK_DEBUG", None)
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

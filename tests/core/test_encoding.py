@@ -13,7 +13,7 @@ from teamwork_cli.core import encoding
 def test_published_convention_values():
     srgb = torch.tensor([[[[0.0, 0.5, 1.0]]]])
     gamma = encoding.to_convention("image", srgb, "published")
-    torch.testing.assert_close(gamma ** 2.2, encoding.srgb_to_linear(srgb))
+    torch.testing.assert_close(gamma**2.2, encoding.srgb_to_linear(srgb))
     torch.testing.assert_close(encoding.from_convention("diffuse", gamma, "published"), srgb)
     h = torch.tensor([[[[-0.25]], [[0.1]], [[0.96]]]])  # a raw half vector, stored as (h + 1) / 2
     model_in = encoding.to_model(encoding.to_convention("halfway", (h + 1) / 2, "published"))

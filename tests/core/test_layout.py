@@ -22,13 +22,16 @@ def test_svbrdf_matches_the_published_checkpoints():
     assert layout.index("normals.out") == 5 and layout.teammates[5].spec.encoding == "vector"
 
 
-@pytest.mark.parametrize("names, message", [
-    ("image.in,Foo.out", "<channel>.<in|out>"),
-    ("image.in,foo.bar", "<channel>.<in|out>"),
-    ("image.in,image.in,a.out", "listed twice"),
-    ("image.in", "no output teammate"),
-    ("", "at least one teammate"),
-])
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ("image.in,Foo.out", "<channel>.<in|out>"),
+        ("image.in,foo.bar", "<channel>.<in|out>"),
+        ("image.in,image.in,a.out", "listed twice"),
+        ("image.in", "no output teammate"),
+        ("", "at least one teammate"),
+    ],
+)
 def test_bad_layouts(names, message):
     with pytest.raises(ValueError, match=message):
         TeamLayout.from_names(names)

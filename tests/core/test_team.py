@@ -27,8 +27,15 @@ def test_team_batch_layout() -> None:
     assert sparse.slices == [(1, 0, 1), (2, 1, 2)]
 
 
-@pytest.mark.parametrize("active, match", [([[0], []], "no active teammate"), ([[0, 3]], "teammate index 3"),
-                                           ([[1, 1]], "twice"), (torch.ones(2, 2), "bool")])
+@pytest.mark.parametrize(
+    "active, match",
+    [
+        ([[0], []], "no active teammate"),
+        ([[0, 3]], "teammate index 3"),
+        ([[1, 1]], "twice"),
+        (torch.ones(2, 2), "bool"),
+    ],
+)
 def test_team_batch_errors(active: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         TeamBatch.from_active(active, 3 if isinstance(active, list) else None)  # type: ignore[arg-type]

@@ -17,10 +17,17 @@ def test_the_buffer_sets():
     assert not set(B.REQUIRED) & set(B.OPTIONAL)
 
 
-@pytest.mark.parametrize("channel, components, value", [
-    ("roughness", 1, 0.5), ("depth", 1, 0.5), ("metallic", 1, 0.0), ("albedo", 3, None), ("normals", 3, None),
-    ("basecolor", 3, None),
-])
+@pytest.mark.parametrize(
+    "channel, components, value",
+    [
+        ("roughness", 1, 0.5),
+        ("depth", 1, 0.5),
+        ("metallic", 1, 0.0),
+        ("albedo", 3, None),
+        ("normals", 3, None),
+        ("basecolor", 3, None),
+    ],
+)
 def test_neutral_buffers(channel, components, value):
     x = B.neutral(channel, 2, 5, 7)
     assert x.shape == (2, components, 5, 7) and x.min() >= 0 and x.max() <= 1

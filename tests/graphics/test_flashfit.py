@@ -14,8 +14,12 @@ def _truth(size: int = 48) -> dict[str, torch.Tensor]:
     diffuse = 0.25 + 0.2 * torch.rand(1, 3, size, size, generator=g)
     tilt = 0.15 * torch.randn(1, 2, size, size, generator=g)
     normals = torch.nn.functional.normalize(torch.cat([tilt, torch.ones(1, 1, size, size)], 1), dim=1)
-    return {"diffuse": diffuse, "specular": torch.full((1, 3, size, size), 0.04),
-            "roughness": torch.full((1, 1, size, size), 0.35), "normals": normals}
+    return {
+        "diffuse": diffuse,
+        "specular": torch.full((1, 3, size, size), 0.04),
+        "roughness": torch.full((1, 1, size, size), 0.35),
+        "normals": normals,
+    }
 
 
 def _photo(maps: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -24,8 +28,12 @@ def _photo(maps: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def test_fit_recovers_the_roughness_and_specular_levels():
     truth = _truth()
-    guess = {**truth, "roughness": torch.full_like(truth["roughness"], 0.7),
-             "specular": torch.full_like(truth["specular"], 0.1), "extra": torch.ones(1)}
+    guess = {
+        **truth,
+        "roughness": torch.full_like(truth["roughness"], 0.7),
+        "specular": torch.full_like(truth["specular"], 0.1),
+        "extra": torch.ones(1),
+    }
     fitted = flashfit.fit_levels(guess, _photo(truth), iters=300)
     assert fitted["roughness"].mean().item() == pytest.approx(0.35, abs=0.05)
     assert fitted["specular"].mean().item() == pytest.approx(0.04, abs=0.015)

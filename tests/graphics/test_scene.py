@@ -22,10 +22,12 @@ def test_rotations_are_proper_orthogonal(rot, angle):
 
 def test_rotation_axes_and_directions():
     quarter = math.pi / 2
-    torch.testing.assert_close(G.rot_y(quarter) @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, -1.0]),
-                               atol=1e-6, rtol=0)
-    torch.testing.assert_close(G.rot_x(quarter) @ torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0]),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        G.rot_y(quarter) @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, -1.0]), atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(
+        G.rot_x(quarter) @ torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0]), atol=1e-6, rtol=0
+    )
     for axis, rot in ((torch.tensor([1.0, 0.0, 0.0]), G.rot_x), (torch.tensor([0.0, 1.0, 0.0]), G.rot_y)):
         torch.testing.assert_close(rot(0.7) @ axis, axis)  # the axis itself stays
 

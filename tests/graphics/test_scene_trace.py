@@ -14,8 +14,12 @@ from teamwork_cli.graphics import scene_trace as T
 def _material(colour: float = 0.5, size: int = 4) -> dict[str, torch.Tensor]:
     normals = torch.zeros(3, size, size)
     normals[2] = 1
-    return {"basecolor": torch.full((3, size, size), colour), "metallic": torch.zeros(1, size, size),
-            "roughness": torch.full((1, size, size), 0.6), "normals": normals}
+    return {
+        "basecolor": torch.full((3, size, size), colour),
+        "metallic": torch.zeros(1, size, size),
+        "roughness": torch.full((1, size, size), 0.6),
+        "normals": normals,
+    }
 
 
 def _ray(*d: float) -> torch.Tensor:
@@ -40,8 +44,15 @@ def test_sphere_hits_the_near_side_and_from_inside_the_far_side():
 
 
 def test_box_slab_test_in_its_own_frame():
-    box = G.Surface("box", {"center": torch.tensor([0.0, 0.0, -5.0]), "half": torch.tensor([1.0, 2.0, 0.5]),
-                            "rotation": G.rot_y(math.pi / 2)}, _material())
+    box = G.Surface(
+        "box",
+        {
+            "center": torch.tensor([0.0, 0.0, -5.0]),
+            "half": torch.tensor([1.0, 2.0, 0.5]),
+            "rotation": G.rot_y(math.pi / 2),
+        },
+        _material(),
+    )
     t = T.intersect(box, torch.zeros(3), torch.cat([_ray(0, 0, -1), _ray(0, 1, 0)]))
     assert t[0].item() == pytest.approx(4.0, abs=1e-5)  # turned a quarter: the 1.0 half-size faces the camera
     assert math.isinf(t[1])
@@ -56,8 +67,9 @@ def test_unknown_surfaces_and_uncovered_views_are_errors():
 
 
 def test_first_hit_picks_the_nearest_surface_and_occlusion_sees_it():
-    wall = G.Surface("plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": torch.tensor([0.0, 0.0, 1.0])},
-                     _material())
+    wall = G.Surface(
+        "plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": torch.tensor([0.0, 0.0, 1.0])}, _material()
+    )
     ball = G.Surface("sphere", {"center": torch.tensor([0.0, 0.0, -4.0]), "radius": torch.tensor(1.0)}, _material())
     d = torch.cat([_ray(0, 0, -1), _ray(0, 1, -1)])
     hit = T.first_hit([wall, ball], torch.zeros(3), d)
@@ -79,8 +91,7 @@ def test_lookup_is_bilinear_and_wraps():
 
 def test_surface_attributes_of_a_plane_and_a_sphere():
     floor = G.Surface("plane", {"point": torch.zeros(3), "normal": torch.tensor([0.0, 1.0, 0.0])}, _material(0.2))
-    ball = G.Surface("sphere", {"center": torch.tensor([0.0, 1.0, 0.0]), "radius": torch.tensor(0.5)},
-                     _material(0.9))
+    ball = G.Surface("sphere", {"center": torch.tensor([0.0, 1.0, 0.0]), "radius": torch.tensor(0.5)}, _material(0.9))
     pos = torch.tensor([[0.3, 0.0, 0.2], [0.5, 1.0, 0.0], [0.0, 1.5, 0.0]])
     geo, shading, mat = T.surface_attributes([floor, ball], torch.tensor([0, 1, 1]), pos)
     torch.testing.assert_close(geo, torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
@@ -91,8 +102,7 @@ def test_surface_attributes_of_a_plane_and_a_sphere():
 
 def test_direct_light_falls_off_with_distance_and_shadows_block_it():
     floor = G.Surface("plane", {"point": torch.zeros(3), "normal": torch.tensor([0.0, 1.0, 0.0])}, _material())
-    blocker = G.Surface("sphere", {"center": torch.tensor([0.0, 1.0, 0.0]), "radius": torch.tensor(0.2)},
-                        _material())
+    blocker = G.Surface("sphere", {"center": torch.tensor([0.0, 1.0, 0.0]), "radius": torch.tensor(0.2)}, _material())
     light = G.Light(torch.tensor([0.0, 2.0, 0.0]), torch.full((3,), 4.0))
     scene = G.Scene(torch.zeros(3), torch.eye(3), 45.0, [floor, blocker], [light], torch.zeros(3), torch.zeros(3))
     pos = torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]])

@@ -12,8 +12,12 @@ from teamwork_cli.materials.files import ImageError
 def _maps(diffuse: float = 0.4, roughness: float = 0.5) -> dict[str, torch.Tensor]:
     normals = torch.zeros(1, 3, 8, 8)
     normals[:, 2] = 1
-    return {"diffuse": torch.full((1, 3, 8, 8), diffuse), "specular": torch.full((1, 3, 8, 8), 0.04),
-            "roughness": torch.full((1, 1, 8, 8), roughness), "normals": normals}
+    return {
+        "diffuse": torch.full((1, 3, 8, 8), diffuse),
+        "specular": torch.full((1, 3, 8, 8), 0.04),
+        "roughness": torch.full((1, 1, 8, 8), roughness),
+        "normals": normals,
+    }
 
 
 def test_score_maps_is_zero_for_the_same_maps_and_per_map_otherwise():

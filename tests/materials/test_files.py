@@ -14,7 +14,8 @@ from teamwork_cli.materials.write import write_map
 
 @pytest.mark.parametrize("ext", ["png", "exr"])
 def test_failure_mid_write_removes_the_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, dir_listing) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, dir_listing
+) -> None:
     def broken(*args: object) -> None:
         raise OSError(28, "No space left on device")
 

@@ -35,8 +35,11 @@ def test_load_material_folder_prefix_and_defaults(tmp_path: Path, make_material)
     make_material(tmp_path / "bare", stem="", channels=("diffuse",))
     m = load_material(tmp_path / "bare")
     assert {k: tuple(v.shape) for k, v in m.items()} == {
-        "diffuse": (1, 3, SIZE, SIZE), "specular": (1, 3, SIZE, SIZE), "roughness": (1, 1, SIZE, SIZE),
-        "normals": (1, 3, SIZE, SIZE)}
+        "diffuse": (1, 3, SIZE, SIZE),
+        "specular": (1, 3, SIZE, SIZE),
+        "roughness": (1, 1, SIZE, SIZE),
+        "normals": (1, 3, SIZE, SIZE),
+    }
     assert torch.allclose(m["specular"], torch.full_like(m["specular"], 0.04))
     assert torch.allclose(m["normals"][0, :, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
     make_material(tmp_path / "two", "brick")

@@ -30,7 +30,7 @@ def _accessor(g: pygltflib.GLTF2, index: int) -> np.ndarray:
     data = g.binary_blob() if g.buffers[0].uri is None else g.decode_data_uri(g.buffers[0].uri)
     dtype = {pygltflib.FLOAT: "<f4", pygltflib.UNSIGNED_SHORT: "<u2"}[acc.componentType]
     width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc.type]
-    raw = data[view.byteOffset + (acc.byteOffset or 0):][: acc.count * width * np.dtype(dtype).itemsize]
+    raw = data[view.byteOffset + (acc.byteOffset or 0) :][: acc.count * width * np.dtype(dtype).itemsize]
     return np.frombuffer(raw, dtype).reshape(acc.count, width)
 
 
@@ -40,8 +40,10 @@ def test_export_structure(tmp_path: Path, make_material) -> None:
     g = pygltflib.GLTF2().load(str(path))
     assert g.asset.version == "2.0"
     prim = g.meshes[0].primitives[0]
-    counts = {name: g.accessors[getattr(prim.attributes, name)].count
-              for name in ("POSITION", "NORMAL", "TANGENT", "TEXCOORD_0")}
+    counts = {
+        name: g.accessors[getattr(prim.attributes, name)].count
+        for name in ("POSITION", "NORMAL", "TANGENT", "TEXCOORD_0")
+    }
     assert counts == {"POSITION": 4, "NORMAL": 4, "TANGENT": 4, "TEXCOORD_0": 4}
     assert g.accessors[prim.indices].count == 6
     pos, uv = _accessor(g, prim.attributes.POSITION), _accessor(g, prim.attributes.TEXCOORD_0)
@@ -53,9 +55,14 @@ def test_export_structure(tmp_path: Path, make_material) -> None:
         assert np.cross(b - a, c - a)[2] > 0
     mat = g.materials[0]
     pbr = mat.pbrMetallicRoughness
-    uri = {name: g.images[g.textures[t.index].source].uri
-           for name, t in (("base", pbr.baseColorTexture), ("mr", pbr.metallicRoughnessTexture),
-                           ("normal", mat.normalTexture))}
+    uri = {
+        name: g.images[g.textures[t.index].source].uri
+        for name, t in (
+            ("base", pbr.baseColorTexture),
+            ("mr", pbr.metallicRoughnessTexture),
+            ("normal", mat.normalTexture),
+        )
+    }
     assert uri == {"base": "brick_basecolor.png", "mr": "brick_metallicroughness.png", "normal": "brick_normals.png"}
     for u in uri.values():
         assert (path.parent / u).is_file()
@@ -89,12 +96,19 @@ def _validator_dir() -> Path | None:
 
 @pytest.mark.skipif(_validator_dir() is None, reason="needs node and GLTF_VALIDATOR_DIR with gltf-validator")
 def test_khronos_validator_reports_no_errors(tmp_path: Path, make_material) -> None:
-    exports = [export_gltf(tmp_path / "a", "full", make_material(tmp_path / "a", "full", channels=ALL)),
-               export_gltf(tmp_path / "b", "exr", make_material(tmp_path / "b", "exr", ext="exr")),
-               export_gltf(tmp_path / "c", "bare", make_material(tmp_path / "c", "bare", channels=("diffuse",)))]
+    exports = [
+        export_gltf(tmp_path / "a", "full", make_material(tmp_path / "a", "full", channels=ALL)),
+        export_gltf(tmp_path / "b", "exr", make_material(tmp_path / "b", "exr", ext="exr")),
+        export_gltf(tmp_path / "c", "bare", make_material(tmp_path / "c", "bare", channels=("diffuse",))),
+    ]
     for path in exports:
-        done = subprocess.run(["bash", str(SCRIPT), str(path)], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "GLTF_VALIDATOR_DIR": str(_validator_dir())})
+        done = subprocess.run(
+            ["bash", str(SCRIPT), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "GLTF_VALIDATOR_DIR": str(_validator_dir())},
+        )
         assert done.returncode == 0, done.stderr
         issues = json.loads(done.stdout)["issues"]
         assert issues["numErrors"] == 0, issues["messages"]

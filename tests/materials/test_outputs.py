@@ -33,15 +33,21 @@ FORMATS = {"diffuse": ("png", 16), "roughness": ("png", 8), "depth": ("exr", 32)
 
 
 def _maps(value: float) -> dict[str, torch.Tensor]:
-    return {"diffuse": torch.full((1, 3, 4, 4), value), "roughness": torch.full((1, 1, 4, 4), value),
-            "depth": torch.full((1, 1, 4, 4), value)}
+    return {
+        "diffuse": torch.full((1, 3, 4, 4), value),
+        "roughness": torch.full((1, 1, 4, 4), value),
+        "depth": torch.full((1, 1, 4, 4), value),
+    }
 
 
 def test_plan_names_every_map_and_refuses_existing_files_unless_overwrite(tmp_path):
     plan = plan_outputs(tmp_path, "m", FORMATS, overwrite=False)
     assert isinstance(plan, OutputPlan) and not list(tmp_path.iterdir())  # planning writes nothing
-    assert plan.paths == {"diffuse": tmp_path / "m_diffuse.png", "roughness": tmp_path / "m_roughness.png",
-                          "depth": tmp_path / "m_depth.exr"}
+    assert plan.paths == {
+        "diffuse": tmp_path / "m_diffuse.png",
+        "roughness": tmp_path / "m_roughness.png",
+        "depth": tmp_path / "m_depth.exr",
+    }
     assert plan.bits == {"diffuse": 16, "roughness": 8, "depth": 32}
     (tmp_path / "m_roughness.png").write_bytes(b"old")
     with pytest.raises(OutputExistsError, match=r"m_roughness\.png: already exists; pass --overwrite"):

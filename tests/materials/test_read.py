@@ -124,8 +124,9 @@ def _valid_png(path: Path) -> bytes:
         ("zero.png", twrite._png_bytes(np.zeros((0, 3, 3), np.uint8)), "zero-size|corrupt"),
     ],
 )
-def test_read_errors_name_the_file(tmp_path: Path, name: str, content: object, message: str, dir_listing,
-                                   levels) -> None:
+def test_read_errors_name_the_file(
+    tmp_path: Path, name: str, content: object, message: str, dir_listing, levels
+) -> None:
     path = tmp_path / name
     if content == "truncate":
         data = _valid_png(tmp_path / "x.png")

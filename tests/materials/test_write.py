@@ -148,7 +148,8 @@ def test_hdr_channel_clipped_in_png_raw_in_exr(tmp_path: Path) -> None:
     ],
 )
 def test_write_errors_write_nothing(
-    tmp_path: Path, name: str, value: np.ndarray, channel: str, bits: int, message: str, dir_listing) -> None:
+    tmp_path: Path, name: str, value: np.ndarray, channel: str, bits: int, message: str, dir_listing
+) -> None:
     path = tmp_path / "out" / name
     with pytest.raises(ImageError, match=message) as caught:
         write_map(path, value, channel, bits=bits)

@@ -31,8 +31,16 @@ def test_shipped_adapters_match_their_presets(preset):
         assert info.communication == (name == preset)
 
 
-TINY = dict(sample_size=8, in_channels=12, out_channels=12, block_out_channels=(8, 16), layers_per_block=1,
-            down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2, norm_num_groups=4)
+TINY = dict(
+    sample_size=8,
+    in_channels=12,
+    out_channels=12,
+    block_out_channels=(8, 16),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D",) * 2,
+    up_block_types=("UpBlock2D",) * 2,
+    norm_num_groups=4,
+)
 
 
 def test_the_shipped_base():

@@ -13,16 +13,29 @@ from teamwork_cli.models.joint_attention import disable_joint_attention, enable_
 
 def sd3() -> SD3Transformer2DModel:
     torch.manual_seed(0)
-    return SD3Transformer2DModel(sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=2,
-                                 attention_head_dim=8, num_attention_heads=2, joint_attention_dim=16,
-                                 caption_projection_dim=16, pooled_projection_dim=8, pos_embed_max_size=8).eval()
+    return SD3Transformer2DModel(
+        sample_size=8,
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        caption_projection_dim=16,
+        pooled_projection_dim=8,
+        pos_embed_max_size=8,
+    ).eval()
 
 
 def inputs(rows: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return {"hidden_states": torch.randn(rows, 4, 8, 8, generator=g), "timestep": torch.full((rows,), 400.0),
-            "encoder_hidden_states": torch.randn(rows, 5, 16, generator=g),
-            "pooled_projections": torch.randn(rows, 8, generator=g)}
+    return {
+        "hidden_states": torch.randn(rows, 4, 8, 8, generator=g),
+        "timestep": torch.full((rows,), 400.0),
+        "encoder_hidden_states": torch.randn(rows, 5, 16, generator=g),
+        "pooled_projections": torch.randn(rows, 8, generator=g),
+    }
 
 
 @torch.no_grad()
@@ -68,6 +81,13 @@ def test_shares_state_with_adapters_and_rejects_other_models() -> None:
     with team_context(model, [[0, 1, 2]]):
         assert model(**inputs(3)).sample.shape == (3, 4, 8, 8)
     with pytest.raises(ValueError, match="SD3Transformer2DModel"):
-        enable_joint_attention(UNet2DConditionModel(block_out_channels=(8, 16), norm_num_groups=4,
-                                                    down_block_types=("DownBlock2D",) * 2,
-                                                    up_block_types=("UpBlock2D",) * 2, cross_attention_dim=8), 2)
+        enable_joint_attention(
+            UNet2DConditionModel(
+                block_out_channels=(8, 16),
+                norm_num_groups=4,
+                down_block_types=("DownBlock2D",) * 2,
+                up_block_types=("UpBlock2D",) * 2,
+                cross_attention_dim=8,
+            ),
+            2,
+        )

@@ -16,7 +16,8 @@ def test_the_shipped_embedded_base_by_name(base):
     assert isinstance(den, EmbeddedDenoiser) and den.prediction_type == "flow"
     assert next(den.model.parameters()).dtype == torch.float32
     assert den.model.config.block_out_channels == list(
-        EmbeddedDenoiser.from_pretrained(BASE_DIR).model.config.block_out_channels)
+        EmbeddedDenoiser.from_pretrained(BASE_DIR).model.config.block_out_channels
+    )
 
 
 def test_an_embedded_folder_and_a_dtype(tiny_base):

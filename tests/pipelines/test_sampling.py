@@ -18,8 +18,10 @@ def test_one_generator_per_image_keeps_single_image_results(pipe32, photos):
     from teamwork_cli.pipelines.sampling import sample_team
 
     x = {"image.in": photos(1) * 2 - 1, "halfway.in": torch.zeros(1, 3, 32, 40)}
-    runs = [sample_team(pipe32.denoiser, pipe32.layout, x, steps=2, generator=g)["normals.out"]
-            for g in (torch.Generator().manual_seed(2), [torch.Generator().manual_seed(2)])]
+    runs = [
+        sample_team(pipe32.denoiser, pipe32.layout, x, steps=2, generator=g)["normals.out"]
+        for g in (torch.Generator().manual_seed(2), [torch.Generator().manual_seed(2)])
+    ]
     assert torch.equal(*runs)
 
 
@@ -34,9 +36,15 @@ def test_held_regions_are_noised_in_each_schedulers_own_form(tmp_path):
     timesteps = den.set_timesteps(4, x0)
     sigma = den.scheduler.sigmas[1]
     torch.testing.assert_close(_noised(den, x0, eps, timesteps[1]), x0 + sigma * eps)
-    flow = EmbeddedDenoiser.from_config({"block_out_channels": (8, 8), "layers_per_block": 1, "norm_num_groups": 4,
-                                         "down_block_types": ("DownBlock2D", "DownBlock2D"),
-                                         "up_block_types": ("UpBlock2D", "UpBlock2D")})
+    flow = EmbeddedDenoiser.from_config(
+        {
+            "block_out_channels": (8, 8),
+            "layers_per_block": 1,
+            "norm_num_groups": 4,
+            "down_block_types": ("DownBlock2D", "DownBlock2D"),
+            "up_block_types": ("UpBlock2D", "UpBlock2D"),
+        }
+    )
     s = flow.set_timesteps(4, x0)[1] / 1000
     torch.testing.assert_close(_noised(flow, x0, eps, flow.scheduler.timesteps[1]), (1 - s) * x0 + s * eps)
 
@@ -52,8 +60,9 @@ def test_sampler_matches_diffusers_pipeline(hub_team):
     den = load_hub_denoiser(str(folder), cache_embeds=False, **options)
     inject_adapter(den.model, None, 1, 2)  # zero `up`: exactly the base model
     g = torch.Generator().manual_seed(3)
-    ours = sample_team(den, TeamLayout.from_names(["image.out"]), {}, size=(32, 32), num_images=1, steps=2,
-                       generator=g)["image.out"]
+    ours = sample_team(
+        den, TeamLayout.from_names(["image.out"]), {}, size=(32, 32), num_images=1, steps=2, generator=g
+    )["image.out"]
     noise = torch.randn((1, 4, 16, 16), generator=torch.Generator().manual_seed(3))
     pipe = diffusers.DiffusionPipeline.from_pretrained(str(folder))
     pipe.set_progress_bar_config(disable=True)

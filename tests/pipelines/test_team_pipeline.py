@@ -16,13 +16,14 @@ def test_batch_equals_single_runs_and_never_mixes(pipe32, photos, team_inputs):
     kw = dict(steps=2, outputs=["diffuse.out", "normals.out"])
     batch = pipe32(team_inputs(x), seed=[5, 5, 5], **kw)
     for i in range(3):
-        alone = pipe32(team_inputs(x[i:i + 1]), seed=5, **kw)
+        alone = pipe32(team_inputs(x[i : i + 1]), seed=5, **kw)
         for name, value in alone.items():
-            torch.testing.assert_close(batch[name][i:i + 1], value, atol=1e-5, rtol=0)
+            torch.testing.assert_close(batch[name][i : i + 1], value, atol=1e-5, rtol=0)
     # An int seed gives image i the seed + i, whatever the batch.
     spread = pipe32(team_inputs(x), seed=7, **kw)
-    torch.testing.assert_close(spread["diffuse.out"][2:], pipe32(team_inputs(x[2:]), seed=9, **kw)["diffuse.out"],
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        spread["diffuse.out"][2:], pipe32(team_inputs(x[2:]), seed=9, **kw)["diffuse.out"], atol=1e-5, rtol=0
+    )
     # Changing one image of the batch leaves the others' results alone.
     y = x.clone()
     y[1] = 1 - y[1]
@@ -52,8 +53,15 @@ def test_memory_and_speed_options_on_the_embedded_model(tiny_base, tiny_svbrdf_a
     ref = pipe32(x, steps=1, seed=1)["normals.out"]
     # Offload is a no-op on a CPU and for the embedded model; slicing has nothing to slice in it; the compiled
     # model ("eager" backend: traced by dynamo, quick to build) computes the same.
-    pipe = TeamPipeline.load(tiny_svbrdf_adapter, base=str(tiny_base), device="cpu", dtype="fp32", offload=True,
-                             attention_slicing=True, compile="eager")
+    pipe = TeamPipeline.load(
+        tiny_svbrdf_adapter,
+        base=str(tiny_base),
+        device="cpu",
+        dtype="fp32",
+        offload=True,
+        attention_slicing=True,
+        compile="eager",
+    )
     torch.testing.assert_close(pipe(x, steps=1, seed=1)["normals.out"], ref, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="guidance"):
         TeamPipeline.load(tiny_svbrdf_adapter, base=str(tiny_base), device="cpu", guidance=2.0)
@@ -68,8 +76,15 @@ def test_pipeline_feeds_the_denoisers_convention(monkeypatch, sd2_folder, tmp_pa
 
     den = load_hub_denoiser(str(sd2_folder))
     inject_adapter(den.model, None, 3, 2)
-    path = save_adapter(den.model, tmp_path / "a.safetensors", ["image.in", "halfway.in", "diffuse.out"],
-                        base_model=str(sd2_folder), title="t", profile="UNET", architecture="sd2")
+    path = save_adapter(
+        den.model,
+        tmp_path / "a.safetensors",
+        ["image.in", "halfway.in", "diffuse.out"],
+        base_model=str(sd2_folder),
+        title="t",
+        profile="UNET",
+        architecture="sd2",
+    )
     seen = {}
 
     def fake_sample(denoiser, layout, inputs, **kw):

@@ -66,18 +66,25 @@ def test_windows_cover_the_canvas(size, overlap, wrap):
 
 
 def test_plan_windows_and_sample_windows_check_their_arguments(team):
-    for args, wrap, name in [((32, 32, 16, 16), False, "overlap"), ((32, 32, 16, -1), False, "overlap"),
-                             ((32, 32, 0, 0), False, "window"), ((0, 32, 16, 4), False, "height"),
-                             ((32, 32, 16, 4), "yes", "wrap")]:
+    for args, wrap, name in [
+        ((32, 32, 16, 16), False, "overlap"),
+        ((32, 32, 16, -1), False, "overlap"),
+        ((32, 32, 0, 0), False, "window"),
+        ((0, 32, 16, 4), False, "height"),
+        ((32, 32, 16, 4), "yes", "wrap"),
+    ]:
         with pytest.raises(ValueError, match=f"^{name} must"):
             plan_windows(*args, wrap=wrap)
     den, layout = team
     x = photo_inputs(1)
-    for kwargs, message in [(dict(sync="mean"), "sync must be one of none, average, syncsde"),
-                            (dict(strength=-1.0), "strength must be"), (dict(window=18), "window must be a posit"),
-                            (dict(overlap=3), "overlap must be a multiple of 2"),
-                            (dict(overlap=0, wrap=True), "at least one cell with wrap"),
-                            (dict(batch_size=0), "batch_size must be")]:
+    for kwargs, message in [
+        (dict(sync="mean"), "sync must be one of none, average, syncsde"),
+        (dict(strength=-1.0), "strength must be"),
+        (dict(window=18), "window must be a posit"),
+        (dict(overlap=3), "overlap must be a multiple of 2"),
+        (dict(overlap=0, wrap=True), "at least one cell with wrap"),
+        (dict(batch_size=0), "batch_size must be"),
+    ]:
         with pytest.raises(ValueError, match=message):
             sample_windows(den, layout, x, **(dict(window=16, overlap=8, steps=1) | kwargs))
 
@@ -121,8 +128,9 @@ def test_results_do_not_depend_on_batch_size(team, sync):
         for n in run:
             torch.testing.assert_close(run[n], runs[0][n], atol=1e-5, rtol=0)
     # One generator for the whole batch: the same canvas noise whatever the batch size.
-    one, many = (sample_windows(den, layout, x, batch_size=b, generator=torch.Generator().manual_seed(3), **kw)
-                 for b in (2, 15))
+    one, many = (
+        sample_windows(den, layout, x, batch_size=b, generator=torch.Generator().manual_seed(3), **kw) for b in (2, 15)
+    )
     torch.testing.assert_close(one["normals.out"], many["normals.out"], atol=1e-5, rtol=0)
 
 
@@ -152,8 +160,7 @@ def test_one_step_wraps_around_exactly(team):
     for sync in ("none", "average"):
         kw = dict(window=16, overlap=8, wrap=True, sync=sync, one_step=True, outputs=["normals.out"])
         out = sample_windows(den, layout, x, **kw)["normals.out"]
-        rolled = sample_windows(den, layout, {n: v.roll((16, 24), (-2, -1)) for n, v in x.items()},
-                                **kw)["normals.out"]
+        rolled = sample_windows(den, layout, {n: v.roll((16, 24), (-2, -1)) for n, v in x.items()}, **kw)["normals.out"]
         torch.testing.assert_close(rolled, out.roll((16, 24), (-2, -1)), atol=1e-5, rtol=0)
 
 
@@ -169,12 +176,14 @@ def test_wrapped_synthesis_has_no_seam():
     pipe = TeamPipeline.load("synthesize", device="cpu", dtype="fp32")
     kw = dict(size=(48, 64), num_images=1, window=32, overlap=16, steps=4, batch_size=8)
     for sync in SYNCS:
-        out = sample_windows(pipe.denoiser, pipe.layout, {}, wrap=True, sync=sync,
-                             generator=torch.Generator().manual_seed(0), **kw)
+        out = sample_windows(
+            pipe.denoiser, pipe.layout, {}, wrap=True, sync=sync, generator=torch.Generator().manual_seed(0), **kw
+        )
         maps = torch.stack(list(out.values()))
         assert seam_ratio(maps, -2) < 1.5 and seam_ratio(maps, -1) < 1.5, sync  # 0.9 to 1.3 seen
-    out = sample_windows(pipe.denoiser, pipe.layout, {}, wrap=False, sync="average",
-                         generator=torch.Generator().manual_seed(0), **kw)
+    out = sample_windows(
+        pipe.denoiser, pipe.layout, {}, wrap=False, sync="average", generator=torch.Generator().manual_seed(0), **kw
+    )
     maps = torch.stack(list(out.values()))
     assert seam_ratio(maps, -2) > 2 and seam_ratio(maps, -1) > 2  # 2.6 to 3.7 seen
 
@@ -228,18 +237,33 @@ def test_hub_latent_windows_land_on_their_pixels(sd3, wrap):
     f = den.vae_scale_factor
     assert f == 2 and den.pixel_multiple == 4
     x = torch.zeros(1, 3, 32, 56)
-    for q, (ys, xs) in enumerate([(slice(0, 16), slice(0, 28)), (slice(0, 16), slice(28, 56)),
-                                  (slice(16, 32), slice(0, 28)), (slice(16, 32), slice(28, 56))]):
+    for q, (ys, xs) in enumerate(
+        [
+            (slice(0, 16), slice(0, 28)),
+            (slice(0, 16), slice(28, 56)),
+            (slice(16, 32), slice(0, 28)),
+            (slice(16, 32), slice(28, 56)),
+        ]
+    ):
         x[0, :, ys, xs] = torch.tensor([(-0.8, 0.2, 0.6), (0.7, -0.5, -0.2), (0.1, 0.8, -0.7), (-0.3, -0.6, 0.9)][q])[
-            :, None, None]
+            :, None, None
+        ]
     kw = dict(one_step=True, start={"image.out": "image.in"}, start_level=0.0)  # x0 = the input's latents
     # A real run, the transformer predicting: runs through the hub path without error.
-    out = sample_windows(den, layout, {"image.in": x}, window=24, overlap=8, wrap=wrap, sync="syncsde", steps=2,
-                         generator=torch.Generator().manual_seed(0))["image.out"]
+    out = sample_windows(
+        den,
+        layout,
+        {"image.in": x},
+        window=24,
+        overlap=8,
+        wrap=wrap,
+        sync="syncsde",
+        steps=2,
+        generator=torch.Generator().manual_seed(0),
+    )["image.out"]
     assert out.shape == x.shape and torch.isfinite(out).all()
     den.predict = lambda sample, timesteps, **cond: torch.zeros_like(sample)
-    out = sample_windows(den, layout, {"image.in": x}, window=24, overlap=8, wrap=wrap, sync="none",
-                         **kw)["image.out"]
+    out = sample_windows(den, layout, {"image.in": x}, window=24, overlap=8, wrap=wrap, sync="none", **kw)["image.out"]
     # The same by hand: every window's pixels cut out, encoded, decoded, pasted back where they came from.
     corners = plan_windows(32 // f, 56 // f, 24 // f, 8 // f, wrap=wrap)
     assert len(corners) > 2

@@ -16,8 +16,9 @@ def test_rng_is_reproducible_and_in_range():
     a, b = N.Rng(5), N.Rng(5)
     draws = [(a.u(), a.u(2, 3), a.logu(0.1, 10), a.i(1, 3), a.p(0.5), a.pick("xyz")) for _ in range(50)]
     assert draws == [(b.u(), b.u(2, 3), b.logu(0.1, 10), b.i(1, 3), b.p(0.5), b.pick("xyz")) for _ in range(50)]
-    assert all(0 <= u < 1 and 2 <= v < 3 and 0.1 <= lu <= 10 and i in (1, 2, 3) and c in "xyz"
-               for u, v, lu, i, _, c in draws)
+    assert all(
+        0 <= u < 1 and 2 <= v < 3 and 0.1 <= lu <= 10 and i in (1, 2, 3) and c in "xyz" for u, v, lu, i, _, c in draws
+    )
     assert {i for *_, i, _, _ in draws} == {1, 2, 3}  # inclusive bounds
     assert torch.equal(N.Rng(7).randn(3, 4), N.Rng(7).randn(3, 4))
     assert not torch.equal(N.Rng(7).rand(3), N.Rng(8).rand(3))

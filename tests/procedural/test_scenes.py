@@ -12,20 +12,32 @@ from teamwork_cli.procedural import scenes as S
 def _flat(colour: float) -> dict[str, torch.Tensor]:
     normals = torch.zeros(3, 4, 4)
     normals[2] = 1
-    return {"basecolor": torch.full((3, 4, 4), colour), "metallic": torch.zeros(1, 4, 4),
-            "roughness": torch.full((1, 4, 4), 0.6), "normals": normals}
+    return {
+        "basecolor": torch.full((3, 4, 4), colour),
+        "metallic": torch.zeros(1, 4, 4),
+        "roughness": torch.full((1, 4, 4), 0.6),
+        "normals": normals,
+    }
 
 
 def _occluder_scene() -> G.Scene:
     """A grey ball on the ground right under the only light, in front of a wall: it casts a shadow below."""
     up, back = torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
-    surfaces = [G.Surface("plane", {"point": torch.zeros(3), "normal": up}, _flat(0.5)),
-                G.Surface("plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": back}, _flat(0.5)),
-                G.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)},
-                          _flat(0.7))]
+    surfaces = [
+        G.Surface("plane", {"point": torch.zeros(3), "normal": up}, _flat(0.5)),
+        G.Surface("plane", {"point": torch.tensor([0.0, 0.0, -8.0]), "normal": back}, _flat(0.5)),
+        G.Surface("sphere", {"center": torch.tensor([0.0, 0.6, -4.0]), "radius": torch.tensor(0.5)}, _flat(0.7)),
+    ]
     light = G.Light(torch.tensor([0.0, 3.0, -4.0]), torch.full((3,), 10.0))
-    return G.Scene(torch.tensor([0.0, 1.5, 0.0]), G.rot_x(-0.3), 50.0, surfaces, [light],
-                   sky=torch.full((3,), 0.05), bounce=torch.full((3,), 0.02))
+    return G.Scene(
+        torch.tensor([0.0, 1.5, 0.0]),
+        G.rot_x(-0.3),
+        50.0,
+        surfaces,
+        [light],
+        sky=torch.full((3,), 0.05),
+        bounce=torch.full((3,), 0.02),
+    )
 
 
 def test_buffers_are_consistent_and_follow_the_conventions():
@@ -63,8 +75,9 @@ def test_an_object_between_light_and_floor_casts_a_shadow():
     dark = shadowed["diffuseshading"][1] < 0.5 * lit["diffuseshading"][1]
     assert (dark & floor).sum() > 20  # a shadow on the floor ...
     assert not (dark & ~floor).any()  # ... and only there (the ball's top and the wall see the light)
-    assert torch.allclose(shadowed["image"], shadowed["albedo"] * shadowed["diffuseshading"] + shadowed["residual"],
-                          atol=1e-5)
+    assert torch.allclose(
+        shadowed["image"], shadowed["albedo"] * shadowed["diffuseshading"] + shadowed["residual"], atol=1e-5
+    )
     # the ball's camera-space normals: -X on its left, +X on its right, +Y on top
     n = lit["normals"]
     planes = [torch.tensor(v).view(3, 1, 1) for v in ([0.0, 0.9553, 0.2955], [0.0, -0.2955, 0.9553])]

@@ -38,9 +38,16 @@ def test_mean_averages_each_image_over_its_samples_and_renormalises_normals():
     assert E.mean(values, 1) is values
 
 
-@pytest.mark.parametrize("device, autocast, one_step, size", [
-    ("cpu", None, False, 1), ("cpu", torch.bfloat16, False, 2), ("cuda", None, False, 2), ("mps", None, False, 2),
-    ("cuda", None, True, 1), ("cpu", torch.bfloat16, True, 1),
-])
+@pytest.mark.parametrize(
+    "device, autocast, one_step, size",
+    [
+        ("cpu", None, False, 1),
+        ("cpu", torch.bfloat16, False, 2),
+        ("cuda", None, False, 2),
+        ("mps", None, False, 2),
+        ("cuda", None, True, 1),
+        ("cpu", torch.bfloat16, True, 1),
+    ],
+)
 def test_default_size(device, autocast, one_step, size):
     assert E.default_size(device, autocast, one_step) == size

@@ -31,8 +31,10 @@ def test_training_source_and_task_give_the_team_the_same_deferred_image(monkeypa
             return {"image.out": torch.zeros(1, 3, 16, 16)}
 
     pipe = Pipe()
-    buffers = {"albedo": encode("albedo", torch.full((1, 3, 16, 16), 0.5)),
-               "normals": encode("normals", flat(size=16)["normals"])}
+    buffers = {
+        "albedo": encode("albedo", torch.full((1, 3, 16, 16), 0.5)),
+        "normals": encode("normals", flat(size=16)["normals"]),
+    }
     task.shade(pipe, buffers)
     full = {c: task.neutral(c, 1, 16, 16) for c in task.OPTIONAL} | buffers
     torch.testing.assert_close(pipe.seen["deferred.in"], task.with_deferred(full))

@@ -62,8 +62,7 @@ def test_ensemble_averages_samples(pipe):
     photo = _photo(seed=2)
     two = svbrdf.estimate(pipe, photo, seed=0, ensemble=2)
     one = [svbrdf.estimate(pipe, photo, seed=k * svbrdf.ensemble_.SEED_STRIDE) for k in range(2)]
-    torch.testing.assert_close(two["roughness"], (one[0]["roughness"] + one[1]["roughness"]) / 2, atol=1e-5,
-                               rtol=1e-5)
+    torch.testing.assert_close(two["roughness"], (one[0]["roughness"] + one[1]["roughness"]) / 2, atol=1e-5, rtol=1e-5)
 
 
 def test_check_team_refuses_other_adapters(tiny_base, adapters):
@@ -71,4 +70,5 @@ def test_check_team_refuses_other_adapters(tiny_base, adapters):
     with pytest.raises(ValueError, match="is not an svbrdf adapter: it has inputs") as err:
         svbrdf.check_team(other)
     assert "image.in (and optionally halfway.in) to diffuse.out, specular.out, roughness.out, normals.out" in str(
-        err.value)
+        err.value
+    )

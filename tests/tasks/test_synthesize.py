@@ -34,8 +34,10 @@ def test_material_i_comes_from_seed_plus_i_alone(pipe):
         torch.testing.assert_close(two[1][c], one[0][c])
 
 
-@pytest.mark.parametrize("count, size, match", [(0, (16, 16), "count must be at least 1, got 0"),
-                                                (1, (4, 16), "size must be at least 8 pixels, got 16x4")])
+@pytest.mark.parametrize(
+    "count, size, match",
+    [(0, (16, 16), "count must be at least 1, got 0"), (1, (4, 16), "size must be at least 8 pixels, got 16x4")],
+)
 def test_bad_counts_and_sizes(pipe, count, size, match):
     with pytest.raises(ValueError, match=match):
         S.synthesize(pipe, count, size)
@@ -51,8 +53,12 @@ def test_coherence_is_zero_when_the_image_is_the_render_of_the_maps():
     g = torch.Generator().manual_seed(0)
     normals = torch.zeros(1, 3, 8, 8)
     normals[:, 2] = 1
-    maps = {"diffuse": torch.rand(1, 3, 8, 8, generator=g), "specular": torch.full((1, 3, 8, 8), 0.04),
-            "roughness": torch.full((1, 1, 8, 8), 0.5), "normals": normals}
+    maps = {
+        "diffuse": torch.rand(1, 3, 8, 8, generator=g),
+        "specular": torch.full((1, 3, 8, 8), 0.04),
+        "roughness": torch.full((1, 1, 8, 8), 0.5),
+        "normals": normals,
+    }
     maps["image"] = R.render_flash(*(maps[m] for m in S.MAPS))
     assert S.coherence_rmse(maps) == pytest.approx(0.0, abs=1e-6)
     maps["image"] = maps["image"] * 0.5

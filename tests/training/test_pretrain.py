@@ -12,8 +12,16 @@ from teamwork_cli.models.embedded import EmbeddedDenoiser
 from teamwork_cli.training import pretrain
 from teamwork_cli.training.data import build_pool
 
-TINY = dict(sample_size=8, in_channels=12, out_channels=12, block_out_channels=(8, 16), layers_per_block=1,
-            down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2, norm_num_groups=4)
+TINY = dict(
+    sample_size=8,
+    in_channels=12,
+    out_channels=12,
+    block_out_channels=(8, 16),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D",) * 2,
+    up_block_types=("UpBlock2D",) * 2,
+    norm_num_groups=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +54,23 @@ def tiny_run(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrain, "DEFAULT_CONFIG", TINY)
 
     def run(*extra: str) -> int:
-        return pretrain.main(["--batch-size", "2", "--size", "16", "--pool", "2", "--lr", "1e-3",
-                              "--work", str(tmp_path / "work"), "--out", str(tmp_path / "base"), *extra])
+        return pretrain.main(
+            [
+                "--batch-size",
+                "2",
+                "--size",
+                "16",
+                "--pool",
+                "2",
+                "--lr",
+                "1e-3",
+                "--work",
+                str(tmp_path / "work"),
+                "--out",
+                str(tmp_path / "base"),
+                *extra,
+            ]
+        )
 
     return run
 

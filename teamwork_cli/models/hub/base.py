@@ -20,8 +20,16 @@ class HubDenoiser(TeamDenoiser):
     # The published checkpoints were trained on plain-gamma colours and raw halfway vectors (docs/conventions.md 6).
     input_convention: str = "published"
 
-    def __init__(self, model: nn.Module, scheduler, vae: AutoencoderKL, embeds: dict[str, Tensor], *,
-                 vae_tiling: bool = True, vae_slicing: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        scheduler,
+        vae: AutoencoderKL,
+        embeds: dict[str, Tensor],
+        *,
+        vae_tiling: bool = True,
+        vae_slicing: bool = False,
+    ) -> None:
         super().__init__(model, scheduler)
         self.codec = VaeCodec(vae, tiling=vae_tiling, slicing=vae_slicing)
         self.vae = self.codec.vae  # a submodule, so `.to(device)` moves it with the denoiser

@@ -22,12 +22,15 @@ class Family:
         return getattr(mod, self.encode), getattr(mod, self.build)
 
 
-FAMILIES: dict[str, Family] = {f.pipeline: f for f in (
-    Family("sd3", "StableDiffusion3Pipeline", "transformer", "sd3"),
-    Family("sdxl", "StableDiffusionXLPipeline", "unet", "unet", "encode_prompt_sdxl", "build_sdxl"),
-    Family("sd2", "StableDiffusionPipeline", "unet", "unet", "encode_prompt_sd", "build_sd"),
-    Family("flux", "FluxPipeline", "transformer", "flux"),
-)}
+FAMILIES: dict[str, Family] = {
+    f.pipeline: f
+    for f in (
+        Family("sd3", "StableDiffusion3Pipeline", "transformer", "sd3"),
+        Family("sdxl", "StableDiffusionXLPipeline", "unet", "unet", "encode_prompt_sdxl", "build_sdxl"),
+        Family("sd2", "StableDiffusionPipeline", "unet", "unet", "encode_prompt_sd", "build_sd"),
+        Family("flux", "FluxPipeline", "transformer", "flux"),
+    )
+}
 
 
 def supported_pipelines() -> list[str]:
@@ -39,7 +42,9 @@ def family_for(class_name: str, where: str) -> Family:
 
     fam = FAMILIES.get(class_name)
     if fam is None:
-        raise TeamworkError(f"{where} is a {class_name or 'pipeline without _class_name'}; Teamwork supports "
-                            f"{', '.join(supported_pipelines())}",
-                            "pass one of those pipelines (or the embedded model) with --base")
+        raise TeamworkError(
+            f"{where} is a {class_name or 'pipeline without _class_name'}; Teamwork supports "
+            f"{', '.join(supported_pipelines())}",
+            "pass one of those pipelines (or the embedded model) with --base",
+        )
     return fam

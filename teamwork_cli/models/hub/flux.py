@@ -35,8 +35,13 @@ class FluxDenoiser(HubDenoiser):
         cfg = self.scheduler.config
         sigmas = None if cfg.get("use_flow_sigmas") else np.linspace(1.0, 1 / steps, steps)
         seq = (latents.shape[-2] // 2) * (latents.shape[-1] // 2)
-        mu = calculate_shift(seq, cfg.get("base_image_seq_len", 256), cfg.get("max_image_seq_len", 4096),
-                             cfg.get("base_shift", 0.5), cfg.get("max_shift", 1.15))
+        mu = calculate_shift(
+            seq,
+            cfg.get("base_image_seq_len", 256),
+            cfg.get("max_image_seq_len", 4096),
+            cfg.get("base_shift", 0.5),
+            cfg.get("max_shift", 1.15),
+        )
         if sigmas is None:
             self.scheduler.set_timesteps(steps, device=latents.device, mu=mu)
         else:
@@ -53,10 +58,15 @@ class FluxDenoiser(HubDenoiser):
         guidance = None
         if self.model.config.guidance_embeds:
             guidance = torch.full((n,), self.guidance, device=sample.device, dtype=torch.float32)
-        out = self.model(hidden_states=tokens, timestep=timesteps / 1000, guidance=guidance,
-                         pooled_projections=self.rows("pooled_prompt_embeds", n),
-                         encoder_hidden_states=self.rows("prompt_embeds", n), txt_ids=self.text_ids,
-                         img_ids=ids.view(-1, 3).to(sample.dtype)).sample
+        out = self.model(
+            hidden_states=tokens,
+            timestep=timesteps / 1000,
+            guidance=guidance,
+            pooled_projections=self.rows("pooled_prompt_embeds", n),
+            encoder_hidden_states=self.rows("prompt_embeds", n),
+            txt_ids=self.text_ids,
+            img_ids=ids.view(-1, 3).to(sample.dtype),
+        ).sample
         return unpack(out, h, w)
 
 
@@ -78,6 +88,7 @@ def encode_prompt(pipe, prompt: str, device: torch.device) -> dict[str, Tensor]:
     return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled, "text_ids": text_ids}
 
 
-def build(model, scheduler, vae, embeds: dict[str, Tensor], *, guidance: float = DEFAULT_GUIDANCE,
-          **options) -> FluxDenoiser:
+def build(
+    model, scheduler, vae, embeds: dict[str, Tensor], *, guidance: float = DEFAULT_GUIDANCE, **options
+) -> FluxDenoiser:
     return FluxDenoiser(model, scheduler, vae, embeds, guidance=guidance, **options)

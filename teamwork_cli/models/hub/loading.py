@@ -35,14 +35,16 @@ def locate(base: str) -> tuple[str, dict, Path]:
     if path.is_dir():
         index = path / "model_index.json"
         if not index.is_file():
-            raise TeamworkError(f"base model {base}: folder has no model_index.json, so it is not a diffusers pipeline",
-                                "pass a diffusers pipeline folder (as saved by save_pretrained), a hub id, or "
-                                "'embedded'")
+            raise TeamworkError(
+                f"base model {base}: folder has no model_index.json, so it is not a diffusers pipeline",
+                "pass a diffusers pipeline folder (as saved by save_pretrained), a hub id, or 'embedded'",
+            )
         return str(path), json.loads(index.read_text()), path
     if not _REPO_ID.match(base) or path.exists() or base.startswith((".", "/", "~")):
-        raise TeamworkError(f"base model {base}: no such folder, and not a hub id of the form owner/name",
-                            "pass a diffusers pipeline folder or a hub id such as "
-                            "stabilityai/stable-diffusion-3-medium-diffusers")
+        raise TeamworkError(
+            f"base model {base}: no such folder, and not a hub id of the form owner/name",
+            "pass a diffusers pipeline folder or a hub id such as stabilityai/stable-diffusion-3-medium-diffusers",
+        )
     from huggingface_hub import hf_hub_download
 
     try:
@@ -74,7 +76,8 @@ def _quiet() -> Iterator[None]:
 
 def cache_dir() -> Path:
     root = os.environ.get("TEAMWORK_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "teamwork")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "teamwork"
+    )
     return Path(root) / "prompt-embeds"
 
 
@@ -126,13 +129,24 @@ def _from_pretrained(cls, source: str, what: str, dtype: torch.dtype, **kwargs):
             return cls.from_pretrained(source, **_dtype_kwarg(dtype), **kwargs)
     except (OSError, ValueError) as e:
         if Path(source).is_dir():
-            raise TeamworkError(f"{what}: cannot load the pipeline in {source}: {e}",
-                                "check that the folder is complete (save_pretrained writes every component)") from e
+            raise TeamworkError(
+                f"{what}: cannot load the pipeline in {source}: {e}",
+                "check that the folder is complete (save_pretrained writes every component)",
+            ) from e
         raise hub_error(what, source, e, f"hf download {source}") from e
 
 
-def _prompt_embeds(cls, family: Family, encode: Callable, source: str, folder: Path, prompt: str,
-                   dtype: torch.dtype, use_cache: bool, components: set[str]) -> dict[str, torch.Tensor]:
+def _prompt_embeds(
+    cls,
+    family: Family,
+    encode: Callable,
+    source: str,
+    folder: Path,
+    prompt: str,
+    dtype: torch.dtype,
+    use_cache: bool,
+    components: set[str],
+) -> dict[str, torch.Tensor]:
     key = embeds_key(family, folder, prompt)
     cached = _read_cached(key) if use_cache else None
     if cached is not None:
@@ -153,8 +167,16 @@ def _prompt_embeds(cls, family: Family, encode: Callable, source: str, folder: P
     return embeds
 
 
-def load_hub_denoiser(base: str, dtype: torch.dtype = torch.float32, *, prompt: str = "", vae_tiling: bool = True,
-                      vae_slicing: bool = False, cache_embeds: bool = True, **family_options) -> TeamDenoiser:
+def load_hub_denoiser(
+    base: str,
+    dtype: torch.dtype = torch.float32,
+    *,
+    prompt: str = "",
+    vae_tiling: bool = True,
+    vae_slicing: bool = False,
+    cache_embeds: bool = True,
+    **family_options,
+) -> TeamDenoiser:
     """The denoiser of a diffusers pipeline (SD3, SDXL, SD2, Flux) with `prompt`'s embeddings cached on it.
 
     base: a local pipeline folder or a hub id (downloaded or taken from the cache; HF_HUB_OFFLINE=1 honoured).
@@ -177,8 +199,9 @@ def load_hub_denoiser(base: str, dtype: torch.dtype = torch.float32, *, prompt: 
     skip = {name: None for name in components if name not in (family.denoiser, "vae", "scheduler")}
     pipe = _from_pretrained(cls, source, f"base model {base}", dtype, **skip)
     model = getattr(pipe, family.denoiser)
-    den = build(model, pipe.scheduler, pipe.vae, embeds, vae_tiling=vae_tiling, vae_slicing=vae_slicing,
-                **family_options)
+    den = build(
+        model, pipe.scheduler, pipe.vae, embeds, vae_tiling=vae_tiling, vae_slicing=vae_slicing, **family_options
+    )
     den.base_model = base
     return den
 
@@ -187,5 +210,6 @@ def _check_options(family: Family, build: Callable, options: dict) -> None:
     allowed = [p.name for p in inspect.signature(build).parameters.values() if p.kind is p.KEYWORD_ONLY]
     bad = sorted(set(options) - set(allowed))
     if bad:
-        raise ValueError(f"{family.name} backbone options {bad} are not supported; allowed: "
-                         f"{', '.join(allowed) or '(none)'}")
+        raise ValueError(
+            f"{family.name} backbone options {bad} are not supported; allowed: {', '.join(allowed) or '(none)'}"
+        )

@@ -19,8 +19,9 @@ CPU = torch.device("cpu")
 def enable_offload(den: HubDenoiser, device: torch.device) -> None:
     """Run `den` on `device` with its weights kept on the CPU (call once, instead of `den.to(device)`)."""
     den.to(CPU)
-    den.model.enable_group_offload(onload_device=device, offload_device=CPU, offload_type="block_level",
-                                   num_blocks_per_group=1)
+    den.model.enable_group_offload(
+        onload_device=device, offload_device=CPU, offload_type="block_level", num_blocks_per_group=1
+    )
     den.codec.offload_to = device
     # The cached prompt embeddings are small: they live on the device, as the sampler's tensors do.
     for name, buf in list(den.named_buffers(recurse=False)):

@@ -12,8 +12,14 @@ from teamwork_cli.models.hub.errors import hub_error
 PUBLISHED_REPO = "samsartor/teamwork-release"
 
 # The `teamwork finetune --data` source each task's shipped adapter is trained on, for the hint.
-TRAINING_DATA = {"svbrdf": "svbrdf", "intrinsics": "scenes", "inpaint": "inpaint", "inpaint-material": "inpaint",
-                 "shade": "scenes", "synthesize": "synthesize"}
+TRAINING_DATA = {
+    "svbrdf": "svbrdf",
+    "intrinsics": "scenes",
+    "inpaint": "inpaint",
+    "inpaint-material": "inpaint",
+    "shade": "scenes",
+    "synthesize": "synthesize",
+}
 
 
 def default_adapter(preset: str) -> Path:
@@ -32,7 +38,8 @@ def task_adapter(preset: str, adapter: str | Path | None = None) -> Path:
         raise TeamworkError(
             f"no {preset} adapter is shipped with this version yet ({path} is missing)",
             f"pass --adapter FILE.safetensors, e.g. one trained with `teamwork finetune --preset {preset} "
-            f"--data procedural:{TRAINING_DATA.get(preset, preset)} -o {preset}.safetensors`")
+            f"--data procedural:{TRAINING_DATA.get(preset, preset)} -o {preset}.safetensors`",
+        )
     return path
 
 
@@ -64,9 +71,10 @@ def resolve_adapter(spec: str | Path) -> Path:
         try:
             return Path(hf_hub_download(repo_id, filename))
         except Exception as e:  # the hub's error classes; translated into one message
-            raise hub_error(f"adapter {filename} of {repo_id}", repo_id, e,
-                            f"hf download {repo_id} {filename}") from e
-    raise TeamworkError(f"adapter file {text} not found",
-                        "give a .safetensors file, a shipped adapter by name ("
-                        f"{', '.join(shipped_adapters())}) or a hub file as owner/repo/file.safetensors, e.g. "
-                        f"{PUBLISHED_REPO}/colocated_svbrdf_estimation_flux_512.safetensors")
+            raise hub_error(f"adapter {filename} of {repo_id}", repo_id, e, f"hf download {repo_id} {filename}") from e
+    raise TeamworkError(
+        f"adapter file {text} not found",
+        "give a .safetensors file, a shipped adapter by name ("
+        f"{', '.join(shipped_adapters())}) or a hub file as owner/repo/file.safetensors, e.g. "
+        f"{PUBLISHED_REPO}/colocated_svbrdf_estimation_flux_512.safetensors",
+    )

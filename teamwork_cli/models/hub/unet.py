@@ -70,8 +70,12 @@ class UNetDenoiser(HubDenoiser):
 
     def predict(self, sample: Tensor, timesteps: Tensor, **cond) -> Tensor:
         n = sample.shape[0]
-        return self.model(sample, timesteps, encoder_hidden_states=self.rows("prompt_embeds", n),
-                          added_cond_kwargs=self.added_cond(sample)).sample
+        return self.model(
+            sample,
+            timesteps,
+            encoder_hidden_states=self.rows("prompt_embeds", n),
+            added_cond_kwargs=self.added_cond(sample),
+        ).sample
 
 
 MICRO_CONDITIONING = ("published", "diffusers")
@@ -83,8 +87,9 @@ class SDXLDenoiser(UNetDenoiser):
     def __init__(self, *args, micro_conditioning: str = "published", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if micro_conditioning not in MICRO_CONDITIONING:
-            raise ValueError(f"micro_conditioning must be one of {', '.join(MICRO_CONDITIONING)}; got "
-                             f"{micro_conditioning!r}")
+            raise ValueError(
+                f"micro_conditioning must be one of {', '.join(MICRO_CONDITIONING)}; got {micro_conditioning!r}"
+            )
         self.micro_conditioning = micro_conditioning
 
     def added_cond(self, sample: Tensor) -> dict[str, Tensor]:
@@ -113,18 +118,35 @@ def encode_prompt_sdxl(pipe, prompt: str, device: torch.device) -> dict[str, Ten
     return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
 
 
-def build_sd(model, scheduler, vae, embeds: dict[str, Tensor], *, timestep_spacing: str | None = "trailing",
-             **options) -> UNetDenoiser:
+def build_sd(
+    model, scheduler, vae, embeds: dict[str, Tensor], *, timestep_spacing: str | None = "trailing", **options
+) -> UNetDenoiser:
     return UNetDenoiser(model, estimation_scheduler(scheduler, timestep_spacing), vae, embeds, **options)
 
 
-def build_sdxl(model, scheduler, vae, embeds: dict[str, Tensor], *, timestep_spacing: str | None = "trailing",
-               micro_conditioning: str = "published", **options) -> SDXLDenoiser:
-    den = SDXLDenoiser(model, estimation_scheduler(scheduler, timestep_spacing), vae, embeds,
-                       micro_conditioning=micro_conditioning, **options)
+def build_sdxl(
+    model,
+    scheduler,
+    vae,
+    embeds: dict[str, Tensor],
+    *,
+    timestep_spacing: str | None = "trailing",
+    micro_conditioning: str = "published",
+    **options,
+) -> SDXLDenoiser:
+    den = SDXLDenoiser(
+        model,
+        estimation_scheduler(scheduler, timestep_spacing),
+        vae,
+        embeds,
+        micro_conditioning=micro_conditioning,
+        **options,
+    )
     need = model.add_embedding.linear_1.in_features
     have = model.config.addition_time_embed_dim * 6 + den.pooled_prompt_embeds.shape[-1]
     if need != have:  # the same check StableDiffusionXLPipeline._get_add_time_ids makes
-        raise ValueError(f"UNet expects {need} added-conditioning features, text_embeds + 6 time ids give {have}; "
-                         "is this an SDXL base pipeline?")
+        raise ValueError(
+            f"UNet expects {need} added-conditioning features, text_embeds + 6 time ids give {have}; "
+            "is this an SDXL base pipeline?"
+        )
     return den

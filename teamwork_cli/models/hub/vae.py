@@ -67,4 +67,3 @@ class VaeCodec:
         with self._context(latents.device):
             x = self.vae.decode((latents.to(vae_dtype) / self.scale) + self.shift).sample
         return x.to(latents.dtype)
-

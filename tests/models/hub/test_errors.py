@@ -26,13 +26,26 @@ def online(monkeypatch):
 
 
 @pytest.mark.usefixtures("online")
-@pytest.mark.parametrize("cls, message, hint", [
-    (E.GatedRepoError, "base model owner/name is gated on the Hugging Face hub",
-     "accept its licence at https://huggingface.co/owner/name"),
-    (E.RepositoryNotFoundError, "base model owner/name: no repository 'owner/name' on the Hugging Face hub",
-     "check the spelling (owner/name)"),
-    (E.RemoteEntryNotFoundError, "base model owner/name: the file does not exist in owner/name", "check the file name"),
-])
+@pytest.mark.parametrize(
+    "cls, message, hint",
+    [
+        (
+            E.GatedRepoError,
+            "base model owner/name is gated on the Hugging Face hub",
+            "accept its licence at https://huggingface.co/owner/name",
+        ),
+        (
+            E.RepositoryNotFoundError,
+            "base model owner/name: no repository 'owner/name' on the Hugging Face hub",
+            "check the spelling (owner/name)",
+        ),
+        (
+            E.RemoteEntryNotFoundError,
+            "base model owner/name: the file does not exist in owner/name",
+            "check the file name",
+        ),
+    ],
+)
 def test_hub_http_errors(cls, message, hint):
     err = errors.hub_error(WHAT, REPO, _http(cls), DOWNLOAD)
     assert isinstance(err, TeamworkError) and str(err).startswith(message) and hint in err.hint
@@ -41,8 +54,10 @@ def test_hub_http_errors(cls, message, hint):
 @pytest.mark.usefixtures("online")
 def test_not_cached_and_not_downloadable():
     err = errors.hub_error(WHAT, REPO, E.LocalEntryNotFoundError("not cached"), DOWNLOAD)
-    assert str(err) == ("base model owner/name is not in the Hugging Face cache and it could not be downloaded (no "
-                        "connection to the hub?)")
+    assert str(err) == (
+        "base model owner/name is not in the Hugging Face cache and it could not be downloaded (no "
+        "connection to the hub?)"
+    )
     assert f"`{DOWNLOAD}`" in err.hint and "unset HF_HUB_OFFLINE" in err.hint
 
 

@@ -11,10 +11,18 @@ from teamwork_cli.models.hub import families as F
 
 
 def test_the_four_families():
-    assert F.supported_pipelines() == ["StableDiffusion3Pipeline", "StableDiffusionXLPipeline",
-                                       "StableDiffusionPipeline", "FluxPipeline"]
-    assert {f.name: f.denoiser for f in F.FAMILIES.values()} == {"sd3": "transformer", "sdxl": "unet",
-                                                                  "sd2": "unet", "flux": "transformer"}
+    assert F.supported_pipelines() == [
+        "StableDiffusion3Pipeline",
+        "StableDiffusionXLPipeline",
+        "StableDiffusionPipeline",
+        "FluxPipeline",
+    ]
+    assert {f.name: f.denoiser for f in F.FAMILIES.values()} == {
+        "sd3": "transformer",
+        "sdxl": "unet",
+        "sd2": "unet",
+        "flux": "transformer",
+    }
     assert all(F.FAMILIES[p].pipeline == p for p in F.FAMILIES)
 
 

@@ -20,10 +20,21 @@ pytestmark = pytest.mark.usefixtures("offline")
 # Published layer names (conventions.md section 5), as leaf paths inside each block.
 MMDIT = {"norm1.linear", "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.net.0.proj", "ff.net.2"}
 FLUX_SINGLE = {"norm.linear", "attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out"}
-UNET = {"attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "ff.net.0.proj", "ff.net.2", "conv1", "conv2",
-        "conv_shortcut"}
-BLOCK = re.compile(r"^(transformer_blocks\.\d+|single_transformer_blocks\.\d+|.*\.transformer_blocks\.\d+|"
-                   r".*\.resnets\.\d+)\.(.+)$")
+UNET = {
+    "attn1.to_q",
+    "attn1.to_k",
+    "attn1.to_v",
+    "attn1.to_out.0",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "conv1",
+    "conv2",
+    "conv_shortcut",
+}
+BLOCK = re.compile(
+    r"^(transformer_blocks\.\d+|single_transformer_blocks\.\d+|.*\.transformer_blocks\.\d+|"
+    r".*\.resnets\.\d+)\.(.+)$"
+)
 
 
 def test_unknown_pipeline_lists_supported(tmp_path):

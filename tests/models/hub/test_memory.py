@@ -30,8 +30,15 @@ def team(request, tmp_path_factory, randomize_up):
     den = load_hub_denoiser(str(folder), cache_embeds=False)
     inject_adapter(den.model, layers_to_adapt(den.model), len(SVBRDF), 4)
     randomize_up(den.model, 0.02)
-    adapter = save_adapter(den.model, root / "svbrdf.safetensors", SVBRDF, base_model=str(folder), title="tiny",
-                           profile=family.upper(), architecture=family)
+    adapter = save_adapter(
+        den.model,
+        root / "svbrdf.safetensors",
+        SVBRDF,
+        base_model=str(folder),
+        title="tiny",
+        profile=family.upper(),
+        architecture=family,
+    )
     return family, folder, adapter
 
 

@@ -52,14 +52,23 @@ def test_task_adapter_with_an_adapter_resolves_it(tmp_path, tiny_svbrdf_adapter)
         resolve.task_adapter("svbrdf", tmp_path / "none.safetensors")
 
 
-@pytest.mark.parametrize("preset, data", [("svbrdf", "svbrdf"), ("intrinsics", "scenes"), ("shade", "scenes"),
-                                          ("inpaint-material", "inpaint"), ("mine", "mine")])
+@pytest.mark.parametrize(
+    "preset, data",
+    [
+        ("svbrdf", "svbrdf"),
+        ("intrinsics", "scenes"),
+        ("shade", "scenes"),
+        ("inpaint-material", "inpaint"),
+        ("mine", "mine"),
+    ],
+)
 def test_a_missing_shipped_adapter_says_how_to_train_one(tmp_path, monkeypatch, preset, data):
     monkeypatch.setattr(resolve, "default_adapter", lambda p: tmp_path / f"{p}.safetensors")
     with pytest.raises(TeamworkError) as err:
         resolve.task_adapter(preset)
-    assert str(err.value) == (f"no {preset} adapter is shipped with this version yet "
-                              f"({tmp_path / f'{preset}.safetensors'} is missing)")
+    assert str(err.value) == (
+        f"no {preset} adapter is shipped with this version yet ({tmp_path / f'{preset}.safetensors'} is missing)"
+    )
     assert "--adapter" in err.value.hint
     assert f"`teamwork finetune --preset {preset} --data procedural:{data} -o {preset}.safetensors`" in err.value.hint
 
