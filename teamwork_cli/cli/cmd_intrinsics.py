@@ -28,8 +28,9 @@ def intrinsics(
     adapter: str = typer.Option(
         None,
         "--adapter",
-        help="Teamwork adapter (.safetensors, published format), a file or "
-        "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter.",
+        help="Teamwork adapter (.safetensors, published format): a file, a shipped adapter's name or "
+        "owner/repo/file.safetensors on the hub; default: the shipped intrinsics adapter (one-step). "
+        "intrinsics-diffusion is its diffusion adapter, sampled in --steps.",
     ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),

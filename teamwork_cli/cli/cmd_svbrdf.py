@@ -19,9 +19,9 @@ def svbrdf(
     adapter: str = typer.Option(
         None,
         "--adapter",
-        help="Teamwork adapter (.safetensors, published format), a file "
+        help="Teamwork adapter (.safetensors, published format): a file, a shipped adapter's name "
         "or owner/repo/file.safetensors on the hub; default: the shipped svbrdf adapter of "
-        "the embedded model.",
+        "the embedded model (one-step). svbrdf-diffusion is its diffusion adapter, sampled in --steps.",
     ),
     base: str = O.BASE_OPT,
     steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,31 @@ from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.models.denoiser import TeamDenoiser
 from teamwork_cli.models.loading import load_denoiser
 from teamwork_cli.pipelines.sampling import sample_team
+from teamwork_cli.pipelines.tiling import (
+    WindowOptions,
+    latent_factor,
+    make_periodic,
+    recorded_resolution,
+    resize_periodic,
+    round_to,
+)
+from teamwork_cli.pipelines.windows import sample_windows
+
+
+class Plan(NamedTuple):
+    """`TeamPipeline.plan`: sizes in pixels; window None means one pass over the canvas."""
+
+    ph: int
+    pw: int
+    th: int
+    tw: int
+    window: int | None
+    overlap: int
+    tile: bool
+
+    def band(self, h: int) -> int:
+        """The edge band `make_periodic` blends, in pixels of an input of height h: one overlap."""
+        return max(1, round(self.overlap * h / self.th))
 
 
 @dataclass
@@ -49,6 +75,38 @@ class TeamPipeline:
         meta = self.info.metadata
         pairs = [p.split("=", 1) for p in meta.get("teamwork.one_step_start", "").split(",") if "=" in p]
         return {o: i for o, i in pairs}, float(meta.get("teamwork.one_step_level", 1.0))
+
+    def plan(self, h: int, w: int, resolution: int | None = None, windows: WindowOptions | None = None) -> Plan:
+        """How an h x w input is processed: its size after `resolution` (ph, pw), the canvas (th, tw: a multiple of
+        the denoiser's pixels), and with windows their side, overlap, and whether the canvas wraps."""
+        if resolution is not None and resolution < 16:
+            raise ValueError(f"resolution must be at least 16 pixels; got {resolution}")
+        scale = 1.0 if resolution is None else resolution / max(h, w)
+        ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
+        m = self.denoiser.pixel_multiple
+        th, tw = math.ceil(ph / m) * m, math.ceil(pw / m) * m
+        if windows is None:
+            return Plan(ph, pw, th, tw, None, 0, False)
+        window = round_to(windows.window or self.default_window(), m, at_least=m)
+        if not windows.windowed(ph, pw, window):
+            return Plan(ph, pw, th, tw, None, 0, False)
+        if windows.tileable:  # no padding on a torus: the canvas is resampled to the multiple instead
+            th, tw = round_to(ph, m, at_least=m), round_to(pw, m, at_least=m)
+        f = latent_factor(self.denoiser)
+        overlap = windows.overlap if windows.overlap is not None else window // 4
+        overlap = min(max(f if windows.tileable else 0, overlap // f * f), window - f)
+        return Plan(ph, pw, th, tw, window, overlap, windows.tileable)
+
+    def default_window(self) -> int:
+        """The window of `WindowOptions(window=None)`: the adapter's training resolution where its file records
+        one, else the base model's native size (its config's sample_size, in pixels), else 512."""
+        recorded = recorded_resolution(self.info.resolution)
+        if recorded:
+            return recorded
+        sample_size = getattr(getattr(self.denoiser.model, "config", None), "sample_size", None)
+        if isinstance(sample_size, int):
+            return sample_size * latent_factor(self.denoiser)
+        return 512
 
     @classmethod
     def load(
@@ -156,6 +214,7 @@ class TeamPipeline:
         callback: Callable[[int, int], None] | None = None,
         known: dict[str, Tensor] | None = None,
         known_mask: Tensor | None = None,
+        windows: WindowOptions | None = None,
     ) -> dict[str, Tensor]:
         """Outputs (file encoding, [N, C, H, W]) for inputs in file encoding, at the inputs' own size.
 
@@ -165,6 +224,8 @@ class TeamPipeline:
         resolution: process with the longer side at this many pixels (default: the input size), then resize.
         known, known_mask: output teammate -> its known pixels (file encoding), and where they hold ([N, 1, H, W],
         1 = known): those regions are held to the known values while sampling (`sampler.sample_team`).
+        windows: process in overlapping windows (`pipelines/tiling.py`): always with windows.tileable (the outputs
+        then wrap around, all maps jointly), else when the canvas is larger than the window; None: one pass.
         """
         self.check_inputs(inputs, outputs, steps)
         if inputs:
@@ -177,17 +238,23 @@ class TeamPipeline:
         seeds = [seed + i for i in range(n_img)] if isinstance(seed, int) else [int(s) for s in seed]
         if len(seeds) != n_img:
             raise ValueError(f"seed: give one int or one seed per image ({n_img}); got {len(seeds)} seeds")
-        if resolution is not None and resolution < 16:
-            raise ValueError(f"resolution must be at least 16 pixels; got {resolution}")
-        scale = 1.0 if resolution is None else resolution / max(h, w)
-        ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
-        m = self.denoiser.pixel_multiple
-        th, tw = math.ceil(ph / m) * m, math.ceil(pw / m) * m
+        plan = self.plan(h, w, resolution, windows)
+        ph, pw, th, tw, window, overlap, tile = plan
+        if window is not None and known:
+            raise ValueError(
+                "known regions (inpainting with a diffusion adapter) cannot be held in windows yet; "
+                "drop the windows (tileable, window) or use a one-step inpainting adapter"
+            )
 
         def prepare(n: str, x: Tensor) -> Tensor:
             x = x.float()
+            if tile:  # inputs made to wrap within one overlap of the edges (`make_periodic`)
+                x = make_periodic(x, plan.band(h))
             if (ph, pw) != (h, w):
                 x = _resize(x, (ph, pw))
+            if tile:  # the canvas resampled to the pixel multiple, periodically: a torus cannot be padded
+                x = resize_periodic(x, (th, tw))
+                return to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
             # Reflect padding up to the UNet's multiple keeps the borders' statistics; it is cropped off below.
             x = F.pad(
                 x, (0, tw - pw, 0, th - ph), mode="reflect" if min(ph, pw) > max(th - ph, tw - pw) else "replicate"
@@ -214,28 +281,43 @@ class TeamPipeline:
                 "known_mask": F.pad(km, (0, tw - pw, 0, th - ph)).to(self.device),
             }  # padding: free
         gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+        common = dict(
+            size=(th, tw),
+            num_images=num_images,
+            outputs=outputs,
+            steps=steps,
+            generator=gens,
+            callback=callback,
+            one_step=self.one_step,
+            start=self.one_step_start[0],
+            start_level=self.one_step_start[1],
+        )
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            out = sample_team(
-                self.denoiser,
-                self.layout,
-                model_in,
-                size=(th, tw),
-                num_images=num_images,
-                outputs=outputs,
-                steps=steps,
-                generator=gens,
-                callback=callback,
-                one_step=self.one_step,
-                **guide,
-                start=self.one_step_start[0],
-                start_level=self.one_step_start[1],
-            )
+            if window is None:
+                out = sample_team(self.denoiser, self.layout, model_in, **common, **guide)
+            else:
+                out = sample_windows(
+                    self.denoiser,
+                    self.layout,
+                    model_in,
+                    window=window,
+                    overlap=overlap,
+                    wrap=tile,
+                    sync=windows.sync,
+                    strength=windows.strength,
+                    batch_size=windows.batch_size,
+                    **common,
+                )
         result = {}
         for n, x in out.items():
             channel = n.split(".")[0]
-            x = from_convention(channel, from_model(channel, x.cpu()), self.denoiser.input_convention)[..., :ph, :pw]
-            if (ph, pw) != (h, w):
-                x = _resize(x, (h, w))
+            x = from_convention(channel, from_model(channel, x.cpu()), self.denoiser.input_convention)
+            if tile:  # back to the processed size, then the input size, both periodically: the maps still tile
+                x = resize_periodic(x, (h, w))
+            else:
+                x = x[..., :ph, :pw]
+                if (ph, pw) != (h, w):
+                    x = _resize(x, (h, w))
             result[n] = x.clamp(0, 1)
         return result
 

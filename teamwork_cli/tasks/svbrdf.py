@@ -12,6 +12,7 @@ from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.graphics import flashfit
 from teamwork_cli.graphics import render as R
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.pipelines.tiling import WindowOptions, make_periodic
 from teamwork_cli.tasks import ensemble as ensemble_
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
@@ -44,6 +45,7 @@ def estimate(
     ensemble: int = 1,
     fit: str = "none",
     callback: Callable[[int, int], None] | None = None,
+    windows: WindowOptions | None = None,
 ) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) for flash photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
@@ -52,6 +54,8 @@ def estimate(
     Ke et al. 2024, section 3.3): the mean of samples is a lower-error estimate than any one of them.
     fit: one of FITS: "diffuse" solves the diffuse map per pixel from the photo given the other maps; "levels" fits
     the maps' global levels to the photo first (`flashfit`); "none" keeps the network's maps.
+    windows: process in windows (`TeamPipeline`); with windows.tileable the maps wrap around, and the photo the
+    fit sees is made to wrap the same way (`tiling.make_periodic`), so the fitted maps wrap too.
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")
@@ -66,8 +70,17 @@ def estimate(
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
     out = pipe(
-        inputs, outputs=[m + ".out" for m in MAPS], steps=steps, seed=seeds, resolution=resolution, callback=callback
+        inputs,
+        outputs=[m + ".out" for m in MAPS],
+        steps=steps,
+        seed=seeds,
+        resolution=resolution,
+        callback=callback,
+        windows=windows,
     )
+    plan = pipe.plan(h, w, resolution, windows)
+    if plan.tile:  # the fit reads the photo: the same wrap-around photo the team saw
+        stored = make_periodic(stored, plan.band(h))
     maps = ensemble_.mean({m: decode(m, out[m + ".out"]) for m in MAPS}, ensemble)
     if fit == "levels":
         maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)

@@ -1,0 +1,111 @@
+"""How a `TeamPipeline` call is laid out in windows: the options (`WindowOptions`), their defaults from the
+adapter, and the periodic resampling a tileable canvas needs.
+
+A canvas is processed in windows when the call asks for tileable output (the canvas is then a torus: the windows
+wrap around its edges, so every map written wraps seamlessly, all maps jointly) or when it is larger than
+`window`. Otherwise the whole canvas is one pass, as without windows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from teamwork_cli.pipelines.sync import SYNCS
+
+DEFAULT_SYNC = "syncsde"
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """window, overlap: pixels (None: from the adapter, see `default_window`; overlap a quarter window).
+    tileable: the outputs wrap around (left-right and top-bottom). sync, strength: how the windows' trajectories
+    are synchronised (`pipelines/sync.py`). batch_size: windows per forward pass (memory; results do not depend
+    on it)."""
+
+    window: int | None = None
+    overlap: int | None = None
+    tileable: bool = False
+    sync: str = DEFAULT_SYNC
+    strength: float = 1.0
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.window is not None and self.window < 16:
+            raise ValueError(f"window must be at least 16 pixels; got {self.window}")
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError(f"overlap must be >= 0 pixels; got {self.overlap}")
+        if self.sync not in SYNCS:
+            raise ValueError(f"sync must be one of {', '.join(SYNCS)}; got {self.sync!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+
+    def windowed(self, height: int, width: int, window: int) -> bool:
+        return self.tileable or max(height, width) > window
+
+
+def recorded_resolution(text: str | None) -> int | None:
+    """The side of `modelspec.resolution` ("512x512", "1024"), or None."""
+    nums = [int(n) for n in re.findall(r"\d+", text or "")]
+    return min(nums) if nums else None
+
+
+def round_to(value: int, multiple: int, *, at_least: int = 0) -> int:
+    return max(at_least, round(value / multiple) * multiple)
+
+
+def latent_factor(denoiser) -> int:  # noqa: ANN001 (a TeamDenoiser; typed loosely to keep this module light)
+    """Pixels per latent cell: 2 for the embedded model's patches, 8 for the hub backbones' VAEs."""
+    m = denoiser.pixel_multiple
+    param = next(denoiser.model.parameters())
+    latent = denoiser.encode(torch.zeros(1, 3, m, m, device=param.device, dtype=param.dtype))
+    return m // latent.shape[-1]
+
+
+def resize_periodic(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Linear resampling of a periodic image [N, C, H, W] to `size` (pixel centres as align_corners=False), with
+    the neighbours of edge pixels taken across the opposite edge, so a tileable image stays tileable. For the
+    small changes that round a canvas to the model's pixel multiple; it does not low-pass a large reduction."""
+    for dim, new in ((-2, size[0]), (-1, size[1])):
+        old = x.shape[dim]
+        if new == old:
+            continue
+        pos = (torch.arange(new, dtype=torch.float64) + 0.5) * old / new - 0.5
+        lo = torch.floor(pos)
+        frac = (pos - lo).to(x.dtype)
+        i0, i1 = lo.long() % old, (lo.long() + 1) % old
+        shape = [1] * x.ndim
+        shape[dim] = new
+        frac = frac.view(shape).to(x.device)
+        x = x.index_select(dim, i0.to(x.device)) * (1 - frac) + x.index_select(dim, i1.to(x.device)) * frac
+    return x
+
+
+def make_periodic(x: Tensor, band: int) -> Tensor:
+    """x [N, C, H, W] made to wrap around: within `band` pixels of each edge it is cross-faded with itself rolled
+    by half its size (whose edges are x's centre, continuous across the wrap), so a photo that does not tile can
+    be estimated on a torus. The centre is untouched; near the edges the content becomes a blend of the edge and
+    of the centre of the photo (the classic offset-and-blend of seamless textures)."""
+    h, w = x.shape[-2:]
+    band_h, band_w = max(1, min(band, h // 2)), max(1, min(band, w // 2))
+
+    def ramp(n: int, b: int) -> Tensor:  # 0 at the edges, 1 from `b` pixels in
+        d = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float32) + 0.5
+        return (d / b).clamp(max=1.0)
+
+    keep = (ramp(h, band_h)[:, None] * ramp(w, band_w)[None, :]).to(x.device, x.dtype)
+    return x * keep + torch.roll(x, (h // 2, w // 2), dims=(-2, -1)) * (1 - keep)
+
+
+__all__ = [
+    "DEFAULT_SYNC",
+    "make_periodic",
+    "WindowOptions",
+    "latent_factor",
+    "recorded_resolution",
+    "resize_periodic",
+    "round_to",
+]
