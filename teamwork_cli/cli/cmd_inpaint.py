@@ -130,6 +130,11 @@ def inpaint(
         "only at the end.",
     ),
     seed: int = O.SEED_OPT,
+    tileable: bool = O.TILEABLE_OPT,
+    window: int = O.WINDOW_OPT,
+    overlap: int = O.OVERLAP_OPT,
+    sync: str = O.SYNC_OPT,
+    sync_strength: float = O.SYNC_STRENGTH_OPT,
     resolution: int = O.RES_OPT,
     fmt: str = O.FORMAT_OPT,
     device: str = O.DEVICE_OPT,
@@ -190,6 +195,7 @@ def inpaint(
             )
         items = C.inputs_or_fail(inputs)
         materials = {p: {"image": p} for p in items}
+    windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
     pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype)
 
     def work(item: Path) -> list[Path]:
@@ -218,6 +224,7 @@ def inpaint(
                 callback=lambda i, n: bar.update(job, completed=i, total=n),
                 keep_context=keep_context,
                 keep={c: m.values for c, m in both.items()},
+                windows=windows,
             )
         # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged, and a grey
         # input (read as three equal components) is written grey again.

@@ -43,6 +43,11 @@ def intrinsics(
         "with native bf16, else 1 (as svbrdf); one-step adapters (the shipped one) run once.",
     ),
     seed: int = O.SEED_OPT,
+    tileable: bool = O.TILEABLE_OPT,
+    window: int = O.WINDOW_OPT,
+    overlap: int = O.OVERLAP_OPT,
+    sync: str = O.SYNC_OPT,
+    sync_strength: float = O.SYNC_STRENGTH_OPT,
     resolution: int = O.RES_OPT,
     fmt: str = O.FORMAT_OPT,
     device: str = O.DEVICE_OPT,
@@ -63,6 +68,7 @@ def intrinsics(
     """
     ext, bits = O.split_format(fmt)
     files = C.inputs_or_fail(inputs)
+    windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)
     if ensemble is None:
@@ -92,6 +98,7 @@ def intrinsics(
                 resolution=resolution,
                 ensemble=ensemble,
                 callback=lambda i, n: bar.update(job, completed=i, total=n),
+                windows=windows,
             )
         return outputs.write_outputs(plan, maps, overwrite)
 

@@ -49,6 +49,11 @@ def shade(
     base: str = O.BASE_OPT,
     steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps."),
     seed: int = O.SEED_OPT,
+    tileable: bool = O.TILEABLE_OPT,
+    window: int = O.WINDOW_OPT,
+    overlap: int = O.OVERLAP_OPT,
+    sync: str = O.SYNC_OPT,
+    sync_strength: float = O.SYNC_STRENGTH_OPT,
     resolution: int = O.RES_OPT,
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
@@ -92,6 +97,7 @@ def shade(
     given = {c: p for c, p in given.items() if p is not None}
     # Read first: a missing or unreadable buffer is reported before the model loads.
     buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
+    windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
     pipe = TC.load_team("shade", adapter, base, device, dtype)
     ins = task.check_team(pipe)
     extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]
@@ -113,6 +119,7 @@ def shade(
             seed=seed,
             resolution=resolution,
             callback=lambda i, n: bar.update(job, completed=i, total=n),
+            windows=windows,
         )
     write_map(out, image[0].permute(1, 2, 0).numpy(), "image", bits=BITS[suffix], overwrite=overwrite)
     typer.echo(str(out))

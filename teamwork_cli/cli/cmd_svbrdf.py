@@ -43,6 +43,11 @@ def svbrdf(
         metavar="levels|diffuse|none",
     ),
     seed: int = O.SEED_OPT,
+    tileable: bool = O.TILEABLE_OPT,
+    window: int = O.WINDOW_OPT,
+    overlap: int = O.OVERLAP_OPT,
+    sync: str = O.SYNC_OPT,
+    sync_strength: float = O.SYNC_STRENGTH_OPT,
     resolution: int = O.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
     fmt: str = O.FORMAT_OPT,
@@ -87,6 +92,9 @@ def svbrdf(
             "glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl", param_hint="--normal-convention"
         )
     files = C.inputs_or_fail(inputs)
+    windows = O.window_options(
+        tileable, window, overlap, sync, sync_strength, batch_size
+    )  # checked before the model loads
     adapter = str(task_adapter("svbrdf", adapter))  # a local file, a shipped name, or owner/repo/file on the hub
     pipe = TeamPipeline.load(
         adapter,
@@ -133,6 +141,7 @@ def svbrdf(
                 ensemble=ensemble,
                 fit=fit,
                 callback=lambda i, n: bar.update(job, completed=i, total=n),
+                windows=windows,
             )
         if normal_convention == "directx":  # the files only: the re-render above used the true normals
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)

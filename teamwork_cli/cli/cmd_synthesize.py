@@ -45,6 +45,11 @@ def synthesize(
         help="Material i is made from seed + i: the same seed gives the same "
         "materials, and -n 1 --seed S+i remakes material i.",
     ),
+    tileable: bool = O.TILEABLE_OPT,
+    window: int = O.WINDOW_OPT,
+    overlap: int = O.OVERLAP_OPT,
+    sync: str = O.SYNC_OPT,
+    sync_strength: float = O.SYNC_STRENGTH_OPT,
     fmt: str = O.FORMAT_OPT,
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
@@ -66,6 +71,7 @@ def synthesize(
             f"a file name prefix without folders; got {stem!r} (use -o for the folder)", param_hint="--stem"
         )
     hw = _size(size)
+    windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
     pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype)
     channels = task.check_team(pipe)
     if {"diffuse", "specular"} <= set(channels):
@@ -83,6 +89,7 @@ def synthesize(
                 steps=steps,
                 seed=seed + i,
                 callback=lambda k, n, i=i: bar.update(job, completed=i * steps + k),
+                windows=windows,
             )
             for p in outputs.write_outputs(plan, maps, overwrite):
                 typer.echo(str(p))

@@ -102,6 +102,58 @@ EXR_NORMALS_OPT = typer.Option(
 )
 
 
+# Windows (pipelines/tiling.py): tileable maps and photos processed at full resolution.
+TILEABLE_OPT = typer.Option(
+    False,
+    "--tileable",
+    help="Make every map wrap seamlessly left-right and top-bottom, all maps jointly (windows wrap around the "
+    "edges). A photo that does not tile itself is blended, within one --overlap of each edge, with its own "
+    "centre: the maps' content there is a mix of both (inpaint refills that band).",
+)
+WINDOW_OPT = typer.Option(
+    None,
+    "--window",
+    min=16,
+    help="Process in overlapping windows of N px whenever the image (after --resolution) is larger, at full "
+    "resolution; memory then follows the window, not the photo. Default with --tileable: the adapter's training "
+    "resolution (or the base's native size); without it, one pass over the whole image.",
+)
+OVERLAP_OPT = typer.Option(None, "--overlap", min=0, help="Windows' overlap in px (default: a quarter window).")
+
+
+class Sync(StrEnum):
+    """--sync choices (pipelines/sync.py)."""
+
+    NONE = "none"
+    AVERAGE = "average"
+    SYNCSDE = "syncsde"
+
+
+SYNC_OPT = typer.Option(
+    "syncsde",
+    "--sync",
+    metavar=metavar(Sync),
+    help="How windows' trajectories are kept in step: syncsde (SyncSDE, Lee et al. 2025: a tie to the windows' "
+    "consensus whose strength follows the noise level; the default), average (MultiDiffusion) or none "
+    "(independent windows, blended in the overlaps).",
+    callback=lambda v: check_choice(v, Sync),
+)
+SYNC_STRENGTH_OPT = typer.Option(
+    1.0, "--sync-strength", min=0.0, help="SyncSDE's strength 1/lambda (0: independent windows; large: average)."
+)
+
+
+def window_options(
+    tileable: bool, window: int | None, overlap: int | None, sync: str, strength: float, batch_size: int = 1
+):  # -> WindowOptions | None; the pipelines module is imported here, not at start-up
+    """The library's WindowOptions for the window options given, or None for one pass."""
+    if not tileable and window is None:
+        return None
+    from teamwork_cli.pipelines.tiling import WindowOptions
+
+    return WindowOptions(window, overlap, tileable, sync, strength, batch_size)
+
+
 def check_choice(value: str, enum: type[Enum]) -> str:
     if value not in choices(enum):
         raise typer.BadParameter(f"must be one of {', '.join(choices(enum))}; got {value!r}")

@@ -240,6 +240,8 @@ class TeamPipeline:
             raise ValueError(f"seed: give one int or one seed per image ({n_img}); got {len(seeds)} seeds")
         plan = self.plan(h, w, resolution, windows)
         ph, pw, th, tw, window, overlap, tile = plan
+        if window is not None and known and self.one_step:
+            known, known_mask = None, None  # a one-step pass never holds them: its caller composites
         if window is not None and known:
             raise ValueError(
                 "known regions (inpainting with a diffusion adapter) cannot be held in windows yet; "

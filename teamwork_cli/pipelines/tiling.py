@@ -92,8 +92,8 @@ def make_periodic(x: Tensor, band: int) -> Tensor:
     h, w = x.shape[-2:]
     band_h, band_w = max(1, min(band, h // 2)), max(1, min(band, w // 2))
 
-    def ramp(n: int, b: int) -> Tensor:  # 0 at the edges, 1 from `b` pixels in
-        d = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float32) + 0.5
+    def ramp(n: int, b: int) -> Tensor:  # 0 on the edge pixels (pure half-roll there: they meet), 1 from b in
+        d = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float32)
         return (d / b).clamp(max=1.0)
 
     keep = (ramp(h, band_h)[:, None] * ramp(w, band_w)[None, :]).to(x.device, x.dtype)

@@ -26,6 +26,7 @@ from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.graphics.holefill import HOLE_FILLS, blank
 from teamwork_cli.materials.read import float_normals_encoded, read_image
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.pipelines.tiling import WindowOptions
 
 
 def check_team(team: TeamPipeline | AdapterInfo) -> list[str]:
@@ -138,6 +139,7 @@ def inpaint(
     callback: Callable[[int, int], None] | None = None,
     keep_context: bool = True,
     keep: dict[str, Tensor] | None = None,
+    windows: WindowOptions | None = None,
 ) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) with the mask's region filled; `maps` in file encoding, mask binary.
 
@@ -146,7 +148,9 @@ def inpaint(
 
     keep_context: hold the outputs' unmasked region to the input at every step, so the fill is sampled in
     agreement with its surroundings (`sampler.sample_team`'s `known`); otherwise the team redraws the whole map
-    and only the final composite restores the outside."""
+    and only the final composite restores the outside.
+    windows: process in windows (`TeamPipeline`); with windows.tileable a band one overlap wide along every edge
+    is filled too (added to the mask), so the maps wrap around."""
     channels = check_team(pipe)
     missing = [c for c in channels if c not in maps]
     if missing:
@@ -158,6 +162,11 @@ def inpaint(
             f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)"
         )
     mask = (mask > 0.5).float()
+    plan = pipe.plan(*mask.shape[-2:], resolution, windows)
+    if plan.tile:  # the edges are refilled so the result wraps: kept pixels there would keep the photo's seam
+        band = plan.band(mask.shape[-2])
+        mask = mask.clone()
+        mask[..., :band, :], mask[..., -band:, :], mask[..., :, :band], mask[..., :, -band:] = 1, 1, 1, 1
     for m in mask:  # per image: a hole with no surroundings cannot be filled from them
         check_mask(m)
     fill = hole_fill(pipe)
@@ -172,6 +181,7 @@ def inpaint(
         seed=seed,
         resolution=resolution,
         callback=callback,
+        windows=windows,
         **guide,
     )
     keep = keep or {}

@@ -16,6 +16,7 @@ from torch import Tensor
 from teamwork_cli.core.conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
 from teamwork_cli.core.encoding import MAX_SHADING, decode
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.pipelines.tiling import WindowOptions
 from teamwork_cli.tasks import ensemble as ensemble_
 
 # Derived channel -> the adapter outputs it can be computed from (any one of the alternatives).
@@ -68,6 +69,7 @@ def estimate(
     resolution: int | None = None,
     ensemble: int = 1,
     callback: Callable[[int, int], None] | None = None,
+    windows: WindowOptions | None = None,
 ) -> dict[str, Tensor]:
     """Requested channels (values, [N, C, H, W]) of photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
@@ -77,7 +79,7 @@ def estimate(
     run = teammates_for(pipe, channels)
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     inputs, seeds = ensemble_.repeat({"image.in": photo}, seed, ensemble)
-    out = pipe(inputs, outputs=run, steps=steps, seed=seeds, resolution=resolution, callback=callback)
+    out = pipe(inputs, outputs=run, steps=steps, seed=seeds, resolution=resolution, callback=callback, windows=windows)
     got = ensemble_.mean({n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}, ensemble)
     if "diffuseshading" not in got and "inverseshading" in got:
         got["diffuseshading"] = shading_from_inverse(got["inverseshading"], max_shading=MAX_SHADING)

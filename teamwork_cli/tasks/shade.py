@@ -22,6 +22,7 @@ from torch import Tensor
 from teamwork_cli.core.encoding import decode
 from teamwork_cli.graphics.buffers import DERIVED, OPTIONAL, REQUIRED, albedo_from_basecolor, neutral, with_deferred
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.pipelines.tiling import WindowOptions
 
 
 def check_team(pipe: TeamPipeline) -> list[str]:
@@ -44,6 +45,7 @@ def shade(
     seed: int = 0,
     resolution: int | None = None,
     callback: Callable[[int, int], None] | None = None,
+    windows: WindowOptions | None = None,
 ) -> Tensor:
     """Linear radiance [N, 3, H, W] from buffers in file encoding; missing optional ones are neutral, a missing
     albedo comes from basecolor and metallic (`albedo_from_basecolor`)."""
@@ -74,5 +76,13 @@ def shade(
     if pipe.layout.has(f"{DERIVED}.in"):  # from the buffers the adapter sees; absent ones neutral, as there
         full = {c: inputs[f"{c}.in"] if f"{c}.in" in inputs else neutral(c, n, h, w) for c in REQUIRED + OPTIONAL}
         inputs[f"{DERIVED}.in"] = with_deferred(full)
-    out = pipe(inputs, outputs=["image.out"], steps=steps, seed=seed, resolution=resolution, callback=callback)
+    out = pipe(
+        inputs,
+        outputs=["image.out"],
+        steps=steps,
+        seed=seed,
+        resolution=resolution,
+        callback=callback,
+        windows=windows,
+    )
     return decode("image", out["image.out"])

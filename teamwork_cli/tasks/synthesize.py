@@ -19,6 +19,7 @@ from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics import render as R
 from teamwork_cli.models.loading import EMBEDDED_BASE_NAMES
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+from teamwork_cli.pipelines.tiling import WindowOptions
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
 
@@ -40,6 +41,7 @@ def synthesize(
     steps: int = 16,
     seed: int = 0,
     callback: Callable[[int, int], None] | None = None,
+    windows: WindowOptions | None = None,
 ) -> list[dict[str, Tensor]]:
     """`count` materials (values, [1, C, H, W] per channel); material i is made from seed + i alone, so any one of
     them can be made again by itself. Adds glTF basecolor/metallic when the team has diffuse and specular."""
@@ -55,7 +57,7 @@ def synthesize(
             if callback:
                 callback(i * n + k, count * n)
 
-        out = pipe({}, steps=steps, seed=seed + i, size=size, num_images=1, callback=step)
+        out = pipe({}, steps=steps, seed=seed + i, size=size, num_images=1, callback=step, windows=windows)
         maps = {c: decode(c, out[f"{c}.out"]).float() for c in channels}
         if {"diffuse", "specular"} <= maps.keys():
             base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)

@@ -384,3 +384,23 @@ def test_svbrdf_exr_normals_encoded_by_default_signed_on_request(
     )  # readers take both
     code, _, err = run([*args, "-o", str(tmp_path / "x"), "--exr-normals", "raw"], capsys)
     assert code == 2 and "encoded, signed" in err
+
+
+def test_svbrdf_tileable_and_windows(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png):
+    from teamwork_cli.materials.read import read_image
+
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(6).random((40, 48, 3)))
+    args = ["svbrdf", str(photo), "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base), "--steps", "1"]
+    code, out, err = run(
+        [*args, "-o", str(tmp_path / "t"), "--tileable", "--window", "32", "--sync", "average"], capsys
+    )
+    assert code == 0, err
+    assert read_image(tmp_path / "t/p_diffuse.png").pixels.shape[:2] == (40, 48)  # the photo's own size
+    code, out, err = run(
+        [*args, "-o", str(tmp_path / "w"), "--window", "32", "--overlap", "8", "--batch-size", "2"], capsys
+    )
+    assert code == 0, err
+    code, out, err = run([*args, "-o", str(tmp_path / "x"), "--sync", "mean"], capsys)
+    assert code == 2 and "none, average, syncsde" in err and not (tmp_path / "x").exists()
+    code, out, err = run([*args, "-o", str(tmp_path / "y"), "--window", "8"], capsys)
+    assert code == 2 and "--window" in err

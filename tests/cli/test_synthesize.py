@@ -20,3 +20,30 @@ def test_synthesize_materials_and_seeds(tmp_path, tiny_base, adapters, capsys, c
     assert code == 1 and "Error:" in err and "prompt" in err
     code, _, err = cli(capsys, "synthesize", "-o", tmp_path / "c", "--size", "big", *common[:4])
     assert code == 2 and "--size" in err
+
+
+def test_synthesize_tileable_writes_maps_of_the_size_asked(tmp_path, tiny_base, capsys, cli, adapters):
+    from teamwork_cli.materials.read import read_image
+
+    adapter = adapters["synthesize"]
+    code, files, err = cli(
+        capsys,
+        "synthesize",
+        "-n",
+        "1",
+        "-o",
+        tmp_path / "o",
+        "--adapter",
+        adapter,
+        "--base",
+        tiny_base,
+        "--steps",
+        "2",
+        "--size",
+        "48x40",
+        "--tileable",
+        "--window",
+        "32",
+    )
+    assert code == 0, err
+    assert all(read_image(f).pixels.shape[:2] == (40, 48) for f in files)
