@@ -86,8 +86,18 @@ def estimate(
         maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)
     if fit != "none":
         maps = flashfit.demodulate_diffuse(maps, stored, fov_deg=fov_deg)
-    base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)
+    base, metal = _basecolor(maps["diffuse"], maps["specular"])
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
     radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)
     maps["render"] = radiance.clamp(0, 1)  # a photo's linear value; written sRGB-encoded like the input
     return {k: v.to(torch.float32) for k, v in maps.items()}
+
+
+def _basecolor(diffuse: Tensor, specular: Tensor, rows: int = 256) -> tuple[Tensor, Tensor]:
+    """glTF basecolor and metallic of [N, 3, H, W] maps, `rows` rows at a time: the per-pixel search holds a few
+    dozen temporaries of the maps' size, which would bound a large photo's memory by that conversion."""
+    parts = [
+        diffuse_specular_to_basecolor(diffuse[..., i : i + rows, :], specular[..., i : i + rows, :], axis=1)
+        for i in range(0, diffuse.shape[-2], rows)
+    ]
+    return torch.cat([b for b, _ in parts], -2), torch.cat([m for _, m in parts], -2)
