@@ -84,24 +84,31 @@ def resize_periodic(x: Tensor, size: tuple[int, int]) -> Tensor:
     return x
 
 
+def edge_weight(height: int, width: int, band: int) -> Tensor:
+    """[H, W] weight: 0 on the edge pixels, rising linearly to 1 at `band` pixels in (the blend of make_periodic)."""
+
+    def ramp(n: int) -> Tensor:
+        b = max(1, min(band, n // 2))
+        d = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float32)
+        return (d / b).clamp(max=1.0)
+
+    return ramp(height)[:, None] * ramp(width)[None, :]
+
+
 def make_periodic(x: Tensor, band: int) -> Tensor:
     """x [N, C, H, W] made to wrap around: within `band` pixels of each edge it is cross-faded with itself rolled
     by half its size (whose edges are x's centre, continuous across the wrap), so a photo that does not tile can
     be estimated on a torus. The centre is untouched; near the edges the content becomes a blend of the edge and
-    of the centre of the photo (the classic offset-and-blend of seamless textures)."""
+    of the centre of the photo (the classic offset-and-blend of seamless textures). The edge pixels are the pure
+    half-roll: opposite edges then hold neighbouring rows (columns) of the photo."""
     h, w = x.shape[-2:]
-    band_h, band_w = max(1, min(band, h // 2)), max(1, min(band, w // 2))
-
-    def ramp(n: int, b: int) -> Tensor:  # 0 on the edge pixels (pure half-roll there: they meet), 1 from b in
-        d = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float32)
-        return (d / b).clamp(max=1.0)
-
-    keep = (ramp(h, band_h)[:, None] * ramp(w, band_w)[None, :]).to(x.device, x.dtype)
+    keep = edge_weight(h, w, band).to(x.device, x.dtype)
     return x * keep + torch.roll(x, (h // 2, w // 2), dims=(-2, -1)) * (1 - keep)
 
 
 __all__ = [
     "DEFAULT_SYNC",
+    "edge_weight",
     "make_periodic",
     "WindowOptions",
     "latent_factor",

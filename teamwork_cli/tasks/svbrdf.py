@@ -12,7 +12,7 @@ from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.graphics import flashfit
 from teamwork_cli.graphics import render as R
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
-from teamwork_cli.pipelines.tiling import WindowOptions, make_periodic
+from teamwork_cli.pipelines.tiling import WindowOptions, edge_weight, make_periodic
 from teamwork_cli.tasks import ensemble as ensemble_
 
 MAPS = ("diffuse", "specular", "roughness", "normals")
@@ -85,7 +85,12 @@ def estimate(
     if fit == "levels":
         maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)
     if fit != "none":
-        maps = flashfit.demodulate_diffuse(maps, stored, fov_deg=fov_deg)
+        solved = flashfit.demodulate_diffuse(maps, stored, fov_deg=fov_deg)
+        if plan.tile:  # the per-pixel solve follows the flash geometry, which does not wrap: the team's own
+            # diffuse (which does) takes over towards the edges, over the band where the photo was blended
+            keep = edge_weight(h, w, plan.band(h)).to(solved["diffuse"])
+            solved["diffuse"] = solved["diffuse"] * keep + maps["diffuse"] * (1 - keep)
+        maps = solved
     base, metal = _basecolor(maps["diffuse"], maps["specular"])
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
     radiance = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"], fov_deg=fov_deg)
