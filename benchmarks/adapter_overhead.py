@@ -24,8 +24,8 @@ from teamwork_cli.core.team import TeamBatch
 
 
 def median_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:
-    """Median times of several functions measured round-robin, so load from other processes (this machine
-    is shared with a training job) drifts over all of them alike instead of biasing one."""
+    """Median times of several functions measured round-robin, so load from other processes drifts over all
+    of them alike instead of biasing one."""
     times: list[list[float]] = [[] for _ in fns]
     for i in range(warmup + repeats):
         for fn, out in zip(fns, times, strict=True):

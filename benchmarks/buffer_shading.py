@@ -1,9 +1,9 @@
-"""Fit the metric depth range that `teamwork_cli.deferred` assumes, on training scenes (never held-out seeds).
+"""Fit the metric depth range that `teamwork_cli.graphics.deferred` assumes, on training scenes (never held-out seeds).
 
     python benchmarks/buffer_shading.py [--size 64] [--count 16]
 
 Prints the PSNR of deferred shading against the true studio render for each (near, far) on a grid and the best
-pair; `deferred.NEAR, FAR` hold it. tasks_quality.py scores the same shading on held-out scenes.
+pair; `graphics.deferred.NEAR, FAR` hold it. tasks_quality.py scores the same shading on held-out scenes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def fit_depth_range(size: int, count: int = 16, verbose: bool = False) -> tuple[float, float]:
-    """(near, far) maximising the mean PSNR on training scenes 0..count-1 (below scenes.EVAL_SEED0)."""
+    """(near, far) maximising the mean PSNR on training scenes 0..count-1 (below procedural.scenes.EVAL_SEED0)."""
     buf = S.generate(list(range(count)), size, lighting="studio")
     del buf["basecolor"]  # fitted on the buffers every user has (metals grey); with it the fit is the same (2, 8)
     scores = {nf: psnr(to_photo(deferred_shading(buf, *nf)), buf["photo"]) for nf in GRID}

@@ -1,4 +1,4 @@
-"""The numbers behind the embedded model's design (README "Design notes").
+"""The numbers behind the embedded model's design (docs/embedded-model.md, "Architecture").
 
     python benchmarks/embedded_design.py [--threads 2]
 

@@ -1,4 +1,4 @@
-"""Can a network learn, on this machine's budget, a fill that beats the harmonic fill on RMSE?
+"""Can a network learn, at a CPU training budget, a fill that beats the harmonic fill on RMSE?
 
     python benchmarks/inpaint_learnability.py [--steps 600] [--batch-size 8] [--threads 2]
 
@@ -7,7 +7,7 @@ A control for the inpainting rows of tasks_quality.py: not a Teamwork adapter bu
 network. It sees the hole's harmonic fill, the known pixels and the mask, predicts a correction inside the hole
 only (zero-initialised, so it starts exactly at the harmonic fill), and is trained on the holes alone (MSE) on
 procedural scene photos with training seeds and fresh random masks. It is scored every --eval-every steps on the
-held-out set of `tasks_quality.py --tasks inpaint` (scene photos with seeds >= scenes.EVAL_SEED0, the same masks).
+held-out set of `tasks_quality.py --tasks inpaint` (scene photos, seeds >= procedural.scenes.EVAL_SEED0, same masks).
 If this network cannot leave the harmonic fill's score, a rank-16 adapter on a frozen base at the same budget is
 not expected to either.
 
@@ -69,7 +69,7 @@ class FillNet(nn.Module):
 
 
 def photos_and_flat(seeds: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scene photos (as scenes.generate makes them) and the same scenes with flat materials, one exposure each."""
+    """Scene photos (procedural.scenes.generate) and the same scenes with flat materials, one exposure each."""
 
     def flat(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {k: v.mean((1, 2), keepdim=True).expand_as(v).clone() for k, v in maps.items()}

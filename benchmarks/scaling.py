@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=32, help="adapter rank")
     ap.add_argument("--teams", default="2,4,8,16")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads; 1 gives steadier figures on a shared CPU")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     teams = [int(t) for t in args.teams.split(",")]

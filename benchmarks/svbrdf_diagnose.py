@@ -3,9 +3,8 @@
     python benchmarks/svbrdf_diagnose.py [--adapter A] [--ensemble 4] [--procedural 8]
 
 Replaces one estimated map at a time by the ground truth (or the dielectric specular 0.04, or flat normals) and
-prints the render RMSE (docs/conventions.md section 4), as ../shared/notes/svbrdf-error-budget.md does for the naive
-baseline; then, on held-out procedural materials (seeds >= 10_000_000, never trained on), how the estimated mean
-roughness and specular follow the truth.
+prints the render RMSE (docs/conventions.md section 4) of each; then, on held-out procedural materials (seeds >=
+10_000_000, never trained on), how the estimated mean roughness and specular follow the truth.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
 Renders two 512 px crops of each dielectric set in ../shared/data/materials-cc0 (box-filtered to 256 px) under
 the colocated flash, estimates maps from the photo, and prints per-map and render RMSE for the shipped adapter,
 its coordination-off twin (same training budget) and the naive baseline, each alone and followed by each of the
-two photo fits of `teamwork svbrdf --fit` (`teamwork_cli.flashfit`): `diffuse` (the diffuse map solved per pixel
-from the photo given the other maps) and `levels` (the default: global levels fitted first, then that). The naive
+two photo fits of `teamwork svbrdf --fit` (`teamwork_cli.graphics.flashfit`): `diffuse` (the diffuse map solved per
+pixel from the photo given the other maps) and `levels` (the default: global levels fitted first, then that). The naive
 rows + fits are the control: they show what a fit does without the network. Then the re-render RMSE on the real
 flash photos in ../shared/data/flash-photos (estimate rendered under the same flash vs the photo), without a fit: a
 fit solves diffuse from the photo, so its re-render matches the photo by construction and would measure nothing.

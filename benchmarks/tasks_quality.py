@@ -3,8 +3,8 @@ also on the real data of ../shared/data, where it applies: the other tasks have 
 
     python benchmarks/tasks_quality.py [--count 16] [--size 128] [--steps N] [--weights DIR] [--base B] [--shared S]
 
-Held-out data: scenes and materials with seeds >= scenes.EVAL_SEED0 (10,000,000; training draws below it), masks
-from a generator seeded with it. For each task: the shipped adapter (`<weights>/<preset>.safetensors`), its
+Held-out data: scenes and materials with seeds >= procedural.scenes.EVAL_SEED0 (10,000,000; training draws below
+it), masks from a generator seeded with it. For each task: the shipped adapter (`<weights>/<preset>.safetensors`), its
 coordination-off twin (`benchmarks/weights/<preset>-nocoord.safetensors`, same training budget) and simple
 baselines; a missing adapter is reported as "not shipped" and skipped, baselines always run.
 
@@ -21,11 +21,11 @@ Metrics (lower is better except PSNR):
               Real data (never trained on): the four flash photos, and the maps of the three dielectric CC0 sets
               (the six crops of svbrdf_quality.py), cut into --size tiles; masks drawn as for the held-out set.
   shade       PSNR (dB) of the sRGB image against the true render under the studio rig the shader learns
-              (scene.STUDIO_KEY), given all buffers, and again without basecolor (metals then grey). Baselines:
+              (graphics.scene.STUDIO_KEY), given all buffers, and again without basecolor (metals then grey). Baselines:
               local shading of the buffers the shader gets (both ways), with the same rig and no shadows
-              (`teamwork_cli.deferred`: a deferred renderer; relative depth made metric by a near-far range fitted
-              on training scenes); local shading of the true 3D scene (an oracle that knows what the buffers lack:
-              metric positions, field of view); albedo alone.
+              (`teamwork_cli.graphics.deferred`: a deferred renderer; relative depth made metric by a near-far range
+              fitted on training scenes); local shading of the true 3D scene (an oracle that knows what the buffers
+              lack: metric positions, field of view); albedo alone.
   synthesize  coherence RMSE: the generated image teammate against the flash render (docs/conventions.md 3) of the
               generated maps. Baseline: mismatched pairs (one held-out material's photo vs another's maps).
 """
@@ -268,7 +268,7 @@ def bench_inpaint(args: argparse.Namespace) -> None:
 
 def bench_shade(args: argparse.Namespace) -> None:
     seeds = [S.EVAL_SEED0 + 2000 + i for i in range(args.count)]
-    buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (scene.STUDIO_KEY)
+    buf = S.generate(seeds, args.size, lighting="studio")  # the rig the shader learns (graphics.scene.STUDIO_KEY)
     local = S.generate(seeds, args.size, shadows=False, lighting="studio")["photo"]
     header("shade", ["PSNR dB"])
     no_base = {c: v for c, v in buf.items() if c != "basecolor"}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's contact sheets: each task command on the bundled examples (scripts/make_examples.py) with the
-# shipped adapters, tiled into docs/<task>_sheet.jpg. Outputs go to runs/sheets/ (overwritten).
+# The contact sheets of docs/embedded-model.md: each task command on the bundled examples (scripts/make_examples.py)
+# with the shipped adapters, tiled into docs/<task>_sheet.jpg. Outputs go to runs/sheets/ (overwritten).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 o=runs/sheets

@@ -2,8 +2,8 @@
 
     python scripts/make_examples.py
 
-Seeds are at scenes.EVAL_SEED0 + 9000 and above: never drawn in training (training seeds lie below EVAL_SEED0)
-nor by the benchmarks (EVAL_SEED0 + 0..3999). Deterministic: a rerun rewrites the same files.
+Seeds are at procedural.scenes.EVAL_SEED0 + 9000 and above: never drawn in training (training seeds lie below
+EVAL_SEED0) nor by the benchmarks (EVAL_SEED0 + 0..3999). Deterministic: a rerun rewrites the same files.
 """
 
 from __future__ import annotations

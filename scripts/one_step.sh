@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The shipped one-step estimators: each task's diffusion adapter and its coordination-off twin (shipped as
 # teamwork_cli/weights/<task>-diffusion[-nocoord].safetensors) continued with `finetune --one-step --init`, both at
-# once, one core each, same budget; then stored in float16 as the task's default adapter. README "Design notes".
+# once, one core each, same budget; then stored in float16 as the task's default adapter. Recipes and timings:
+# docs/reproducing.md section 3.
 #   scripts/one_step.sh svbrdf|intrinsics|shade|inpaint|inpaint-material [--resume]
 # Inpainting estimators see each hole pre-filled with its harmonic fill (--hole-fill harmonic) and start from it;
-# shade starts from the buffers' deferred shading (deferred.in, teamwork_cli/deferred.py), and from a fresh adapter,
-# as the diffusion adapter's team lacks that teammate. A start is given at noise level 0.1 (--start-level).
+# shade starts from the buffers' deferred shading (deferred.in, teamwork_cli/graphics/deferred.py), and from a fresh
+# adapter, as the diffusion adapter's team lacks that teammate. A start is given at noise level 0.1 (--start-level).
 set -euo pipefail
 wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
 cd "$(dirname "$0")/.."

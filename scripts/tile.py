@@ -1,4 +1,4 @@
-"""Tile images side by side with a caption under each, for the README's contact sheets.
+"""Tile images side by side with a caption under each, for the contact sheets of docs/embedded-model.md.
 
     python scripts/tile.py -o docs/sheet.jpg [--height 192] [--columns 6] caption=path.png ...
 

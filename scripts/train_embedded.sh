@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the embedded model and its shipped adapters on a CPU (see README "Design notes" for timings).
+# Reproduce the embedded model and its shipped adapters on a CPU (see docs/reproducing.md for timings).
 # Each step checkpoints; rerun the same line with --resume (pretrain: --resume too) to continue a killed job.
 set -euo pipefail
 wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart

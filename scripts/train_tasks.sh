@@ -3,7 +3,7 @@
 # the shipped intrinsics, inpaint and inpaint-material defaults are one-step estimators continued from them, and
 # shade a one-step estimator from scratch (scripts/one_step.sh).
 # Each preset trains twice at once on two cores: the adapter and its coordination-off twin, same budget.
-# A killed job continues with the same line plus --resume. Timings on a 2-core CPU are in the README.
+# A killed job continues with the same line plus --resume. Timings on a 2-core CPU are in docs/reproducing.md.
 #   scripts/train_tasks.sh [PRESET...]        (default: all four, in this order)
 set -euo pipefail
 wdir() { case $1 in *nocoord*) echo benchmarks/weights ;; *) echo teamwork_cli/weights ;; esac; }  # twins ship apart
@@ -26,7 +26,7 @@ for preset in "${@:-inpaint synthesize intrinsics inpaint-material}"; do
     teamwork finetune --preset "$p" ${recipe[$p]} "${common[@]}" --no-coordination \
       -o "runs/tasks/$p-nocoord.safetensors" --title "teamwork $p, coordination off (embedded)" &
     wait
-    for f in "$p" "$p-nocoord"; do  # shipped in float16: half the size, same results (README)
+    for f in "$p" "$p-nocoord"; do  # shipped in float16: half the size, same results (docs/reproducing.md)
       # intrinsics continues in scripts/continue_intrinsics.sh; shipped estimators are then made one-step
       # (scripts/one_step.sh), from the diffusion adapters kept as <preset>-diffusion[-nocoord]
       case $p in intrinsics) continue ;; synthesize) dest=$f ;; *) dest=$p-diffusion${f#"$p"} ;; esac

@@ -1,7 +1,7 @@
 """Teamwork adapter layers: low-rank coordination and adaptation (Sartor & Peers 2025).
 
 One denoiser forward processes a *team*: every image (group) has one batch row per active teammate (the row
-layout, `TeamBatch`, is in team.py). Each adapted layer of teammate t of an image with active set S computes
+layout, `TeamBatch`, is in core/team.py). Each adapted layer of teammate t of an image with active set S computes
 (docs/conventions.md section 5)
 
     y_t = base(x_t) + (sum_{s in S} x_s A_s) B_t + bias_t            (coordination on)
@@ -10,8 +10,8 @@ layout, `TeamBatch`, is in team.py). Each adapted layer of teammate t of an imag
 with A = `down` [T, in, rank], B = `up` [T, rank, out], and no scaling factor.  Rows are laid out
 teammate-major (all rows of teammate 0, then teammate 1, ...) so each teammate's rows are one contiguous
 slice: the layer does one matmul per teammate on a view of the input, never a gather of activations.
-When every image has every teammate (the usual sampling batch) TeamworkLinear instead uses one batched
-matmul per step over a [T, N*tokens, features] view.
+When every image has every teammate (the usual sampling batch) TeamworkLinear and TeamworkConv2d instead line
+the teammates up in one [T, ...] view and use batched matmuls.
 
 Structure follows peft's tuner layers: the wrapper holds the frozen `base_layer` and a child module named
 `adapter` with the explicit parameters, so `model.state_dict()` names them `P.adapter.down` etc., which is

@@ -128,7 +128,7 @@ class _Tally:
 def run_batch(files: Sequence[T], work: Callable[[T], list[Path]]) -> int:
     """Run `work` on each file; a failing file is reported and the others still run. Exit code 1 if any failed.
 
-    Under `accelerate launch`, this process runs only its share of `files` (see teamwork_cli.distributed).
+    Under `accelerate launch`, this process runs only its share of `files` (see teamwork_cli.core.distributed).
     """
     tally = _Tally(files)
     for f in tally.shard.take(files):

@@ -1,5 +1,5 @@
 """What the intrinsics, inpaint, shade and synthesize commands share beyond `common`: loading a task's adapter
-(the shipped one unless --adapter names another)."""
+(the shipped one unless --adapter names another), and an image's size as error messages print it."""
 
 from __future__ import annotations
 

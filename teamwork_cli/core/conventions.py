@@ -2,7 +2,7 @@
 
 Every function takes a numpy array or a torch tensor and returns the same kind (integer arrays become
 float32).  Functions that act on vectors take `axis`, the component axis: -1 for H x W x C arrays (what
-`io.read_map` returns), -3 for C x H x W or B x C x H x W tensors.  torch is never imported here: a tensor
+`materials.read.read_map` returns), -3 for C x H x W or B x C x H x W tensors.  torch is never imported here: a tensor
 can only come from a caller that already imported it, so numpy-only users do not pay for the import.
 """
 

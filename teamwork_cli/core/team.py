@@ -2,7 +2,7 @@
 
 One denoiser forward processes a *team*: every image (group) has one batch row per active teammate. Rows are laid
 out teammate-major (all rows of teammate 0, then teammate 1, ...) so each teammate's rows are one contiguous slice
-and an adapter layer does one matmul per teammate on a view of its input (adapter.py), never a gather.
+and an adapter layer does one matmul per teammate on a view of its input (adapters/layer.py), never a gather.
 """
 
 from __future__ import annotations

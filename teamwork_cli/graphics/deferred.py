@@ -2,11 +2,11 @@
 
 A deferred renderer shades each pixel from its G-buffer alone: here the buffers `teamwork shade` takes (albedo,
 camera-space normals, roughness, metallic, relative depth) under the studio rig the neural shader learns
-(`scene.STUDIO_*`), with the BRDF, ambient and Fresnel terms of `scenes.render_scene`, and no shadows. The buffers
-lack what the render also used, so it is assumed: the field of view and camera pitch are the means of the scene
-sampler's ranges, a metal's colour is its basecolor buffer if given (glTF: F0 = basecolor for metals), else grey
-(the albedo buffer of a metal is black), and metric depth is `NEAR + depth * (FAR - NEAR)`, the range
-that fits training scenes best (`benchmarks/buffer_shading.py` refits it; seeds below scenes.EVAL_SEED0 only).
+(`scene.STUDIO_*`), with the BRDF, ambient and Fresnel terms of `procedural.scenes.render_scene`, and no shadows.
+The buffers lack what the render also used, so it is assumed: the field of view and camera pitch are the means of
+the scene sampler's ranges, a metal's colour is its basecolor buffer if given (glTF: F0 = basecolor for metals),
+else grey (the albedo buffer of a metal is black), and metric depth is `NEAR + depth * (FAR - NEAR)`, the range
+that fits training scenes best (`benchmarks/buffer_shading.py` refits it on seeds below procedural.scenes.EVAL_SEED0).
 
 A shading adapter with a `deferred.in` teammate (preset shade) gets this image and learns what it misses: cast
 shadows, the true light falloff, metal colours.
@@ -23,7 +23,7 @@ from torch import Tensor
 from teamwork_cli.graphics import scene_trace as T
 from teamwork_cli.graphics.scene import STUDIO_BOUNCE, STUDIO_KEY, STUDIO_KEY_POWER, STUDIO_SKY, Light, Scene, rot_x
 
-FOV_DEG = 50.0  # scenes.sample_scene draws 40-60 degrees
+FOV_DEG = 50.0  # procedural.scenes.sample_scene draws 40-60 degrees
 PITCH_DEG = 12.5  # and 5-20 degrees down
 METAL = 0.7  # an unknown metal's specular colour (its albedo is 0)
 NEAR, FAR = 2.0, 8.0  # metric depth of relative depth 0 and 1 (benchmarks/buffer_shading.py)
@@ -55,7 +55,7 @@ def deferred_shading(buffers: dict[str, Tensor], near: float = NEAR, far: float 
         ny = (normal @ up).unsqueeze(-1)
         ambient = sky * (1 + ny) / 2 + bounce * (1 - ny) / 2
         n_v = (normal * view).sum(-1, keepdim=True).clamp(0, 1)
-        fresnel = specular + (1 - specular) * (1 - n_v) ** 5  # Schlick, as scenes.render_scene
+        fresnel = specular + (1 - specular) * (1 - n_v) ** 5  # Schlick, as procedural.scenes.render_scene
         image = px["albedo"] * (s_light + ambient / math.pi) + glossy + fresnel * (sky + bounce) / (2 * math.pi)
         out.append(image.T.reshape(3, h, w))
     return torch.stack(out)

@@ -1,11 +1,11 @@
 """Fit the global levels of estimated material maps to the flash photo they came from (analysis by synthesis).
 
 A single-step diffusion estimate gets the spatial structure of the maps but can miss their global levels, chiefly
-the roughness level, which the render error depends on most (../shared/notes/svbrdf-error-budget.md: the mean
-roughness and the normal strength carry most of it; spatial roughness detail almost none). Those levels are what
-the photo constrains best: the flash highlight's width and height fix roughness and specular, its falloff the
-normal strength. So the maps are re-rendered under the known flash (docs/conventions.md section 3) and a handful of
-per-image scalars is fitted to the photo by gradient descent:
+the roughness level, which the render error depends on most (on the real CC0 crops of benchmarks/svbrdf_quality.py
+the mean roughness and the normal strength carry most of it; spatial roughness detail almost none). Those levels
+are what the photo constrains best: the flash highlight's width and height fix roughness and specular, its falloff
+the normal strength. So the maps are re-rendered under the known flash (docs/conventions.md section 3) and a
+handful of per-image scalars is fitted to the photo by gradient descent:
 
     roughness' = sigmoid(logit(roughness) + a)      specular' = specular * exp(b)
     diffuse'   = diffuse * exp(c_rgb)               normals'  = normalize(exp(k) n_xy, n_z)

@@ -4,7 +4,7 @@ Materials are paired by name (stem, or sub-folder name for bare `<channel>.<ext>
 a single material is paired with a single material whatever their names.  Predictions must have every map
 (diffuse and specular may come as basecolor + metallic): a missing map is an error, never a default.  Ground
 truth may lack specular/normals/roughness/metallic (e.g. dielectric scans): those get the defaults of
-materials.py, with a note.  A prediction of another size is resampled to the ground truth's size (box filter
+materials/folders.py, with a note.  A prediction of another size is resampled to the ground truth's size (box filter
 when shrinking, bilinear when growing), with a note: estimators often work at a fixed resolution, and
 resampling the estimate leaves the reference untouched.
 """

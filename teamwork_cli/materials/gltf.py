@@ -32,7 +32,7 @@ _IMAGE_EXTS = (".png", ".jpg", ".jpeg")  # glTF 3.8.1: image/png and image/jpeg
 _FLOAT, _USHORT = 5126, 5123
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _LINEAR, _LINEAR_MIPMAP_LINEAR, _REPEAT = 9729, 9987, 10497
-DEFAULT_ROUGHNESS = 0.5  # what materials.py uses for a missing roughness map
+DEFAULT_ROUGHNESS = 0.5  # what materials/folders.py uses for a missing roughness map
 
 
 def _quad() -> list[tuple[str, str, np.ndarray]]:
@@ -183,7 +183,7 @@ def _document(stem: str, images: dict[str, Path], out_dir: Path) -> dict:
         material["normalTexture"] = {"index": order.index("normals"), "scale": 1.0}
     parts, primitive = _mesh_json()
     return {
-        "asset": {"version": "2.0", "generator": "teamwork (teamwork_cli.gltf)"},
+        "asset": {"version": "2.0", "generator": "teamwork (teamwork_cli.materials.gltf)"},
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0, "name": stem}],

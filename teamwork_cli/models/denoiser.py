@@ -1,7 +1,7 @@
 """Denoisers: a diffusers model, the codec between pixels and its sample space, and its training target.
 
 A `TeamDenoiser` hides what differs between backbones (latent codec, conditioning, prediction type) from the
-team sampler and the trainer.  Rows are the teammate-major rows of a `TeamBatch` (see adapter.py).
+team sampler and the trainer.  Rows are the teammate-major rows of a `TeamBatch` (see core/team.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class TeamDenoiser(nn.Module, ABC):
 
     prediction_type: str = "flow"  # "flow" (rectified flow, SD3/Flux), "epsilon" or "v_prediction"
     # How channels were encoded for the model in training: "teamwork" (file encodings, docs/conventions.md section 1)
-    # or "published" (plain 2.2 gamma colours and raw halfway vectors, section 6); see encoding.to_convention.
+    # or "published" (plain 2.2 gamma colours and raw halfway vectors, section 6); see core.encoding.to_convention.
     input_convention: str = "teamwork"
 
     def __init__(self, model: nn.Module, scheduler) -> None:

@@ -1,6 +1,6 @@
 """The embedded default model: a small pixel-space UNet that ships with the package and runs on a CPU.
 
-Design (numbers in README "Design notes"): a diffusers `UNet2DModel` on 2x2 pixel patches (`PatchCodec`),
+Design (numbers in docs/embedded-model.md): a diffusers `UNet2DModel` on 2x2 pixel patches (`PatchCodec`),
 trained by rectified flow on the project's procedural materials, sampled with diffusers'
 `FlowMatchEulerDiscreteScheduler`, so it shares the SD3 code path for the schedule and the target.
 """

@@ -7,7 +7,7 @@ O((T L)^2) per image against Teamwork's O(T L^2) plus a rank-r offset, which is 
 
 Implemented for the SD3 MMDiT (`SD3Transformer2DModel`): a diffusers attention processor that computes the same
 projections as SD3's joint (image + prompt) attention, then regroups the batch rows of each image before the
-scaled dot-product attention.  Rows are the teammate-major rows of a `TeamBatch` (adapter.py).
+scaled dot-product attention.  Rows are the teammate-major rows of a `TeamBatch` (core/team.py).
 """
 
 from __future__ import annotations

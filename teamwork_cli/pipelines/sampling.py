@@ -49,7 +49,7 @@ def sample_team(
     step the known region of those outputs is replaced by the clean pixels noised to the step's level, so the
     model fills only the rest in agreement with it (diffusion inpainting: Song et al. 2021, "Score-Based
     Generative Modeling through SDEs", section 5; Lugmayr et al. 2022, RePaint). Spatial latents only.
-    `one_step`: the adapter is a one-step estimator (`finetune.team_loss`): one deterministic pass from zero at
+    `one_step`: the adapter is a one-step estimator (`training.finetune.team_loss`): one deterministic pass from zero at
     its last timestep, whatever `steps` and the generator say; `known` regions are left to the caller's composite.
     `start` (output -> input teammate) and `start_level` (a fraction of the last timestep): a one-step estimator
     trained with `finetune --start` begins those outputs from the input's clean latents at that noise level.

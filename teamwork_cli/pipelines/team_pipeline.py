@@ -61,7 +61,7 @@ class TeamPipeline:
     layout: TeamLayout
     info: AdapterInfo
     device: torch.device
-    # sampling uses bf16 autocast on CPUs that have it: about 2x faster than fp32 (shared/notes).
+    # sampling uses bf16 autocast on CPUs that compute it natively, faster there than fp32 (docs/embedded-model.md).
     autocast: torch.dtype | None = None
 
     @property
@@ -223,7 +223,7 @@ class TeamPipeline:
         each run alone with seed s, pass [s] * N.
         resolution: process with the longer side at this many pixels (default: the input size), then resize.
         known, known_mask: output teammate -> its known pixels (file encoding), and where they hold ([N, 1, H, W],
-        1 = known): those regions are held to the known values while sampling (`sampler.sample_team`).
+        1 = known): those regions are held to the known values while sampling (`sampling.sample_team`).
         windows: process in overlapping windows (`pipelines/tiling.py`): always with windows.tileable (the outputs
         then wrap around, all maps jointly), else when the canvas is larger than the window; None: one pass.
         """

@@ -1,4 +1,4 @@
-"""Procedural SVBRDF generator: the embedded model's only training data.
+"""Procedural SVBRDF generator: the materials the embedded model trains on (`procedural.scenes` objects wear them too).
 
 Each material is drawn from one *family* (stone/concrete, cells/cobbles, bricks/tiles, wood, fabric, metal,
 painted metal) with randomised feature scale, palette, roughness and bump strength, and then optionally
@@ -161,7 +161,7 @@ def generate(
 
     Keys: diffuse, specular, basecolor (linear RGB), roughness, metallic, height (relative, [0, 1] per
     sample), normals (OpenGL unit vectors), image (the flash photo as a camera stores it: sRGB-encoded
-    clip(L, 0, 1) of `render.render_flash` at this fov), halfway (raw unit vectors, docs/conventions.md 3).
+    clip(L, 0, 1) of `graphics.render.render_flash` at this fov), halfway (raw unit vectors, docs/conventions.md 3).
 
     crop: make each material at twice the size and keep a random size x size window, so the maps are no
     longer tileable and the highlight lands on an arbitrary part of the material (the render is still at

@@ -4,14 +4,14 @@ A scene is a room corner (ground plane, back wall, sometimes a side wall) holdin
 with its own procedural material (`materials.generate` maps looked up by planar / box-face / triplanar
 projection, or a constant colour modulated by noise), lit by 1-2 coloured point lights plus a hemispherical
 ambient term, seen by a pinhole camera. One ray per pixel (no anti-aliasing) so that every buffer is exact at
-every pixel; cast shadows come from shadow rays against the analytic primitives (`scene_trace`). The scene
+every pixel; cast shadows come from shadow rays against the analytic primitives (`graphics.scene_trace`). The scene
 description (`Surface`, `Light`, `Scene`) and the studio rig are `graphics.scene`'s; this module samples and renders.
 
 Light transport, per pixel with shading normal n, view v, lights k at distance d_k with visibility V_k:
     S        = sum_k V_k I_k max(n.l_k, 0) / (pi d_k^2) + E_amb(n) / pi          (diffuse shading, RGB)
     residual = sum_k V_k I_k max(n.l_k, 0) / d_k^2 f_spec(l_k, v) + F(n.v) A_spec  (non-diffuse light)
     image    = albedo * S + residual
-with f_spec the GGX/Smith/Schlick specular lobe of `render.brdf` (docs/conventions.md section 3) and albedo the
+with f_spec the GGX/Smith/Schlick specular lobe of `graphics.render.brdf` (docs/conventions.md section 3) and albedo the
 diffuse reflectance basecolor (1 - metallic) (glTF). An automatic exposure scales S and residual together.
 
 Buffers (docs/conventions.md section 1), value domain, [B, C, H, W]: image (linear radiance), albedo (= diffuse),
@@ -46,7 +46,7 @@ from teamwork_cli.graphics.scene import (
 from teamwork_cli.procedural import materials as P
 from teamwork_cli.procedural import noise as N
 
-# Held-out scenes for benchmarks start here; `finetune.make_source` draws training seeds below it.
+# Held-out scenes for benchmarks start here; `training.task_data` draws training seeds below it.
 EVAL_SEED0 = 10_000_000
 TEXTURE_SIZE = 128
 
@@ -93,7 +93,7 @@ LIGHTINGS = ("random", "studio")
 def sample_scene(seed: int, lighting: str = "random") -> Scene:
     """The scene of a seed: camera at height 1-2 looking at -z, tilted down; objects rest on the ground y = 0.
 
-    lighting: "random" (1-2 coloured point lights, random ambient and exposure) or "studio" (`scene.STUDIO_*`;
+    lighting: "random" (1-2 coloured point lights, random ambient and exposure) or "studio" (`graphics.scene.STUDIO_*`;
     layout and materials are those of the same seed under random lighting)."""
     if lighting not in LIGHTINGS:
         raise ValueError(f"lighting must be one of {', '.join(LIGHTINGS)}; got {lighting!r}")

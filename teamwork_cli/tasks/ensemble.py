@@ -14,8 +14,8 @@ SEED_STRIDE = 1_000_003  # sample k of image i gets seed seeds[i] + SEED_STRIDE 
 
 def default_size(device_type: str, autocast, one_step: bool = False) -> int:
     """2 samples on a GPU or under native bf16, 1 on an fp32 CPU: there a second sample costs as much as the first
-    (13 s at 512 px for svbrdf on 2 cores) and would break the 30 s budget (README, svbrdf speed). 1 for a one-step
-    adapter: it is deterministic, every sample would be the same."""
+    (13 s at 512 px for svbrdf on 2 cores) and would break the 30 s budget (docs/embedded-model.md, svbrdf speed).
+    1 for a one-step adapter: it is deterministic, every sample would be the same."""
     return 2 if (device_type != "cpu" or autocast is not None) and not one_step else 1
 
 

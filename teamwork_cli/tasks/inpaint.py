@@ -5,7 +5,7 @@ itself (`mask.in`, 1 = fill). Blanked means mid grey, or, for an adapter trained
 harmonic` (recorded as teamwork.hole_fill), the harmonic fill of the hole (`holefill`): a smooth guess the team
 then refines. The result is composited with the input in the *file* domain: outside the mask every pixel is the
 input's stored value, so a map written at the input's bit depth is bit-exact there.
-Training data blanks the same way (`task_data.inpaint_source`).
+Training data blanks the same way (`training.task_data.inpaint_source`).
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ def inpaint(
     float file (`read_both`), which its [0, 1] encoding clips.
 
     keep_context: hold the outputs' unmasked region to the input at every step, so the fill is sampled in
-    agreement with its surroundings (`sampler.sample_team`'s `known`); otherwise the team redraws the whole map
-    and only the final composite restores the outside.
+    agreement with its surroundings (`pipelines.sampling.sample_team`'s `known`); otherwise the team redraws the
+    whole map and only the final composite restores the outside.
     windows: process in windows (`TeamPipeline`); with windows.tileable a band one overlap wide along every edge
     is filled too (added to the mask), so the maps wrap around."""
     channels = check_team(pipe)

@@ -2,11 +2,12 @@
 basecolor).
 
 Buffers follow docs/conventions.md section 1 (albedo is the diffuse reflectance, normals camera space, depth relative).
-Buffers carry no lighting, so the shader renders under the one it learned: the studio rig of `scenes` (a white key
-light above and right of the camera, a weak sky and floor bounce, fixed exposure), with its cast shadows.
+Buffers carry no lighting, so the shader renders under the one it learned: the studio rig of `graphics.scene` (a
+white key light above and right of the camera, a weak sky and floor bounce, fixed exposure), with its cast shadows.
 An optional buffer the user does not have is given to the adapter as a neutral constant (`neutral`), because
 `TeamPipeline` runs every input teammate of an adapter; training on `procedural:scenes` replaces the optional
-buffers by the same constants at random (`task_data.NEUTRAL_P`), so the adapter knows what "unknown" looks like.
+buffers by the same constants at random (`training.task_data.NEUTRAL_P`), so the adapter knows what "unknown"
+looks like.
 An adapter with a `deferred.in` teammate (preset shade) is also given the buffers' classical local shading
 (`deferred`), computed here from the same buffers it sees, and refines it: shadows, falloff, metal colours.
 Basecolor matters for metals only: docs/conventions.md's albedo (diffuse reflectance) of a metal is black, so without

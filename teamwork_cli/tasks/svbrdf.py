@@ -55,7 +55,7 @@ def estimate(
     fit: one of FITS: "diffuse" solves the diffuse map per pixel from the photo given the other maps; "levels" fits
     the maps' global levels to the photo first (`flashfit`); "none" keeps the network's maps.
     windows: process in windows (`TeamPipeline`); with windows.tileable the maps wrap around, and the photo the
-    fit sees is made to wrap the same way (`tiling.make_periodic`), so the fitted maps wrap too.
+    fit sees is made to wrap the same way (`pipelines.tiling.make_periodic`), so the fitted maps wrap too.
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")

@@ -49,7 +49,7 @@ def team_loss(
     start_level: float = 1.0,
     hole_loss: bool = False,
 ):
-    """The finetuning loss as a `train.LossFn`.
+    """The finetuning loss as a `loop.LossFn`.
 
     one_step: train the adapter as a deterministic one-step estimator instead of a denoiser: outputs start from
     zero (the noise's mean) at the last timestep and the loss is on the clean outputs the prediction implies
@@ -183,11 +183,12 @@ def make_source(
     hole_fill: str = "grey",
 ) -> BatchSource:
     """A folder of samples, or generated data: `procedural:svbrdf` (views of cached procedural materials with
-    flash photos), `procedural:scenes` (3D scenes with exact intrinsic buffers, `scenes`), `procedural:inpaint`
-    (images or materials with random masks) or `procedural:synthesize` (materials with their exact flash render).
+    flash photos), `procedural:scenes` (3D scenes with exact intrinsic buffers, `procedural.scenes`),
+    `procedural:inpaint` (images or materials with random masks) or `procedural:synthesize` (materials with their
+    exact flash render).
 
     hole_fill: what procedural:inpaint shows in the holes (grey or harmonic; other sources take only grey).
-    Procedural training data never uses evaluation seeds (`scenes.EVAL_SEED0` = 10,000,000 and above).
+    Procedural training data never uses evaluation seeds (`procedural.scenes.EVAL_SEED0` = 10,000,000 and above).
     """
     from teamwork_cli.graphics.holefill import HOLE_FILLS
 

@@ -51,7 +51,7 @@ class TrainConfig:
 
 def resolve_mixed_precision() -> str:
     """`auto`: bf16 on a GPU or on a CPU that computes it natively, else no (emulated bf16 on an AVX2 CPU runs
-    73x slower than fp32 in benchmarks/dtype_speed.py; README, design notes)."""
+    73x slower than fp32 in benchmarks/dtype_speed.py; docs/embedded-model.md)."""
     from teamwork_cli.core.devices import auto_dtype
     from teamwork_cli.core.distributed import cpu_only
 

@@ -3,7 +3,7 @@ procedural:<kind>`), and the random inpainting masks that the benchmark shares.
 
 A source returns channel -> [N, C, S, S] in [0, 1] file encoding, like `finetune.BatchSource`; a key may also
 name one teammate (`image.in`) when an input must differ from the output of the same channel (inpainting's
-blanked input). Training seeds are drawn below `scenes.EVAL_SEED0`; benchmarks use seeds at or above it.
+blanked input). Training seeds are drawn below `procedural.scenes.EVAL_SEED0`; benchmarks use seeds at or above it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def scene_source(layout: TeamLayout, size: int) -> Source:
 
     def draw(n: int, g: torch.Generator) -> dict[str, Tensor]:
         data = scene_batch(_train_seeds(n, g), size, wanted, lighting)
-        if noisy_photo:  # real photos carry sensor noise (as procedural.generate's augmentation)
+        if noisy_photo:  # real photos carry sensor noise (as procedural.materials.generate's augmentation)
             sigma = torch.exp(torch.empty(n, 1, 1, 1).uniform_(math.log(0.002), math.log(0.02), generator=g))
             data["image"] = (data["image"] + sigma * torch.randn(data["image"].shape, generator=g)).clamp(0, 1)
         for c in optional:
@@ -148,7 +148,7 @@ def inpaint_source(
     layout: TeamLayout, size: int, pool: Callable[[], dict[str, Tensor]], hole_fill: str = "grey"
 ) -> Source:
     """procedural:inpaint: a channel that is both X.in and X.out gets X.in blanked under a random mask (the hole
-    mid grey, or its harmonic fill: `tasks.inpaint.blank`).
+    mid grey, or its harmonic fill: `graphics.holefill.blank`).
 
     Images (preset inpaint) are scene photos and material flash photos, half and half; materials (preset
     inpaint-material) are views of the procedural material pool.

@@ -1,4 +1,4 @@
-"""Checkpoints in the published Teamwork `.safetensors` format (conventions.md section 5)."""
+"""Checkpoints in the published Teamwork `.safetensors` format (docs/conventions.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Teamwork adapter layers against the formula of conventions.md section 5, on tiny layers and models."""
+"""Teamwork adapter layers against the formula of docs/conventions.md section 5, on tiny layers and models."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Backbone profiles select the published layer sets (conventions.md section 5) of real diffusers models."""
+"""Backbone profiles select the published layer sets (docs/conventions.md section 5) of real diffusers models."""
 
 from __future__ import annotations
 

@@ -338,7 +338,7 @@ def test_finetune_on_task_sources(tmp_path, tiny_base, monkeypatch, preset, kind
 
 
 def test_finetune_renders_scenes_in_fp32_under_bf16_training(tmp_path, tiny_base, monkeypatch):
-    """The scene tracer runs inside the loss; the trainer's bf16 autocast must not reach it (it once did)."""
+    """The scene tracer runs inside the loss; the trainer's bf16 autocast must not reach it."""
     monkeypatch.setenv("TEAMWORK_CACHE", str(tmp_path))
     out = tmp_path / "a.safetensors"
     assert (

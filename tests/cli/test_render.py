@@ -23,7 +23,7 @@ def test_render_flash_light_and_sheet(tmp_path: Path, capsys: pytest.CaptureFixt
     assert out.split() == [str(flash)]
     im = Image.open(flash)
     assert im.size == (SIZE, SIZE) and im.mode == "RGB"
-    assert flash.read_bytes()[24] == 16  # PNG IHDR bit depth: 16-bit by default (conventions.md section 2)
+    assert flash.read_bytes()[24] == 16  # PNG IHDR bit depth: 16-bit by default (docs/conventions.md section 2)
     side = tmp_path / "side.png"
     assert run(["render", str(tmp_path / "maps"), "-o", str(side), "--light", "2,0,1", "--bits", "8"], capsys)[0] == 0
     assert side.read_bytes()[24] == 8

@@ -284,7 +284,7 @@ def test_svbrdf_cli_batch_size(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys,
         a = np.asarray(Image.open(tmp_path / "one" / name), dtype=np.float64)
         b = np.asarray(Image.open(tmp_path / "three" / name), dtype=np.float64)
         # Float rounding of batched matmuls: at most one 16-bit code value; metallic comes from an ill-conditioned
-        # diffuse/specular split (conventions.py) that magnifies it, still under 0.1%.
+        # diffuse/specular split (core/conventions.py) that magnifies it, still under 0.1%.
         assert np.abs(a - b).max() <= (64 if "metallic" in name else 1), name
     assert main([*args, "-o", str(tmp_path / "x"), "--batch-size", "0"]) == 2
 

@@ -1,4 +1,4 @@
-"""Conventions (conventions.md section 1): transfer curves, normals, material conversions, shading."""
+"""Conventions (docs/conventions.md section 1): transfer curves, normals, material conversions, shading."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flash renderer and scores against conventions.md sections 3 and 4."""
+"""Flash renderer and scores against docs/conventions.md sections 3 and 4."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_specular_peak_at_centre_under_flash() -> None:
 
 
 def _hand_radiance(i: int, j: int, size: int, light: tuple, cam: tuple, n: tuple, rho, f0, r: float):
-    """Conventions.md section 3 worked in plain Python for one pixel."""
+    """docs/conventions.md section 3 worked in plain Python for one pixel."""
 
     def norm(a):
         s = math.sqrt(sum(x * x for x in a))

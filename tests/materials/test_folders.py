@@ -46,6 +46,6 @@ def test_load_material_folder_prefix_and_defaults(tmp_path: Path, make_material)
     make_material(tmp_path / "two", "tile", channels=("basecolor", "metallic"))
     tile = load_material(tmp_path / "two" / "tile", size=8)
     assert tile["diffuse"].shape == (1, 3, 8, 8) and "basecolor" in tile and "metallic" in tile
-    # diffuse = basecolor (1 - metallic) (conventions.md section 1)
+    # diffuse = basecolor (1 - metallic) (docs/conventions.md section 1)
     assert torch.allclose(tile["diffuse"], tile["basecolor"] * (1 - tile["metallic"]), atol=1e-6)
     assert find_material(tmp_path / "two" / "brick").files.keys() == {"diffuse", "specular", "roughness", "normals"}

@@ -10,7 +10,7 @@ from teamwork_cli.materials.outputs import OutputPlan, plan_outputs, refuse_exis
 from teamwork_cli.materials.read import read_map
 
 
-def test_write_all_is_all_or_nothing_even_when_overwriting(tmp_path):
+def test_write_outputs_is_all_or_nothing_even_when_overwriting(tmp_path):
     import torch
 
     from teamwork_cli.materials.outputs import plan_outputs, write_outputs

@@ -1,4 +1,4 @@
-"""Reading map files (conventions.md section 2): odd layouts, resizing, and every error path."""
+"""Reading map files (docs/conventions.md section 2): odd layouts, resizing, and every error path."""
 
 from __future__ import annotations
 

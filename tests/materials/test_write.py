@@ -1,4 +1,4 @@
-"""Writing map files (conventions.md section 2): lossless round trips, encodings, and every error path."""
+"""Writing map files (docs/conventions.md section 2): lossless round trips, encodings, and every error path."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_sampler_matches_diffusers_pipeline(hub_team):
     import diffusers
 
     family, folder, _ = hub_team
-    # SDXL: diffusers' own size conditioning here (the published one is 8x larger, see hub/unet.py).
+    # SDXL: diffusers' own size conditioning here (the published one is 8x larger, see models/hub/unet.py).
     options = {"micro_conditioning": "diffusers"} if family == "sdxl" else {}
     den = load_hub_denoiser(str(folder), cache_embeds=False, **options)
     inject_adapter(den.model, None, 1, 2)  # zero `up`: exactly the base model

@@ -37,7 +37,7 @@ def test_samples_without_an_output_are_skipped_up_front(tmp_path, capsys, write_
 
 def test_pool_cache_write_leaves_other_writers_alone(tmp_path) -> None:
     """An adapter and its twin start together and both build the cached pool: each writes its own temporary file
-    (a shared name once made one of them fail), and the cache ends complete."""
+    (under a shared name one of them would fail), and the cache ends complete."""
     from teamwork_cli.training.data import load_or_build_pool
 
     other = tmp_path / "pool.pt.tmp"  # what the other job, mid-write, would hold under a shared name

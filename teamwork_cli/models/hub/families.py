@@ -11,7 +11,7 @@ class Family:
     name: str  # short name, as in the published checkpoints' file names
     pipeline: str  # diffusers pipeline class (`_class_name` of model_index.json)
     denoiser: str  # the pipeline component the adapter attaches to
-    module: str  # teamwork_cli.hub.<module> holds its encode_prompt and build
+    module: str  # teamwork_cli.models.hub.<module> holds its encode_prompt and build
     encode: str = "encode_prompt"
     build: str = "build"
 

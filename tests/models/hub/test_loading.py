@@ -17,7 +17,7 @@ from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 pytestmark = pytest.mark.usefixtures("offline")
 
-# Published layer names (conventions.md section 5), as leaf paths inside each block.
+# Published layer names (docs/conventions.md section 5), as leaf paths inside each block.
 MMDIT = {"norm1.linear", "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.net.0.proj", "ff.net.2"}
 FLUX_SINGLE = {"norm.linear", "attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out"}
 UNET = {
