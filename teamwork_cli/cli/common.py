@@ -30,7 +30,7 @@ T = TypeVar("T")
 D = TypeVar("D")
 R = TypeVar("R")
 # Failures of one file that must not stop the batch (anything else is a bug and stops it).
-FILE_ERRORS = (ImageError, TeamworkError, ValueError, OSError, RuntimeError)
+FILE_ERRORS = (ImageError, TeamworkError, ValueError, OSError, RuntimeError, MemoryError)
 
 
 class Inputs(list):
@@ -108,14 +108,17 @@ class _Tally:
         if os.environ.get("TEAMWORK_DEBUG") == "1":
             raise e
         self.failed += len(items)
-        msg = str(e)
+        msg = str(e) or type(e).__name__
+        if isinstance(e, MemoryError) or "can't allocate memory" in msg:
+            msg = f"out of memory ({msg})"
         names = [str(i) for i in items]
         if not any(n in msg or Path(n).name in msg for n in names):
             msg = f"{', '.join(names)}: {msg}"
         prefix = f"[process {self.shard.index}] " if self.shard.count > 1 else ""
         print(f"{prefix}Error: {msg}", file=sys.stderr)
-        if batched and "out of memory" in str(e).lower():
-            print("Hint: lower --batch-size, or try --offload / --attention-slicing", file=sys.stderr)
+        if "out of memory" in msg.lower():
+            hint = "lower --batch-size, or try --offload / --attention-slicing" if batched else "try --window 512"
+            print(f"Hint: {hint} (or --resolution to process it smaller)", file=sys.stderr)
 
     def exit_code(self) -> int:
         failed = distributed.total(self.failed)  # every process gets here, once, after its own share

@@ -8,6 +8,7 @@ they are.  Colour files are taken to be sRGB whatever ICC profile or gAMA chunk 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,48 @@ def float_normals(pixels: np.ndarray) -> np.ndarray:
     return decode_normals(pixels) if float_normals_encoded(pixels) else normalize(pixels)
 
 
+MAX_PIXELS = 200_000_000  # a 200-megapixel image: far above any photo, far below what a header can claim
+
+
+def max_pixels() -> int:
+    """The pixel budget of one image: TEAMWORK_MAX_PIXELS if set (a positive integer), else MAX_PIXELS."""
+    text = os.environ.get("TEAMWORK_MAX_PIXELS")
+    if text is None:
+        return MAX_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise ImageError(f"TEAMWORK_MAX_PIXELS={text!r} must be a positive integer (pixels)")
+    return int(text)
+
+
+def header_size(p: Path, head: bytes) -> tuple[int, int] | None:
+    """(width, height) as the file's header states it, read without decoding any pixel; None if unknown."""
+    if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head.startswith(_EXR_SIGNATURE):
+        (x0, y0), (x1, y1) = OpenEXR.File(str(p), header_only=True).header()["dataWindow"]
+        return int(x1 - x0 + 1), int(y1 - y0 + 1)
+    if head.startswith(_TIFF_SIGNATURES):
+        with tifffile.TiffFile(p) as tif:
+            shape = tif.pages[0].shape
+            axes = tif.pages[0].axes
+        return int(shape[axes.index("X")]), int(shape[axes.index("Y")])
+    if head.startswith(b"\xff\xd8\xff"):
+        with PILImage.open(p) as im:  # Pillow reads only the JPEG's header here
+            return im.size
+    return None  # an unknown signature: refused by the reader
+
+
+def _check_pixels(p: Path, head: bytes) -> None:
+    size = header_size(p, head)
+    budget = max_pixels()
+    if size is not None and size[0] * size[1] > budget:
+        w, h = size
+        raise ImageError(
+            f"{p}: its header claims {w}x{h} pixels ({w * h / 1e6:.0f} MP), over the budget of {budget / 1e6:g} MP "
+            "(a decompression bomb, or an image too large to process); set TEAMWORK_MAX_PIXELS to allow more"
+        )
+
+
 def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
     if p.is_dir():  # before the suffix: a folder has none, and "unsupported file type ''" misleads
         raise ImageError(f"{p}: is a folder, expected an image file")
@@ -114,6 +157,12 @@ def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
     if not p.exists():
         raise ImageError(f"{p}: no such file")
     try:
+        mode = p.stat().st_mode
+    except OSError as e:
+        raise ImageError(f"{p}: cannot open ({e.strerror or e})") from e
+    if not stat.S_ISREG(mode):  # a pipe or a device would block, or never end
+        raise ImageError(f"{p}: not a regular file (a pipe, device or socket); give an image file")
+    try:
         with open(p, "rb") as f:
             head = f.read(32)
     except OSError as e:
@@ -121,6 +170,7 @@ def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
     if not head:
         raise ImageError(f"{p}: empty file (0 bytes)")
     try:
+        _check_pixels(p, head)  # from the header, before anything is decoded
         if head.startswith(_EXR_SIGNATURE):
             pixels, is_float, bits = _read_exr(p, layer, strict_layer)
         elif head.startswith(_TIFF_SIGNATURES):

@@ -404,3 +404,38 @@ def test_svbrdf_tileable_and_windows(tmp_path, tiny_base, tiny_svbrdf_adapter, c
     assert code == 2 and "none, average, syncsde" in err and not (tmp_path / "x").exists()
     code, out, err = run([*args, "-o", str(tmp_path / "y"), "--window", "8"], capsys)
     assert code == 2 and "--window" in err
+
+
+def test_svbrdf_out_of_memory_on_one_input_does_not_stop_the_batch(
+    tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png, monkeypatch
+):
+    from teamwork_cli.tasks import svbrdf as task
+
+    real = task.estimate
+
+    def estimate(pipe, photos, **kw):
+        if photos.shape[-1] == 40:  # the middle photo: as a photo too large for the machine's memory fails
+            raise MemoryError
+        return real(pipe, photos, **kw)
+
+    monkeypatch.setattr(task, "estimate", estimate)
+    (tmp_path / "in").mkdir()
+    for name, width in (("a", 24), ("b", 40), ("c", 24)):
+        write_png(tmp_path / f"in/{name}.png", np.full((24, width, 3), 0.5))
+    code, out, err = run(
+        [
+            "svbrdf",
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / "out"),
+            "--adapter",
+            str(tiny_svbrdf_adapter),
+            "--base",
+            str(tiny_base),
+            "--steps",
+            "1",
+        ],
+        capsys,
+    )
+    assert code == 1 and "b.png" in err and "out of memory" in err and "1 of 3 inputs failed" in err
+    assert sorted({p.name.split("_")[0] for p in (tmp_path / "out").iterdir()}) == ["a", "c"]

@@ -169,3 +169,41 @@ def test_vector_channel_from_grey_file_is_refused(tmp_path: Path) -> None:
     write_map(tmp_path / "g.png", np.zeros((2, 2)), "roughness")
     with pytest.raises(ImageError, match="g.png: channel 'normals' needs a 3-component"):
         read_map(tmp_path / "g.png", "normals")
+
+
+def test_pipes_and_devices_are_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "mask.png"
+    os.mkfifo(fifo)  # reading it would wait forever for a writer
+    with pytest.raises(ImageError, match="not a regular file"):
+        read_image(fifo)
+
+
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"  # 30000 x 30000 claimed, a few bytes of data
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+    with pytest.raises(ImageError, match=r"claims 30000x30000 pixels \(900 MP\).*TEAMWORK_MAX_PIXELS"):
+        read_image(bomb)
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "tif", "exr"])
+def test_the_pixel_budget_holds_for_every_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str) -> None:
+    path = write_map(tmp_path / f"m.{ext}", np.full((20, 30, 3), 0.5, np.float32), "diffuse")
+    monkeypatch.setenv("TEAMWORK_MAX_PIXELS", "600")
+    assert read_image(path).pixels.shape[:2] == (20, 30)  # 600 pixels: within
+    monkeypatch.setenv("TEAMWORK_MAX_PIXELS", "599")
+    with pytest.raises(ImageError, match="claims 30x20 pixels"):
+        read_image(path)
+    monkeypatch.setenv("TEAMWORK_MAX_PIXELS", "many")
+    with pytest.raises(ImageError, match="TEAMWORK_MAX_PIXELS='many' must be a positive integer"):
+        read_image(path)
