@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from teamwork_cli.cli import options as O
 from teamwork_cli.core import distributed
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.files import OutputExistsError
@@ -32,7 +33,7 @@ def finetune(
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per micro-batch (each a whole team)."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
-    resolution: int = typer.Option(128, "--resolution", help="Training crop size in pixels."),
+    resolution: int = typer.Option(128, "--resolution", min=16, help="Training crop size in pixels."),
     rank: int = typer.Option(16, "--rank", help="Rank of the low-rank coordination offset."),
     coordination: bool = typer.Option(
         True,
@@ -45,7 +46,7 @@ def finetune(
     schedule: str = typer.Option("cosine", "--schedule", help="cosine or constant after warm-up."),
     clip: float = typer.Option(1.0, "--clip", help="Gradient norm clipping (0: off)."),
     dropout: float = typer.Option(0.0, "--dropout", help="Probability to drop each teammate of a sample."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the whole run (data, noise, init)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=O.SEED_MAX, help="Seed of the whole run (data, noise, init)."),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from OUT.state.pt."),
     mixed_precision: str = typer.Option(
@@ -56,7 +57,7 @@ def finetune(
     title: str = typer.Option(None, "--title", help="modelspec.title of the file (default: from the channels)."),
     pool: int = typer.Option(1536, "--pool", help="procedural: number of cached materials to draw views from."),
     pool_seed: int = typer.Option(0, "--pool-seed", help="procedural: first seed of the material pool."),
-    threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: default)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch (0: default)."),
     init: Path = typer.Option(
         None,
         "--init",

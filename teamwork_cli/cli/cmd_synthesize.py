@@ -42,6 +42,8 @@ def synthesize(
     seed: int = typer.Option(
         0,
         "--seed",
+        min=0,
+        max=O.SEED_MAX,
         help="Material i is made from seed + i: the same seed gives the same "
         "materials, and -n 1 --seed S+i remakes material i.",
     ),

@@ -67,7 +67,8 @@ FORMAT_OPT = typer.Option(
 )
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
 STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
-SEED_OPT = typer.Option(0, "--seed", help="Random seed; the same seed gives the same result.")
+SEED_MAX = 2**63 - 1  # torch seeds generators with a 64-bit integer
+SEED_OPT = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Random seed; the same seed gives the same result.")
 RES_OPT = typer.Option(
     None,
     "--resolution",

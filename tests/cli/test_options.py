@@ -129,3 +129,22 @@ def test_out_must_be_a_folder(tmp_path):
     for name in ("maps.png", "maps.EXR", "maps.webp"):
         with pytest.raises(typer.BadParameter, match="looks like an image file name"):
             O.check_out_dir(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["svbrdf", "x.png", "-o", "out", "--seed", str(2**70)],
+        ["synthesize", "-o", "out", "--seed", "-1"],
+        ["finetune", "--preset", "svbrdf", "--data", "procedural:svbrdf", "-o", "a.safetensors", "--resolution", "0"],
+        ["finetune", "--preset", "svbrdf", "--data", "procedural:svbrdf", "-o", "a.safetensors", "--resolution", "-64"],
+        ["finetune", "--preset", "svbrdf", "--data", "procedural:svbrdf", "-o", "a.safetensors", "--threads", "-2"],
+        ["finetune", "--preset", "svbrdf", "--data", "procedural:svbrdf", "-o", "a.safetensors", "--seed", str(2**64)],
+    ],
+)
+def test_out_of_range_numbers_are_bad_usage_before_any_work(args, tmp_path, monkeypatch, capsys, run):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(args, capsys)
+    flag = next(a for a in args if a.startswith("--") and a not in ("--preset", "--data"))
+    assert code == 2 and flag in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written, no model loaded
