@@ -294,7 +294,8 @@ def train_adapter(
     # Resolved here, not in train(): the frozen base's dtype below depends on it.
     mixed_precision = run_precision(mixed_precision, Path(out).with_name(Path(out).name + ".state.pt"), resume)
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
-        den.model.to(torch.bfloat16)
+        # nn.Module.to, not diffusers' override: that one warns about fp32-only modules even when a model has none
+        torch.nn.Module.to(den.model, torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
     extra = {

@@ -368,3 +368,10 @@ def test_finetune_renders_scenes_in_fp32_under_bf16_training(tmp_path, tiny_base
         == 0
     )
     assert out.is_file()
+
+
+def test_bf16_training_prints_no_library_warning(tmp_path, dataset, tiny_base, capfd, caplog):
+    out = tmp_path / "a.safetensors"
+    assert main([*_args(dataset, tiny_base, out, 1), "--mixed-precision", "bf16"]) == 0
+    err = capfd.readouterr().err + caplog.text  # libraries' loggers: their own stderr, or pytest's log capture
+    assert "should be kept in float32" not in err and "Warning" not in err
