@@ -33,6 +33,13 @@ _MMDIT_DOUBLE = (
 _FLUX_SINGLE = r"single_transformer_blocks\.\d+\.(norm\.linear|attn\.to_[qkv]|proj_mlp|proj_out)"
 _UNET_BLOCK = r"(down_blocks\.\d+|up_blocks\.\d+|mid_block)"
 _RESNETS = _UNET_BLOCK + r"\.resnets\.\d+\.(conv1|conv2|conv_shortcut)"
+# The published SD2/SDXL profiles: the reference implementation's globs "*.*.attentions.*..." and "*.*.resnets.*..."
+# need two path components before `attentions`/`resnets`, so they take down and up blocks, never the mid block.
+_UP_DOWN = r"(down_blocks\.\d+|up_blocks\.\d+)"
+_UNET_ATTN = (
+    r"\.attentions\.\d+\.transformer_blocks\.\d+\.(attn1\.to_[qkv]|attn1\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)"
+)
+_UNET_PUBLISHED = [_UP_DOWN + _UNET_ATTN, _UP_DOWN + r"\.resnets\.\d+\.(conv1|conv2|conv_shortcut)"]
 
 _REGISTRY: dict[str, BackboneProfile] = {
     "SD3Transformer2DModel": BackboneProfile(
@@ -46,14 +53,10 @@ _REGISTRY: dict[str, BackboneProfile] = {
         "Flux: double blocks as SD3; single blocks' modulation, q/k/v, proj_mlp and proj_out",
     ),
     "UNet2DConditionModel": BackboneProfile(
-        "UNET",
-        [
-            _UNET_BLOCK + r"\.attentions\.\d+\.transformer_blocks\.\d+\."
-            r"(attn1\.to_[qkv]|attn1\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)",
-            _RESNETS,
-        ],
-        "SD2/SDXL UNet: self-attention (attn1, not cross-attention) and feed-forward of transformer blocks, "
-        "resnets' conv1/conv2/conv_shortcut",
+        "SD2",  # "SDXL" for an SDXL UNet (`profile_for`)
+        _UNET_PUBLISHED,
+        "SD2/SDXL UNet, as published: self-attention (attn1, not cross-attention) and feed-forward of the down and "
+        "up blocks' transformer blocks, their resnets' conv1/conv2/conv_shortcut; not the mid block",
     ),
     "UNet2DModel": BackboneProfile(
         "UNET2D",
@@ -81,11 +84,19 @@ def profile_for(model: nn.Module) -> BackboneProfile:
     # Walking the MRO lets subclasses of a supported denoiser use its profile.
     for cls in type(model).__mro__:
         if cls.__name__ in _REGISTRY:
-            return _REGISTRY[cls.__name__]
+            profile = _REGISTRY[cls.__name__]
+            if profile.name == "SD2" and _is_sdxl(model):  # one class, two names in the reference's files
+                return BackboneProfile("SDXL", profile.layer_patterns, profile.description)
+            return profile
     raise ValueError(
         f"no Teamwork backbone profile for {type(model).__name__}; supported: "
         f"{', '.join(supported_backbones())} (add one with register_backbone)"
     )
+
+
+def _is_sdxl(model: nn.Module) -> bool:
+    """SDXL's UNet conditions on pooled text and size ids ("text_time"); SD2's does not."""
+    return getattr(getattr(model, "config", None), "addition_embed_type", None) == "text_time"
 
 
 def layers_to_adapt(model: nn.Module, profile: BackboneProfile | None = None) -> list[str]:

@@ -95,17 +95,14 @@ def test_flux_layers() -> None:
     assert profile_for(flux()).name == "FLUX"
 
 
-def test_unet2d_condition_layers_exclude_cross_attention() -> None:
+def test_unet2d_condition_layers_are_the_published_profile() -> None:
+    # As the reference's SD2/SDXL profiles: down and up blocks' self-attention, feed-forward and resnets; no
+    # cross-attention, and nothing of the mid block (its globs need two path components before `attentions`).
     got = layers_to_adapt(unet_cond())
     attn = names(
         [
             f"{b}.transformer_blocks.0"
-            for b in (
-                "down_blocks.0.attentions.0",
-                "up_blocks.1.attentions.0",
-                "up_blocks.1.attentions.1",
-                "mid_block.attentions.0",
-            )
+            for b in ("down_blocks.0.attentions.0", "up_blocks.1.attentions.0", "up_blocks.1.attentions.1")
         ],
         UNET_ATTN,
     )
@@ -116,10 +113,25 @@ def test_unet2d_condition_layers_exclude_cross_attention() -> None:
         "up_blocks.1.resnets.0",
         "up_blocks.1.resnets.1",
     ]
-    plain = ["down_blocks.0.resnets.0", "mid_block.resnets.0", "mid_block.resnets.1"]
+    plain = ["down_blocks.0.resnets.0"]
     resnets = names(shortcut, ["conv1", "conv2", "conv_shortcut"]) | names(plain, ["conv1", "conv2"])
     assert set(got) == attn | resnets
     assert not any("attn2" in n or "proj_in" in n or "samplers" in n or "time_emb" in n for n in got)
+    assert not any(n.startswith("mid_block") for n in got)
+
+
+def test_unet_profiles_are_named_as_the_reference_names_them() -> None:
+    sd2 = unet_cond()
+    assert profile_for(sd2).name == "SD2"
+    sdxl = UNet2DConditionModel(
+        **{
+            **dict(sd2.config),
+            "addition_embed_type": "text_time",
+            "addition_time_embed_dim": 4,
+            "projection_class_embeddings_input_dim": 40,
+        }
+    )
+    assert profile_for(sdxl).name == "SDXL" and layers_to_adapt(sdxl) == layers_to_adapt(sd2)
 
 
 def test_unet2d_layers() -> None:
