@@ -322,7 +322,7 @@ def train_adapter(
             base_model=base_name,
             profile=profile.name,
             title=title or f"teamwork {layout.name}",
-            architecture=type(model.model).__name__,
+            architecture=base_name,  # modelspec.architecture = <base_model>/teamwork, as the reference writes it
             resolution=resolution,
             extra={"teamwork.train_steps": str(step), **extra},
         )

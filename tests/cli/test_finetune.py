@@ -48,6 +48,9 @@ def test_finetune_writes_published_format(tmp_path, dataset, tiny_base, capsys):
     assert meta["modelspec.type"] == "teamwork"
     assert meta["teamwork.teammates"] == "image.in,diffuse.out,normals.out"
     assert meta["teamwork.train_steps"] == "3"
+    assert (
+        meta["modelspec.architecture"] == f"{tiny_base}/teamwork" == f"{meta['base_model']}/teamwork"
+    )  # as the reference
     downs = [k for k in tensors if k.endswith(".adapter.down")]
     assert downs and all(tensors[k].shape[0] == 3 and tensors[k].shape[2] == 2 for k in downs)
     assert any(tensors[k].abs().sum() > 0 for k in tensors if k.endswith(".adapter.up"))  # it trained
