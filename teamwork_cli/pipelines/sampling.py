@@ -20,6 +20,28 @@ from teamwork_cli.models.denoiser import TeamDenoiser
 Callback = Callable[[int, int], None]
 
 
+def check_team(layout: TeamLayout, inputs: dict[str, Tensor], outputs: list[str] | None) -> list[str]:
+    """The checks every sampler makes of its inputs (the input teammates, no other) and outputs; returns the
+    output teammates that run."""
+    missing = [t.name for t in layout.inputs if t.name not in inputs]
+    if missing:
+        raise ValueError(f"inputs missing for teammates: {', '.join(missing)} (team: {', '.join(layout.names)})")
+    unknown = [n for n in inputs if not layout.has(n) or not n.endswith(".in")]
+    if unknown:
+        raise ValueError(
+            f"inputs given for {', '.join(unknown)}, which are not input teammates of "
+            f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}"
+        )
+    outs = [t.name for t in layout.outputs] if outputs is None else list(outputs)
+    bad = [n for n in outs if n not in {t.name for t in layout.outputs}]
+    if bad or not outs:
+        raise ValueError(
+            f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
+            f"got {', '.join(bad) or '(none)'}"
+        )
+    return outs
+
+
 @torch.no_grad()
 def sample_team(
     denoiser: TeamDenoiser,
@@ -54,22 +76,7 @@ def sample_team(
     `start` (output -> input teammate) and `start_level` (a fraction of the last timestep): a one-step estimator
     trained with `finetune --start` begins those outputs from the input's clean latents at that noise level.
     """
-    missing = [t.name for t in layout.inputs if t.name not in inputs]
-    if missing:
-        raise ValueError(f"inputs missing for teammates: {', '.join(missing)} (team: {', '.join(layout.names)})")
-    unknown = [n for n in inputs if not layout.has(n) or not n.endswith(".in")]
-    if unknown:
-        raise ValueError(
-            f"inputs given for {', '.join(unknown)}, which are not input teammates of "
-            f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}"
-        )
-    outs = [t.name for t in layout.outputs] if outputs is None else list(outputs)
-    bad = [n for n in outs if n not in {t.name for t in layout.outputs}]
-    if bad or not outs:
-        raise ValueError(
-            f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
-            f"got {', '.join(bad) or '(none)'}"
-        )
+    outs = check_team(layout, inputs, outputs)
     # An offloaded model's weights rest on the CPU; it runs on `execution_device` (set by TeamPipeline.load).
     device = getattr(denoiser, "execution_device", None) or next(denoiser.model.parameters()).device
     dtype = next(denoiser.model.parameters()).dtype

@@ -41,7 +41,7 @@ from torch import Tensor
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.core.team import TeamBatch
 from teamwork_cli.models.denoiser import TeamDenoiser
-from teamwork_cli.pipelines.sampling import Callback, TeamModel, _decode, sample_one_step, sample_scheduler
+from teamwork_cli.pipelines.sampling import Callback, TeamModel, _decode, check_team, sample_one_step, sample_scheduler
 from teamwork_cli.pipelines.sync import SYNCS, average_windows, syncsde_fraction, syncsde_windows
 
 __all__ = ["SYNCS", "plan_windows", "sample_windows", "window_weights"]
@@ -148,23 +148,8 @@ class _WindowTeam:
 
 
 def _check_team(layout: TeamLayout, inputs: dict[str, Tensor], outputs: list[str] | None) -> list[str]:
-    """sample_team's checks of inputs and outputs; returns the running outputs."""
-    missing = [t.name for t in layout.inputs if t.name not in inputs]
-    if missing:
-        raise ValueError(f"inputs missing for teammates: {', '.join(missing)} (team: {', '.join(layout.names)})")
-    unknown = [n for n in inputs if not layout.has(n) or not n.endswith(".in")]
-    if unknown:
-        raise ValueError(
-            f"inputs given for {', '.join(unknown)}, which are not input teammates of "
-            f"{layout.name!r}; its inputs: {', '.join(t.name for t in layout.inputs) or '(none)'}"
-        )
-    outs = [t.name for t in layout.outputs] if outputs is None else list(outputs)
-    bad = [n for n in outs if n not in {t.name for t in layout.outputs}]
-    if bad or not outs:
-        raise ValueError(
-            f"outputs must be a non-empty subset of {', '.join(t.name for t in layout.outputs)}; "
-            f"got {', '.join(bad) or '(none)'}"
-        )
+    """sample_team's checks (`sampling.check_team`), and that the inputs share one size; returns the outputs."""
+    outs = check_team(layout, inputs, outputs)
     shapes = {(x.shape[0], *x.shape[-2:]) for x in inputs.values()}
     if len(shapes) > 1 or any(x.ndim != 4 for x in inputs.values()):
         raise ValueError(
