@@ -35,6 +35,12 @@ def _small_torch():
 
 
 @pytest.fixture(scope="session")
+def tiny_unet_config():
+    """The UNet2DModel config of the tiny embedded base (a fresh dict: callers may change it)."""
+    return lambda **changes: {**TINY_UNET, **changes}
+
+
+@pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
     """A tiny embedded-format base model folder."""
     from teamwork_cli.models.embedded import EmbeddedDenoiser

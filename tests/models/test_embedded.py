@@ -31,18 +31,6 @@ def test_shipped_adapters_match_their_presets(preset):
         assert info.communication == (name == preset)
 
 
-TINY = dict(
-    sample_size=8,
-    in_channels=12,
-    out_channels=12,
-    block_out_channels=(8, 16),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D",) * 2,
-    up_block_types=("UpBlock2D",) * 2,
-    norm_num_groups=4,
-)
-
-
 def test_the_shipped_base():
     assert has_embedded_base()
     meta = json.loads((BASE_DIR / "teamwork.json").read_text())
@@ -52,9 +40,9 @@ def test_the_shipped_base():
     assert den.pixel_multiple == pixel_multiple() == 2 * 2 ** (len(DEFAULT_CONFIG["block_out_channels"]) - 1)
 
 
-def test_save_and_load_round_trip(tmp_path):
+def test_save_and_load_round_trip(tmp_path, tiny_unet_config):
     torch.manual_seed(0)
-    den = EmbeddedDenoiser.from_config(TINY, patch=4)
+    den = EmbeddedDenoiser.from_config(tiny_unet_config(sample_size=8), patch=4)
     den.save_pretrained(tmp_path / "m", meta={"steps": 3}, dtype=torch.float32)
     meta = json.loads((tmp_path / "m" / "teamwork.json").read_text())
     assert meta == {"type": "teamwork-embedded", "patch": 4, "prediction_type": "flow", "steps": 3}
@@ -68,8 +56,8 @@ def test_save_and_load_round_trip(tmp_path):
     torch.testing.assert_close(half.model.conv_in.weight, den.model.conv_in.weight, atol=1e-3, rtol=1e-3)
 
 
-def test_the_codec_is_lossless_patches_and_predict_keeps_the_shape():
-    den = EmbeddedDenoiser.from_config(TINY)
+def test_the_codec_is_lossless_patches_and_predict_keeps_the_shape(tiny_unet_config):
+    den = EmbeddedDenoiser.from_config(tiny_unet_config(sample_size=8))
     x = torch.rand(2, 3, 8, 12)
     z = den.encode(x)
     assert z.shape == (2, 12, 4, 6) and torch.equal(den.decode(z), x)

@@ -12,26 +12,15 @@ from teamwork_cli.models.embedded import EmbeddedDenoiser
 from teamwork_cli.training import pretrain
 from teamwork_cli.training.data import build_pool
 
-TINY = dict(
-    sample_size=8,
-    in_channels=12,
-    out_channels=12,
-    block_out_channels=(8, 16),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D",) * 2,
-    up_block_types=("UpBlock2D",) * 2,
-    norm_num_groups=4,
-)
-
 
 @pytest.fixture(scope="module")
 def pool():
     return build_pool(2, size=32)
 
 
-def test_base_loss_is_a_reproducible_scalar_that_trains_every_weight(pool):
+def test_base_loss_is_a_reproducible_scalar_that_trains_every_weight(pool, tiny_unet_config):
     torch.manual_seed(0)
-    model = EmbeddedDenoiser.from_config(TINY)
+    model = EmbeddedDenoiser.from_config(tiny_unet_config(sample_size=8))
     loss_fn = pretrain.base_loss(pool, 16, 3)
     loss = loss_fn(model, torch.Generator().manual_seed(1))
     assert loss.shape == () and torch.isfinite(loss) and loss > 0
@@ -49,9 +38,9 @@ def test_the_channels_a_base_learns():
 
 
 @pytest.fixture()
-def tiny_run(tmp_path, monkeypatch):
+def tiny_run(tmp_path, monkeypatch, tiny_unet_config):
     """pretrain.main on a tiny UNet and a 2-material pool; returns a function taking extra arguments."""
-    monkeypatch.setattr(pretrain, "DEFAULT_CONFIG", TINY)
+    monkeypatch.setattr(pretrain, "DEFAULT_CONFIG", tiny_unet_config(sample_size=8))
 
     def run(*extra: str) -> int:
         return pretrain.main(
