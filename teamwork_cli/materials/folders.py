@@ -9,6 +9,7 @@ must not guess (scoring) ask `MaterialFiles.missing()` first.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,12 @@ class MaterialFiles:
     folder: Path
     stem: str  # "" for bare files
     files: dict[str, Path] = field(default_factory=dict)  # channel -> file
+    matched: dict[str, str] = field(default_factory=dict)  # channel -> a texture library's name it was read from
+
+    @property
+    def directx_normals(self) -> bool:
+        """The normal map's name says DirectX (+Y down), as `_nor_dx` and `_NormalDX` do."""
+        return self.matched.get("normals") in DIRECTX_NAMES
 
     def missing(self, strict: bool = False) -> list[str]:
         """What is missing.  strict=False: only what cannot be defaulted (a diffuse or basecolor map);
@@ -54,37 +61,82 @@ class MaterialFiles:
         return [c for c in MAPS if c not in have and not (gltf and c in ("diffuse", "specular"))]
 
 
-# File names texture libraries use for our channels (Poly Haven's `normal_opengl.jpg`, ...), so their downloads
-# load as they are. Only OpenGL-convention normals: a DirectX map would need its Y flipped.
+# Texture libraries' names for our channels (case-insensitive, after the material's name and before an optional
+# resolution such as `_1k`), so their downloads load as they are: Poly Haven (`brick_diff_1k.jpg`, `brick_nor_gl_1k`,
+# `brick_rough_1k`, `brick_metal_1k`), ambientCG (`Bricks075A_1K-JPG_Color.jpg`, `_NormalGL`, `_NormalDX`,
+# `_Roughness`, `_Metalness`) and common words. Their colour maps are metal-roughness base colours.
 ALIASES = {
     "normal_opengl": "normals",
     "normal_gl": "normals",
     "nor_gl": "normals",
+    "normalgl": "normals",
     "normal": "normals",
+    "normal_directx": "normals",
+    "normal_dx": "normals",
+    "nor_dx": "normals",
+    "normaldx": "normals",
     "rough": "roughness",
     "metalness": "metallic",
+    "metal": "metallic",
+    "albedo": "basecolor",
+    "base_color": "basecolor",
+    "color": "basecolor",
+    "diff": "basecolor",
 }
+DIRECTX_NAMES = frozenset({"normal_directx", "normal_dx", "nor_dx", "normaldx"})  # +Y down: flipped on reading
+_RESOLUTION = re.compile(r"^\d+k(-(jpg|png|exr|tif))?$", re.IGNORECASE)  # `1k`, `2K`, ambientCG's `1K-JPG`
+
+
+@dataclass(frozen=True)
+class _Name:
+    stem: str
+    channel: str
+    alias: str | None  # the library name matched, if not our own channel name
+
+
+def _parse_name(path: Path) -> _Name | None:
+    """The material's stem and the channel of a map file name, or None if it is not a material map."""
+    if path.name.startswith(".") or path.suffix.lower() not in SUPPORTED_READ or not path.is_file():
+        return None
+    tokens = path.stem.split("_")
+    if len(tokens) > 1 and _RESOLUTION.match(tokens[-1]):
+        tokens = tokens[:-1]
+    for n in (2, 1):  # two-word names first: `nor_gl` before `gl`
+        if len(tokens) < n:
+            continue
+        word = "_".join(tokens[-n:]).lower()
+        channel = word if word in CHANNELS and n == 1 else ALIASES.get(word)
+        if channel is None:
+            continue
+        rest = tokens[:-n]
+        if rest and _RESOLUTION.match(rest[-1]):  # ambientCG: `<name>_1K-JPG_<channel>`
+            rest = rest[:-1]
+        return _Name("_".join(rest), channel, None if word == channel else word)
+    return None
 
 
 def _parse(path: Path) -> tuple[str, str] | None:
     """(stem, channel) of a map file name, or None if it is not a material map."""
-    if path.name.startswith(".") or path.suffix.lower() not in SUPPORTED_READ or not path.is_file():
-        return None
-    for alias, channel in ALIASES.items():
-        if path.stem == alias or path.stem.endswith("_" + alias):
-            return path.stem[: -len(alias)].rstrip("_"), channel
-    stem, _, channel = path.stem.rpartition("_")
-    return (stem, channel) if channel in CHANNELS else None
+    name = _parse_name(path)
+    return (name.stem, name.channel) if name else None
 
 
 def _group(paths: list[Path], folder: Path) -> dict[str, MaterialFiles]:
     """Map files by stem; among files of the same stem and channel the most precise format wins."""
     found: dict[str, dict[str, Path]] = {}
-    maps = [p for p in paths if _parse(p)]
-    for p in sorted(maps, key=lambda q: (_PREFERENCE.index(q.suffix.lower()), q.name)):
-        stem, channel = _parse(p) or ("", "")
-        found.setdefault(stem, {}).setdefault(channel, p)
-    return {stem: MaterialFiles(stem or folder.name, folder, stem, files) for stem, files in sorted(found.items())}
+    names = {p: n for p in paths if (n := _parse_name(p))}
+    for p in sorted(names, key=lambda q: (_PREFERENCE.index(q.suffix.lower()), q.name)):
+        found.setdefault(names[p].stem, {}).setdefault(names[p].channel, p)
+    return {
+        stem: MaterialFiles(
+            stem or folder.name,
+            folder,
+            stem,
+            files,
+            matched={c: a for c, p in files.items() if (a := names[p].alias)},
+        )
+        for stem, files in sorted(found.items())
+    }
 
 
 def find_material(source: Path | str) -> MaterialFiles:
@@ -159,7 +211,7 @@ def read_material(
         hw = (max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))))
     else:
         hw = size or (h, w)
-    notes: list[str] = []
+    notes = [f"{m.files[c].name}: read as {c} (a texture library's {a!r})" for c, a in m.matched.items()]
     maps: dict[str, Tensor] = {}
     for c, v in arrays.items():
         if v.shape[:2] != hw:
@@ -185,8 +237,10 @@ def read_material(
         if c not in maps:
             notes.append(f"{_where(m)}: no {c} map: using {DEFAULTS[c]}")
             maps[c] = value
-    if normal_convention == "directx" and "normals" in m.files:
+    if (normal_convention == "directx" or m.directx_normals) and "normals" in m.files:
         maps["normals"] = normals_gl_to_dx(maps["normals"], axis=-3)  # the same Y flip both ways
+        if m.directx_normals:
+            notes.append(f"{m.files['normals'].name}: a DirectX normal map by its name: +Y flipped to OpenGL")
     maps["normals"] = normalize(maps["normals"], axis=-3)  # EXR normals are taken as stored: make them unit
     return maps, notes
 
