@@ -116,7 +116,8 @@ WINDOW_OPT = typer.Option(
     "--window",
     min=16,
     help="Process in overlapping windows of N px whenever the image (after --resolution) is larger, at full "
-    "resolution; memory then follows the window, not the photo. Default with --tileable: the adapter's training "
+    "resolution (the model's pass sees one window at a time, but the whole canvas's latents are kept: memory "
+    "still grows with the photo). Default with --tileable: the adapter's training "
     "resolution (or the base's native size); without it, one pass over the whole image.",
 )
 OVERLAP_OPT = typer.Option(None, "--overlap", min=0, help="Windows' overlap in px (default: a quarter window).")
