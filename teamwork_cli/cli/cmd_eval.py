@@ -9,7 +9,6 @@ import typer
 
 from teamwork_cli.cli import options as O
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.graphics.scoring import SCORES, lost_message, mean_scores, pair_available, score_pair
 from teamwork_cli.materials.files import ImageError
 
 app = typer.Typer(
@@ -46,6 +45,9 @@ def svbrdf(
     """
     if not 0 < fov < 180:
         raise typer.BadParameter(f"must be between 0 and 180 degrees; got {fov}", param_hint="--fov")
+    # The scorer (torch) loads here, not at start-up: `teamwork --help` stays fast.
+    from teamwork_cli.graphics.scoring import SCORES, lost_message, mean_scores, pair_available, score_pair
+
     rows = {}
     try:
         pairs, lost = pair_available(pred, gt)

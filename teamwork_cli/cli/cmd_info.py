@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from teamwork_cli.adapters.checkpoint import read_adapter_info
 from teamwork_cli.core.errors import TeamworkError
 
 
@@ -23,6 +22,7 @@ def info(
     """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
     trained (objective: diffusion or one-step; steps, a one-step start, an inpainting hole fill and hole loss,
     when the file says)."""
+    from teamwork_cli.adapters.checkpoint import read_adapter_info
     from teamwork_cli.models.hub.resolve import resolve_adapter
 
     path = resolve_adapter(path)

@@ -9,15 +9,11 @@ from pathlib import Path
 
 import typer
 
-from teamwork_cli.adapters.checkpoint import read_adapter_info
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials import outputs
 from teamwork_cli.materials.files import SUPPORTED_READ
-from teamwork_cli.pipelines.team_pipeline import TeamPipeline
-from teamwork_cli.tasks import inpaint as task
 
 
 def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str, Path]]:
@@ -153,6 +149,12 @@ def inpaint(
     teamwork inpaint photo.jpg --mask hole.png -o filled/
     teamwork inpaint --maps maps/brick --mask scratch.png -o fixed/
     """
+    # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
+    from teamwork_cli.adapters.checkpoint import read_adapter_info
+    from teamwork_cli.materials import outputs
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+    from teamwork_cli.tasks import inpaint as task
+
     ext, bits = O.split_format(fmt)
     if bool(inputs) == bool(maps):
         raise typer.BadParameter(

@@ -9,9 +9,6 @@ import typer
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
-from teamwork_cli.materials import outputs
-from teamwork_cli.tasks import intrinsics as task
-from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
 
 def intrinsics(
@@ -66,6 +63,11 @@ def intrinsics(
 
     Example: teamwork intrinsics room.jpg -o intrinsics/ --request albedo,normals
     """
+    # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
+    from teamwork_cli.materials import outputs
+    from teamwork_cli.tasks import intrinsics as task
+    from teamwork_cli.tasks.ensemble import default_size as default_ensemble
+
     ext, bits = O.split_format(fmt)
     files = C.inputs_or_fail(inputs)
     windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads

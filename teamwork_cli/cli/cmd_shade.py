@@ -11,11 +11,8 @@ import typer
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
-from teamwork_cli.core.encoding import encode
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.files import SUPPORTED_WRITE
-from teamwork_cli.materials.write import write_map
-from teamwork_cli.tasks import shade as task
 
 BITS = {".png": 16, ".tif": 16, ".tiff": 16, ".exr": 16, ".jpg": 8, ".jpeg": 8}
 
@@ -75,6 +72,11 @@ def shade(
     Example (metal-roughness buffers): teamwork shade --basecolor base.png --metallic metal.png --normals n.png
     -o shaded.png
     """
+    # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
+    from teamwork_cli.core.encoding import encode
+    from teamwork_cli.materials.write import write_map
+    from teamwork_cli.tasks import shade as task
+
     suffix = out.suffix.lower()
     if suffix not in SUPPORTED_WRITE:
         raise typer.BadParameter(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
-from teamwork_cli.materials import outputs
-from teamwork_cli.tasks.ensemble import default_size as default_ensemble
+
+if TYPE_CHECKING:
+    import torch
+
+    from teamwork_cli.materials import outputs
 
 
 def svbrdf(
@@ -74,13 +77,17 @@ def svbrdf(
 
     Example: teamwork svbrdf photo.jpg -o maps/
     """
-    # Heavy imports (diffusers) here, not at module level: `teamwork --help` stays fast.
+    # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
+    import torch
+
     from teamwork_cli.core.conventions import normals_gl_to_dx
     from teamwork_cli.core.encoding import encode
+    from teamwork_cli.materials import outputs
     from teamwork_cli.materials.gltf import export_gltf, gltf_files
     from teamwork_cli.models.hub.resolve import task_adapter
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.tasks import svbrdf as task
+    from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
     ext, bits = O.split_format(fmt)
     if fit not in task.FITS:

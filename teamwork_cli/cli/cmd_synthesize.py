@@ -9,8 +9,6 @@ import typer
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
-from teamwork_cli.materials import outputs
-from teamwork_cli.tasks import synthesize as task
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -65,6 +63,10 @@ def synthesize(
 
     Example: teamwork synthesize -n 8 -o materials/ --seed 1
     """
+    # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
+    from teamwork_cli.materials import outputs
+    from teamwork_cli.tasks import synthesize as task
+
     ext, bits = O.split_format(fmt)
     if count < 1:
         raise typer.BadParameter(f"must be at least 1; got {count}", param_hint="-n")

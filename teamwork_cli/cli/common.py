@@ -9,20 +9,18 @@ import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from teamwork_cli.core import distributed
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials.files import (
-    ImageError,
-    expand_inputs,
-)
-from teamwork_cli.materials.read import read_map
+from teamwork_cli.materials.files import ImageError, expand_inputs
+
+if TYPE_CHECKING:  # torch and the image readers load when a command reads its first file, not at start-up
+    import torch
 
 stderr = Console(stderr=True)
 
@@ -76,6 +74,10 @@ def inputs_or_fail(patterns: list[str]) -> Inputs:
 
 def read_channel(path: Path, channel: str) -> torch.Tensor:
     """A file as [1, C, H, W] channel values."""
+    import torch
+
+    from teamwork_cli.materials.read import read_map
+
     return torch.from_numpy(read_map(path, channel)).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

@@ -10,12 +10,10 @@ import re
 from enum import Enum, StrEnum
 from pathlib import Path
 
-import torch
 import typer
 
-from teamwork_cli.core import devices
+from teamwork_cli.core.channels import NORMAL_CONVENTIONS
 from teamwork_cli.materials.files import SUPPORTED_READ, SUPPORTED_WRITE
-from teamwork_cli.materials.folders import NORMAL_CONVENTIONS
 
 # --format name -> bit depth; the extension is the name without its digits (exr32 -> exr)
 FORMATS = {"png": 16, "png8": 8, "exr": 16, "exr32": 32, "tif": 16, "jpg": 8}
@@ -166,6 +164,8 @@ def check_device(value: str) -> str:
     if value not in ("auto", "cpu", "cuda", "mps") and not re.fullmatch(r"cuda:\d+", value):
         raise typer.BadParameter(f"must be auto, cpu, cuda, cuda:N or mps; got {value!r}")
     # Checked here, before a model loads: torch's own failure comes late and reads like a bug.
+    if value.startswith("cuda") or value == "mps":
+        import torch  # here, not at start-up: `teamwork --help` loads no torch
     if value.startswith("cuda"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(value.split(":")[1]) if ":" in value else 0
@@ -177,9 +177,13 @@ def check_device(value: str) -> str:
     return value
 
 
+# The names `core.devices.DTYPES` maps (spelled out so that start-up loads no torch; a test keeps them equal).
+DTYPE_NAMES = ("fp32", "bf16", "fp16")
+
+
 def dtype_names() -> tuple[str, ...]:
-    """What --dtype takes: `auto` and the names `core.devices.DTYPES` maps (read there, so the two cannot drift)."""
-    return ("auto", *devices.DTYPES)
+    """What --dtype takes: `auto` and the fixed dtypes."""
+    return ("auto", *DTYPE_NAMES)
 
 
 def check_dtype(value: str) -> str:
@@ -195,7 +199,7 @@ DEVICE_OPT = typer.Option(
     callback=lambda v: check_device(v),
     metavar="auto|cpu|cuda[:N]|mps",
 )
-_FIXED_DTYPES = list(devices.DTYPES)  # the help lists them after auto, which it explains
+_FIXED_DTYPES = list(DTYPE_NAMES)  # the help lists them after auto, which it explains
 DTYPE_OPT = typer.Option(
     "auto",
     "--dtype",

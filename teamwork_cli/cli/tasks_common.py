@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+if TYPE_CHECKING:  # the pipeline (torch, diffusers) loads when a command runs, not at start-up
+    import torch
+
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
 
 def adapter_path(preset: str, adapter: str | None) -> str:
@@ -16,6 +19,8 @@ def adapter_path(preset: str, adapter: str | None) -> str:
 
 
 def load_team(preset: str, adapter: str | None, base: str | None, device: str, dtype: str) -> TeamPipeline:
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+
     return TeamPipeline.load(adapter_path(preset, adapter), base=base, device=device, dtype=dtype)
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 Encoding = Literal["srgb", "linear", "vector", "hdr"]
 NAME_RE = re.compile(r"^[a-z]+$")
 TEAMMATE_RE = re.compile(r"^([a-z]+)\.(in|out)$")
+# How a normal map file may store +Y (section 1): OpenGL (+Y up, what is stored) or DirectX (+Y down).
+NORMAL_CONVENTIONS = ("opengl", "directx")
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
-
-import torch
+from typing import TYPE_CHECKING, TypeVar
 
 from teamwork_cli.core.errors import TeamworkError
+
+if TYPE_CHECKING:  # torch is imported where a device is needed: the CLI's start-up loads none
+    import torch
 
 T = TypeVar("T")
 
@@ -55,6 +56,8 @@ def cpu_only() -> bool:
     # ACCELERATE_USE_CPU; on a machine without an accelerator it is the only choice anyway.
     if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
         return True
+    import torch
+
     xpu = getattr(torch, "xpu", None)
     return not (torch.cuda.is_available() or (xpu is not None and xpu.is_available()))
 
@@ -73,6 +76,8 @@ def current() -> Shard:
             f"launched as {_world_size()} processes, but accelerate joined {state.num_processes}",
             "run `accelerate config` (or pass --multi_gpu / --num_processes to accelerate launch)",
         )
+    import torch
+
     device = state.device
     return Shard(state.process_index, state.num_processes, torch.device("cpu") if device.type == "cpu" else device)
 

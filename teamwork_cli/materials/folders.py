@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from teamwork_cli.core.channels import NORMAL_CONVENTIONS
 from teamwork_cli.core.conventions import DIELECTRIC_F0, basecolor_to_diffuse_specular, normalize, normals_gl_to_dx
 from teamwork_cli.materials.files import SUPPORTED_READ, ImageError
 from teamwork_cli.materials.read import read_map
@@ -191,9 +192,6 @@ def find_materials(folder: Path | str) -> list[MaterialFiles]:
 
 def _where(m: MaterialFiles) -> str:
     return str(m.folder / m.stem) + "_*" if m.stem else str(m.folder)
-
-
-NORMAL_CONVENTIONS = ("opengl", "directx")
 
 
 def read_material(

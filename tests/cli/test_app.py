@@ -24,6 +24,23 @@ def test_each_command_has_help(command, capsys, run):
     assert code == 0 and "Usage:" in out
 
 
+def test_start_up_help_and_bad_usage_load_no_torch(tmp_path):
+    # Help, --version and usage errors come from the options alone: torch and diffusers load only for the work.
+    script = (
+        "import sys\n"
+        "from teamwork_cli.cli.app import main\n"
+        f"commands = {COMMANDS!r}\n"
+        "codes = [main(['--help']), main(['--version']), main(['eval', 'svbrdf', '--help'])]\n"
+        "codes += [main([c, '--help']) for c in commands]\n"
+        "codes += [main(['svbrdf', 'x.png', '-o', 'out', '--seed', '-1']), main(['intrinsics', '--dtype', 'fp64'])]\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'numpy') if m in sys.modules]\n"
+        "print(codes, heavy, file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == f"{[0, 0, 0] + [0] * len(COMMANDS) + [2, 2]} []"
+
+
 def test_usage_errors_exit_2(capsys, run):
     code, _, err = run(["info"], capsys)
     assert code == 2 and err.startswith("Error:") and "Hint:" in err
