@@ -209,18 +209,25 @@ class TeamworkLinear(TeamworkLayer):
         # matter on a shared CPU, where each parallel region can wait on a descheduled thread.
         if not (x.is_contiguous() and out.is_contiguous()):
             return False
-        ad, t = self.adapter, batch.num_teammates
-        h = torch.bmm(x.view(t, -1, self.in_features), ad.down)  # [T, N*tokens, rank]
-        if self.communication:
-            h = h.sum(dim=0).expand_as(h)  # the image's sum over S, the same for every teammate
-        o = out.view(t, -1, self.out_features)
-        if o.dtype == h.dtype == ad.up.dtype:
-            o.baddbmm_(h, ad.up)
-        else:  # autocast or mixed dtypes
-            o.add_(torch.bmm(h, ad.up))
-        if ad.bias is not None:
-            o.add_(ad.bias.unsqueeze(1))
+        t = batch.num_teammates
+        _dense_offset(self, x.view(t, -1, self.in_features), out.view(t, -1, self.out_features))
         return True
+
+
+def _dense_offset(layer: TeamworkLayer, x: Tensor, out: Tensor) -> None:
+    """out[t] += (sum_s x[s] A_s) B_t + bias_t (or x[t] A_t B_t + bias_t without coordination), in place, for
+    [T, M, in] and [T, M, out] views whose rows line up across teammates."""
+    ad = layer.adapter
+    h = torch.bmm(x, ad.down)  # [T, M, rank]
+    if layer.communication:
+        h = h.sum(dim=0).expand_as(h)  # the image's sum over S, the same for every teammate
+    # The offset goes into the base output in its own dtype (bf16 under autocast): one fused C += A B and no
+    # output-sized temporary; the small factors are cast, never the activations.  A bias in another dtype
+    # would make the in-place add compute in fp32 through a full-size temporary (4x slower on a CPU).
+    up = ad.up if ad.up.dtype == out.dtype else ad.up.to(out.dtype)
+    out.baddbmm_(h.to(out.dtype), up)
+    if ad.bias is not None:
+        out.add_(ad.bias.to(out.dtype).unsqueeze(1))
 
 
 class TeamworkConv2d(TeamworkLayer):
@@ -281,18 +288,28 @@ class TeamworkConv2d(TeamworkLayer):
         return self.adapter.bias[t][:, None, None]
 
     def _add_dense(self, x: Tensor, out: Tensor, batch: TeamBatch) -> bool:
-        # Every teammate active in every image: rows t*N + g, so a [T, N, C, H*W] view lines teammates up and
-        # two broadcast matmuls replace 2T small ones (and their autograd bookkeeping): training runs ~2x faster.
-        if self.stride != (1, 1) or not (x.is_contiguous() and out.is_contiguous()):
+        # Every teammate active in every image: rows t*N + g, so teammates line up in a [T, ...] view and
+        # batched matmuls replace 2T small ones (and their autograd bookkeeping): training runs ~2x faster.
+        if self.stride != (1, 1):
             return False
-        ad, t, n = self.adapter, batch.num_teammates, batch.num_groups
+        t, n = batch.num_teammates, batch.num_groups
+        cl = torch.channels_last
+        if x.is_contiguous(memory_format=cl) and out.is_contiguous(memory_format=cl) and not x.is_contiguous():
+            # Channels-last (NHWC) activations, as oneDNN's convolutions prefer: the 1x1 offset is then the
+            # linear layer's, on [T, N*H*W, C] views of the NHWC memory.
+            xv = x.permute(0, 2, 3, 1).reshape(t, -1, self.in_features)
+            _dense_offset(self, xv, out.permute(0, 2, 3, 1).view(t, -1, self.out_features))
+            return True
+        if not (x.is_contiguous() and out.is_contiguous()):
+            return False
+        ad = self.adapter
         h = torch.matmul(ad.down.mT.unsqueeze(1), x.view(t, n, self.in_features, -1))  # [T, N, rank, HW]
         if self.communication:
             h = h.sum(dim=0, keepdim=True)  # the image's sum over S, shared by every teammate
         o = out.view(t, n, self.out_features, -1)
-        o.add_(torch.matmul(ad.up.mT.unsqueeze(1), h))
+        o.add_(torch.matmul(ad.up.mT.unsqueeze(1), h).to(o.dtype))
         if ad.bias is not None:
-            o.add_(ad.bias[:, None, :, None])
+            o.add_(ad.bias[:, None, :, None].to(o.dtype))
         return True
 
 

@@ -41,6 +41,12 @@ _UNET_ATTN = (
 )
 _UNET_PUBLISHED = [_UP_DOWN + _UNET_ATTN, _UP_DOWN + r"\.resnets\.\d+\.(conv1|conv2|conv_shortcut)"]
 
+_UNET2D = BackboneProfile(
+    "UNET2D",
+    [_UNET_BLOCK + r"\.attentions\.\d+\.(to_[qkv]|to_out\.0)", _RESNETS],
+    "unconditional UNet: resnets' conv1/conv2/conv_shortcut and attention q/k/v/out",
+)
+
 _REGISTRY: dict[str, BackboneProfile] = {
     "SD3Transformer2DModel": BackboneProfile(
         "SD3",
@@ -58,11 +64,8 @@ _REGISTRY: dict[str, BackboneProfile] = {
         "SD2/SDXL UNet, as published: self-attention (attn1, not cross-attention) and feed-forward of the down and "
         "up blocks' transformer blocks, their resnets' conv1/conv2/conv_shortcut; not the mid block",
     ),
-    "UNet2DModel": BackboneProfile(
-        "UNET2D",
-        [_UNET_BLOCK + r"\.attentions\.\d+\.(to_[qkv]|to_out\.0)", _RESNETS],
-        "unconditional UNet: resnets' conv1/conv2/conv_shortcut and attention q/k/v/out",
-    ),
+    "UNet2DModel": _UNET2D,
+    "EmbeddedUNet": _UNET2D,  # models/unet.py: UNet2DModel's architecture and layer names, without diffusers
 }
 
 

@@ -25,17 +25,18 @@ from torch import Tensor
 from teamwork_cli.core.conventions import srgb_to_linear
 from teamwork_cli.graphics import render as R
 
-FIT_SIZE = 128  # the fit sees the photo at most this large: levels need no detail, and it keeps the fit ~1 s
+FIT_SIZE = 128  # the fit sees the photo at most this large: levels need no detail
 SATURATED = 0.995  # clipped photo pixels carry no level information
 
 
-def _apply(maps: dict[str, Tensor], p: dict[str, Tensor]) -> dict[str, Tensor]:
-    r = maps["roughness"].clamp(1e-3, 1 - 1e-3)
+def _apply(maps: dict[str, Tensor], p: dict[str, Tensor], logit_r: Tensor | None = None) -> dict[str, Tensor]:
+    if logit_r is None:
+        logit_r = torch.logit(maps["roughness"].clamp(1e-3, 1 - 1e-3))
     n = maps["normals"]
     view = lambda v: v.view(-1, *[1] * 3)  # noqa: E731 per-image scalar to [N, 1, 1, 1]
     tilted = torch.cat([n[:, :2] * view(p["normal"].exp()), n[:, 2:]], 1)
     return {
-        "roughness": torch.sigmoid(torch.logit(r) + view(p["roughness"])),
+        "roughness": torch.sigmoid(logit_r + view(p["roughness"])),
         "specular": (maps["specular"] * view(p["specular"].exp())).clamp(0, 1),
         "diffuse": (maps["diffuse"] * p["diffuse"].exp().view(-1, 3, 1, 1)).clamp(0, 1),
         "normals": F.normalize(tilted, dim=1, eps=1e-6),
@@ -45,7 +46,11 @@ def _apply(maps: dict[str, Tensor], p: dict[str, Tensor]) -> dict[str, Tensor]:
 def fit_levels(
     maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0, iters: int = 150, lr: float = 0.05
 ) -> dict[str, Tensor]:
-    """Maps with their global levels fitted to `photo` (stored sRGB [N, 3, H, W]); other keys pass through."""
+    """Maps with their global levels fitted to `photo` (stored sRGB [N, 3, H, W]); other keys pass through.
+
+    Adam (Kingma & Ba 2015, algorithm 1; beta 0.9, 0.999, eps 1e-8) on the squared error of the sRGB photo,
+    written out here for six numbers per image: torch.optim's first use imports torch._dynamo, about 0.9 s.
+    """
     small = {k: maps[k].float() for k in ("diffuse", "specular", "roughness", "normals")}
     n, _, h, w = small["diffuse"].shape
     scale = min(1.0, FIT_SIZE / max(h, w))
@@ -58,27 +63,35 @@ def fit_levels(
         small["normals"] = F.normalize(small["normals"], dim=1, eps=1e-6)
         target = F.interpolate(target, size=size, mode="area")
     weight = (target < SATURATED).all(1, keepdim=True).float()
+    norm = weight.sum().clamp_min(1.0)
+    logit_r = torch.logit(small["roughness"].clamp(1e-3, 1 - 1e-3))  # once, not per iteration
     params = {
         "roughness": torch.zeros(n),
         "specular": torch.zeros(n),
         "diffuse": torch.zeros(n, 3),
         "normal": torch.zeros(n),
     }
-    for v in params.values():
-        v.requires_grad_(True)
-    opt = torch.optim.Adam(params.values(), lr=lr)
+    moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
     with torch.enable_grad(), torch.autocast(photo.device.type, enabled=False):
-        for _ in range(iters):
-            m = _apply(small, params)
+        for step in range(1, iters + 1):
+            for v in params.values():
+                v.requires_grad_(True)
+            m = _apply(small, params, logit_r)
             pred = R.to_photo(
                 R.render_flash(m["diffuse"], m["specular"], m["roughness"], m["normals"], fov_deg=fov_deg)
             )
-            loss = ((pred - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = ((pred - target) ** 2 * weight).sum() / norm
+            grads = torch.autograd.grad(loss, list(params.values()))
+            with torch.no_grad():
+                for (key, v), g in zip(params.items(), grads, strict=True):
+                    m1, m2 = moments[key]
+                    m1.mul_(beta1).add_(g, alpha=1 - beta1)
+                    m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                    denom = (m2 / (1 - beta2**step)).sqrt_().add_(eps)
+                    params[key] = v.detach() - lr * (m1 / (1 - beta1**step)) / denom
     with torch.no_grad():
-        fitted = _apply({k: maps[k].float() for k in small}, {k: v.detach() for k, v in params.items()})
+        fitted = _apply({k: maps[k].float() for k in small}, params)
     return {**maps, **fitted}
 
 

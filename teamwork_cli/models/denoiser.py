@@ -42,6 +42,11 @@ class TeamDenoiser(nn.Module, ABC):
         return 8
 
     # -- schedule
+    @property
+    def num_train_timesteps(self) -> int:
+        """The schedule's length in timestep units (flow models: timestep = sigma * this)."""
+        return int(self.scheduler.config.num_train_timesteps)
+
     def set_timesteps(self, steps: int, latents: Tensor) -> Tensor:
         self.scheduler.set_timesteps(steps, device=latents.device)
         return self.scheduler.timesteps
@@ -55,7 +60,7 @@ class TeamDenoiser(nn.Module, ABC):
         Transformers", section 3.1); a positive mean favours high noise, where an estimation task's inputs carry
         the most information about the outputs.
         """
-        steps = self.scheduler.config.num_train_timesteps
+        steps = self.num_train_timesteps
         if self.prediction_type == "flow":
             u = torch.randn(n, generator=generator) + logit_mean
             return (torch.sigmoid(u) * steps).to(device)
@@ -88,11 +93,11 @@ class TeamDenoiser(nn.Module, ABC):
         """The timestep of one-step estimation: the last of training, where x_t holds no signal (with the noise
         replaced by its mean, zero: Garcia et al. 2025, "Fine-Tuning Image-Conditional Diffusion Models is Easier
         than You Think", section 4). Flow models' timesteps are sigma * num_train_timesteps, so sigma = 1."""
-        n = self.scheduler.config.num_train_timesteps
+        n = self.num_train_timesteps
         return n if self.prediction_type == "flow" else n - 1
 
     def _sigma(self, t: Tensor, like: Tensor) -> Tensor:
-        sigma = t.to(like.dtype) / self.scheduler.config.num_train_timesteps
+        sigma = t.to(like.dtype) / self.num_train_timesteps
         return sigma.view(-1, *([1] * (like.ndim - 1)))
 
     # -- forward

@@ -1,8 +1,11 @@
 """The embedded default model: a small pixel-space UNet that ships with the package and runs on a CPU.
 
-Design (numbers in docs/embedded-model.md): a diffusers `UNet2DModel` on 2x2 pixel patches (`PatchCodec`),
-trained by rectified flow on the project's procedural materials, sampled with diffusers'
-`FlowMatchEulerDiscreteScheduler`, so it shares the SD3 code path for the schedule and the target.
+Design (numbers in docs/embedded-model.md): a UNet with diffusers' `UNet2DModel` architecture (`models/unet.py`,
+which loads and saves diffusers' folder format without importing diffusers) on 2x2 pixel patches
+(`PatchCodec`), trained by rectified flow on the project's procedural materials, sampled with diffusers'
+`FlowMatchEulerDiscreteScheduler`, so it shares the SD3 code path for the schedule and the target.  The
+scheduler is built on first use: one-step estimation needs only its `num_train_timesteps`, and diffusers'
+import would cost more than the model's pass.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import torch
 from torch import Tensor
 
 from teamwork_cli.models.denoiser import PatchCodec, TeamDenoiser
+from teamwork_cli.models.unet import EmbeddedUNet
 
-if TYPE_CHECKING:  # diffusers is imported where a model is built: `teamwork --help` need not pay for it
-    from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
+if TYPE_CHECKING:  # diffusers is imported where a scheduler is built
+    from diffusers import FlowMatchEulerDiscreteScheduler
 
 EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "weights"
 BASE_DIR = EMBEDDED_DIR / "base"
@@ -43,19 +47,47 @@ DEFAULT_CONFIG = dict(
 )
 
 
+SCHEDULER = {"shift": 1.0}  # FlowMatchEulerDiscreteScheduler's settings for a model trained from config
+TRAIN_TIMESTEPS = 1000  # diffusers' default num_train_timesteps: timesteps are sigma * 1000
+
+
 class EmbeddedDenoiser(TeamDenoiser):
     prediction_type = "flow"
 
-    def __init__(self, model: UNet2DModel, scheduler: FlowMatchEulerDiscreteScheduler, patch: int = 2) -> None:
-        super().__init__(model, scheduler)
+    def __init__(
+        self, model: EmbeddedUNet, scheduler: FlowMatchEulerDiscreteScheduler | dict | None = None, patch: int = 2
+    ) -> None:
+        """scheduler: a diffusers scheduler, or its config (a dict) to build one from when sampling first needs it."""
+        self._scheduler_config = dict(SCHEDULER) if scheduler is None else scheduler
+        # Channels-last (NHWC) weights and activations: oneDNN's convolutions and group norms run about 1.35x
+        # faster so on a CPU (benchmarks/svbrdf_speed.py), and the adapters' 1x1 offsets become plain matmuls.
+        super().__init__(model.to(memory_format=torch.channels_last), None)
         self.codec = PatchCodec(patch)
+
+    @property
+    def scheduler(self) -> FlowMatchEulerDiscreteScheduler:
+        if isinstance(self._scheduler_config, dict):
+            from diffusers import FlowMatchEulerDiscreteScheduler
+
+            cfg = {k: v for k, v in self._scheduler_config.items() if not k.startswith("_")}
+            self._scheduler_config = FlowMatchEulerDiscreteScheduler.from_config(cfg)
+        return self._scheduler_config
+
+    @scheduler.setter
+    def scheduler(self, value: FlowMatchEulerDiscreteScheduler | dict | None) -> None:
+        if value is not None:  # TeamDenoiser.__init__ passes None: the config given to __init__ stands
+            self._scheduler_config = value
+
+    @property
+    def num_train_timesteps(self) -> int:
+        cfg = self._scheduler_config
+        if isinstance(cfg, dict):
+            return int(cfg.get("num_train_timesteps", TRAIN_TIMESTEPS))
+        return int(cfg.config.num_train_timesteps)
 
     @classmethod
     def from_config(cls, config: dict | None = None, patch: int = 2) -> EmbeddedDenoiser:
-        from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
-
-        cfg = dict(DEFAULT_CONFIG if config is None else config)
-        return cls(UNet2DModel(**cfg), FlowMatchEulerDiscreteScheduler(shift=1.0), patch)
+        return cls(EmbeddedUNet(dict(DEFAULT_CONFIG if config is None else config)), None, patch)
 
     @classmethod
     def from_pretrained(cls, path: str | Path = BASE_DIR, dtype: torch.dtype = torch.float32) -> EmbeddedDenoiser:
@@ -67,23 +99,15 @@ class EmbeddedDenoiser(TeamDenoiser):
                 "`python -m teamwork_cli.training.pretrain` or pass a diffusers model with --base"
             )
         meta = json.loads(meta_path.read_text())
-        from diffusers import FlowMatchEulerDiscreteScheduler, UNet2DModel
-
-        model = UNet2DModel.from_pretrained(path / "unet", torch_dtype=dtype)
-        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(path / "scheduler")
+        model = EmbeddedUNet.from_pretrained(path / "unet", dtype)
+        scheduler = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         return cls(model, scheduler, int(meta.get("patch", 2)))
 
     def save_pretrained(self, path: str | Path, meta: dict | None = None, dtype: torch.dtype = torch.float16) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         # fp16 halves the shipped size; the weights of a 6M-parameter net lose nothing measurable in fp16.
-        model = self.model
-        orig = next(model.parameters()).dtype
-        model.to(dtype)
-        try:
-            model.save_pretrained(path / "unet")
-        finally:
-            model.to(orig)
+        self.model.save_pretrained(path / "unet", dtype)
         self.scheduler.save_pretrained(path / "scheduler")
         data = {"type": "teamwork-embedded", "patch": self.codec.patch, "prediction_type": self.prediction_type}
         data.update(meta or {})
@@ -101,7 +125,8 @@ class EmbeddedDenoiser(TeamDenoiser):
         return self.codec.decode(latents)
 
     def predict(self, sample: Tensor, timesteps: Tensor, **cond) -> Tensor:
-        return self.model(sample, timesteps).sample
+        out = self.model(sample.contiguous(memory_format=torch.channels_last), timesteps).sample
+        return out.contiguous()  # callers view the prediction as NCHW
 
 
 def has_embedded_base() -> bool:

@@ -81,7 +81,7 @@ def noise_to_signal(denoiser: TeamDenoiser, t: float) -> float:
     """The step's noise-to-signal ratio (VE sigma): sigma / (1 - sigma) for flow models (infinite at pure noise),
     sqrt((1 - abar_t) / abar_t) for DDPM-family ones."""
     if getattr(denoiser, "prediction_type", None) == "flow":
-        sigma = float(t) / denoiser.scheduler.config.num_train_timesteps
+        sigma = float(t) / denoiser.num_train_timesteps
         return math.inf if sigma >= 1 else max(sigma, 0.0) / (1 - sigma)
     abar = float(denoiser.scheduler.alphas_cumprod[int(round(float(t)))])
     return math.sqrt((1 - abar) / abar)

@@ -93,6 +93,32 @@ def test_conv_matches_formula(communication: bool, kernel: int, stride: int, pad
     torch.testing.assert_close(out.double(), reference(layer, x, batch), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("communication", [True, False])
+@pytest.mark.parametrize("active", [HETERO, DENSE])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_on_channels_last_activations_matches_formula(communication: bool, active, bias: bool) -> None:
+    # The embedded model runs NHWC (channels-last) activations: the dense fast path takes them as they are.
+    torch.manual_seed(0)
+    base = nn.Conv2d(4, 6, 3, 1, 1, bias=bias).to(memory_format=torch.channels_last)
+    layer = TeamworkConv2d(base, 3, 2, communication=communication)
+    randomise(nn.ModuleDict({"l": layer}))
+    batch = TeamBatch.from_active(active, 3)
+    x = torch.randn(batch.num_rows, 4, 7, 5).contiguous(memory_format=torch.channels_last)
+    layer.state.batch = batch
+    with torch.no_grad():
+        out = layer(x)
+    torch.testing.assert_close(out.double(), reference(layer, x, batch), rtol=1e-5, atol=1e-5)
+    # Gradients through the in-place offset agree with those of NCHW activations.
+    grads = []
+    for xx in (x, x.contiguous()):
+        layer.zero_grad()
+        xx = xx.detach().requires_grad_(True)
+        layer(xx).square().sum().backward()
+        grads.append([xx.grad, *(p.grad for p in layer.adapter.parameters())])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_conv_rejects_grid_changing_layer() -> None:
     with pytest.raises(ValueError, match="padding"):
         TeamworkConv2d(nn.Conv2d(4, 4, 3, padding=0), 2, 2)

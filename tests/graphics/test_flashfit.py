@@ -59,3 +59,28 @@ def test_size_mismatch_is_an_error():
         flashfit.fit_levels(truth, _photo(truth)[..., ::2, ::2])
     with pytest.raises(ValueError, match="photo is 24x24 but the maps are 48x48"):
         flashfit.demodulate_diffuse(truth, _photo(truth)[..., ::2, ::2])
+
+
+def test_the_fit_is_adam_step_for_step():
+    # The fit writes Adam out (torch.optim's first use imports torch._dynamo, about 0.9 s): same steps as torch's.
+    truth = _truth(24)
+    guess = {**truth, "roughness": torch.full_like(truth["roughness"], 0.6), "specular": truth["specular"] * 2}
+    photo = _photo(truth)
+    params = {"roughness": torch.zeros(1), "specular": torch.zeros(1), "diffuse": torch.zeros(1, 3)}
+    params["normal"] = torch.zeros(1)
+    for v in params.values():
+        v.requires_grad_(True)
+    opt = torch.optim.Adam(params.values(), lr=0.05)
+    weight = (photo < flashfit.SATURATED).all(1, keepdim=True).float()
+    for _ in range(40):
+        m = flashfit._apply(guess, params)
+        pred = R.to_photo(R.render_flash(m["diffuse"], m["specular"], m["roughness"], m["normals"]))
+        loss = ((pred - photo) ** 2 * weight).sum() / weight.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        expected = flashfit._apply(guess, params)
+    fitted = flashfit.fit_levels(guess, photo, iters=40)
+    for k, v in expected.items():
+        torch.testing.assert_close(fitted[k], v, rtol=1e-5, atol=1e-6)

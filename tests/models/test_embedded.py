@@ -36,7 +36,7 @@ def test_the_shipped_base():
     meta = json.loads((BASE_DIR / "teamwork.json").read_text())
     assert meta["type"] == "teamwork-embedded" and meta["prediction_type"] == "flow"
     den = EmbeddedDenoiser.from_pretrained()
-    assert den.model.config.block_out_channels == list(DEFAULT_CONFIG["block_out_channels"])
+    assert den.model.config.block_out_channels == tuple(DEFAULT_CONFIG["block_out_channels"])
     assert den.pixel_multiple == pixel_multiple() == 2 * 2 ** (len(DEFAULT_CONFIG["block_out_channels"]) - 1)
 
 

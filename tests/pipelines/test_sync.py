@@ -38,9 +38,7 @@ def test_syncsde_moves_a_fraction_of_the_way_to_the_consensus():
 
 
 def _flow(n=1000):
-    return SimpleNamespace(
-        prediction_type="flow", scheduler=SimpleNamespace(config=SimpleNamespace(num_train_timesteps=n))
-    )
+    return SimpleNamespace(prediction_type="flow", num_train_timesteps=n)
 
 
 def test_noise_to_signal_of_a_flow_model():
