@@ -1,16 +1,20 @@
-"""Wall time and peak memory of `teamwork svbrdf` on a 512x512 photo, on this machine.
+"""Where the time of `teamwork svbrdf` goes, on this machine: end to end against the model's pass alone.
 
-    python benchmarks/svbrdf_speed.py [--steps 1] [--runs 3]
+    python benchmarks/svbrdf_speed.py [--sizes 512 2048] [--runs 3] [-- extra teamwork svbrdf options]
 
-The photo is a procedural material (seed 10_000_000, never used in training) rendered under the flash at 512 px.
-Each run is a fresh `teamwork svbrdf` process (so its wall time includes start-up and model load), and the model
-load alone is timed in this process. Peak memory is the child's maximum resident set size.
+For each size, a procedural material (seed 10_000_000, never used in training) rendered under the flash:
+- end to end: the median wall time of fresh `teamwork svbrdf` processes (start-up, model load, the pass, the
+  photo fit, the glTF conversion, the writes), and the peak resident memory of the slowest of them;
+- the model's pass alone: in this process, the pipeline call that `svbrdf` makes (the same inputs, the same
+  windows), the first call and the median of the later ones;
+- their ratio (end to end over the warm pass).
+Then the machine's matmul rate in fp32 and bf16 (2048 x 2048 products) so figures from different CPUs compare.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -22,46 +26,103 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def matmul_gflops(dtype) -> float:  # noqa: ANN001
+    import torch
+
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    a @ b
+    runs, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 1.0:
+        a @ b
+        runs += 1
+    return 2 * 2048**3 * runs / (time.perf_counter() - t0) / 1e9
+
+
+def end_to_end(photo: Path, out: Path, runs: int, extra: list[str]) -> tuple[list[float], float]:
+    """Wall times of fresh processes, and the largest peak RSS among them (MB)."""
+    exe = Path(sys.executable).with_name("teamwork")
+    walls, peak = [], 0.0
+    for i in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(exe), "svbrdf", str(photo), "-o", str(out / f"run{i}"), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - t0)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if status != 0:
+            raise SystemExit(f"teamwork svbrdf failed on {photo}:\n{err}")
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return walls, peak
+
+
+def model_pass(pipe, photo_path: Path, runs: int, window: int | None) -> tuple[float, float]:  # noqa: ANN001
+    """First and median later wall time of the pipeline call svbrdf makes for this photo."""
+    import torch
+
+    from teamwork_cli.cli.common import read_channel
+    from teamwork_cli.core.encoding import encode
+    from teamwork_cli.graphics import render as R
+    from teamwork_cli.pipelines.tiling import WindowOptions
+    from teamwork_cli.tasks import svbrdf
+
+    photo = read_channel(photo_path, "image")
+    h, w = photo.shape[-2:]
+    inputs = {"image.in": encode("image", photo)}
+    if pipe.layout.has("halfway.in"):
+        inputs["halfway.in"] = encode("halfway", R.halfway_map(h, w, 45.0).unsqueeze(0))
+    windows = WindowOptions(window) if window else None
+    outputs = [m + ".out" for m in svbrdf.MAPS]
+    times = []
+    for _ in range(runs + 1):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            pipe(inputs, outputs=outputs, steps=1, seed=[0], windows=windows)
+        times.append(time.perf_counter() - t0)
+    return times[0], statistics.median(times[1:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 2048])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--ensemble", type=int, default=None, help="passed to teamwork svbrdf (default: its own)")
+    ap.add_argument("--window", type=int, default=None, help="passed to teamwork svbrdf and to the pass alone")
+    ap.add_argument("extra", nargs="*", help="more teamwork svbrdf options, after --")
     args = ap.parse_args()
+    import torch
+
     from teamwork_cli.core.conventions import srgb_to_linear
+    from teamwork_cli.core.devices import cpu_has_fast_bf16
     from teamwork_cli.materials.write import write_map
     from teamwork_cli.models.hub.resolve import default_adapter
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.procedural import materials as procedural
 
+    extra = [*(["--window", str(args.window)] if args.window else []), *args.extra]
+    kind = "native bf16 (AVX-512 BF16 or AMX)" if cpu_has_fast_bf16() else "no native bf16 (fp32 by default)"
+    print(f"CPU: {os.cpu_count()} cores, {kind}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"teamwork svbrdf {' '.join(extra) or '(defaults)'}; runs={args.runs}")
     tmp = Path(tempfile.mkdtemp())
-    photo = procedural.generate([10_000_000], args.size, augment=False)["image"]
-    src = tmp / "photo.png"
-    write_map(src, srgb_to_linear(photo[0]).permute(1, 2, 0).numpy(), "image")
-    t0 = time.perf_counter()
-    TeamPipeline.load(default_adapter("svbrdf"), device="cpu")
-    load = time.perf_counter() - t0
-    exe = Path(sys.executable).with_name("teamwork")
-    walls = []
-    for i in range(args.runs):
-        t0 = time.perf_counter()
-        extra = ["--ensemble", str(args.ensemble)] if args.ensemble else []
-        subprocess.run(
-            [str(exe), "svbrdf", str(src), "-o", str(tmp / f"out{i}"), "--steps", str(args.steps), *extra],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    pipe = TeamPipeline.load(default_adapter("svbrdf"), device="cpu")
+    rows = []
+    for size in args.sizes:
+        photo = procedural.generate([10_000_000], size, augment=False)["image"]
+        src = tmp / f"photo{size}.png"
+        write_map(src, srgb_to_linear(photo[0]).permute(1, 2, 0).numpy(), "image")
+        first, warm = model_pass(pipe, src, args.runs, args.window)
+        walls, peak = end_to_end(src, tmp / f"out{size}", args.runs, extra)
+        wall = statistics.median(walls)
+        rows.append((size, wall, first, warm, peak))
+        print(
+            f"{size:>5} px  end to end {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)})  "
+            f"pass alone {warm:7.2f} s (first {first:.2f})  ratio {wall / warm:5.2f}  peak {peak:6.0f} MB"
         )
-        walls.append(time.perf_counter() - t0)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        f"svbrdf {args.size}x{args.size}, steps={args.steps}, ensemble={args.ensemble or 'default'}, "
-        f"runs={args.runs} (fresh process each)"
-    )
-    print(f"wall time: median {statistics.median(walls):.2f} s  (runs: {', '.join(f'{w:.2f}' for w in walls)})")
-    print(f"model load (in process): {load:.2f} s")
-    print(f"peak memory (max RSS of a run): {peak_mb:.0f} MB")
+    if len(rows) > 1:
+        (s0, w0, *_), (s1, w1, *_) = rows[0], rows[-1]
+        print(f"{s1} px over {s0} px: end to end {w1 / w0:.1f}x for {(s1 / s0) ** 2:.0f}x the pixels")
+    print(f"matmul 2048^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, bf16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def intrinsics(
 
     ext, bits = O.split_format(fmt)
     files = C.inputs_or_fail(inputs)
-    windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
+    windows = O.window_options(
+        tileable, window, overlap, sync, sync_strength, automatic=True
+    )  # checked before the model loads
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)
     if ensemble is None:

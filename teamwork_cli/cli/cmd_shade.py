@@ -99,7 +99,9 @@ def shade(
     given = {c: p for c, p in given.items() if p is not None}
     # Read first: a missing or unreadable buffer is reported before the model loads.
     buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
-    windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
+    windows = O.window_options(
+        tileable, window, overlap, sync, sync_strength, automatic=True
+    )  # checked before the model loads
     pipe = TC.load_team("shade", adapter, base, device, dtype)
     ins = task.check_team(pipe)
     extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]

@@ -99,9 +99,8 @@ def svbrdf(
             "glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl", param_hint="--normal-convention"
         )
     files = C.inputs_or_fail(inputs)
-    windows = O.window_options(
-        tileable, window, overlap, sync, sync_strength, batch_size
-    )  # checked before the model loads
+    # Checked before the model loads; a photo over 1024 x 1024 px goes in windows even without --window.
+    windows = O.window_options(tileable, window, overlap, sync, sync_strength, batch_size, automatic=True)
     adapter = str(task_adapter("svbrdf", adapter))  # a local file, a shipped name, or owner/repo/file on the hub
     pipe = TeamPipeline.load(
         adapter,

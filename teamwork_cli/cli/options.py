@@ -114,9 +114,10 @@ WINDOW_OPT = typer.Option(
     "--window",
     min=16,
     help="Process in overlapping windows of N px whenever the image (after --resolution) is larger, at full "
-    "resolution (the model's pass sees one window at a time, but the whole canvas's latents are kept: memory "
-    "still grows with the photo). Default with --tileable: the adapter's training "
-    "resolution (or the base's native size); without it, one pass over the whole image.",
+    "resolution (the model's pass sees a batch of windows at a time, but the whole canvas's latents are kept: "
+    "memory still grows with the photo). Default: the adapter's training resolution (or the base's native "
+    "size), used with --tileable and, for svbrdf, intrinsics and shade, for images over 1024x1024 pixels; "
+    "smaller images without --tileable take one pass over the whole image.",
 )
 OVERLAP_OPT = typer.Option(None, "--overlap", min=0, help="Windows' overlap in px (default: a quarter window).")
 
@@ -144,14 +145,26 @@ SYNC_STRENGTH_OPT = typer.Option(
 
 
 def window_options(
-    tileable: bool, window: int | None, overlap: int | None, sync: str, strength: float, batch_size: int = 1
+    tileable: bool,
+    window: int | None,
+    overlap: int | None,
+    sync: str,
+    strength: float,
+    batch_size: int = 1,
+    *,
+    automatic: bool = False,
 ):  # -> WindowOptions | None; the pipelines module is imported here, not at start-up
-    """The library's WindowOptions for the window options given, or None for one pass."""
-    if not tileable and window is None:
+    """The library's WindowOptions for the window options given, or None for one pass. automatic: with neither
+    --window nor --tileable, a photo over 1024 x 1024 pixels still goes in windows (`WindowOptions.automatic`).
+    batch_size: the command's --batch-size; its default (1) lets the windows batch themselves."""
+    if not tileable and window is None and not automatic:
         return None
     from teamwork_cli.pipelines.tiling import WindowOptions
 
-    return WindowOptions(window, overlap, tileable, sync, strength, batch_size)
+    batch = None if batch_size == 1 else batch_size
+    if not tileable and window is None:
+        return WindowOptions.automatic(overlap=overlap, sync=sync, strength=strength, batch_size=batch)
+    return WindowOptions(window, overlap, tileable, sync, strength, batch)
 
 
 def check_choice(value: str, enum: type[Enum]) -> str:

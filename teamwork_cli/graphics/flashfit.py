@@ -95,17 +95,22 @@ def fit_levels(
     return {**maps, **fitted}
 
 
-def demodulate_diffuse(maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0) -> dict[str, Tensor]:
+def demodulate_diffuse(
+    maps: dict[str, Tensor],
+    photo: Tensor,
+    *,
+    fov_deg: float = 45.0,
+    terms: tuple[Tensor, Tensor] | None = None,
+) -> dict[str, Tensor]:
     """Maps whose diffuse is solved per pixel from the photo given the other maps (docs/conventions.md section 3):
     under the colocated flash the radiance is (d / pi + s * spec(n, r)) * E(n), linear in d, so
-    d = pi * (L / E - s * spec). Saturated or grazing pixels keep the estimate's diffuse."""
+    d = pi * (L / E - s * spec). Saturated or grazing pixels keep the estimate's diffuse.
+    terms: `render.flash_terms` of the maps' roughness and normals, if the caller has them already."""
     d, s, r, n = (maps[k].float() for k in ("diffuse", "specular", "roughness", "normals"))
     if photo.shape[-2:] != d.shape[-2:]:
         raise ValueError(f"photo is {photo.shape[-1]}x{photo.shape[-2]} but the maps are {d.shape[-1]}x{d.shape[-2]}")
-    zero = torch.zeros_like(d)
-    flash = lambda dd, ss: R.render_flash(dd, ss, r, n, fov_deg=fov_deg)  # noqa: E731
-    irradiance = flash(torch.full_like(d, torch.pi), zero)  # E(n): radiance of d = pi, s = 0
-    highlight = flash(zero, s)  # s * spec * E
-    solved = torch.pi * (srgb_to_linear(photo.float()) - highlight) / irradiance.clamp_min(1e-6)
-    ok = (photo < SATURATED).all(1, keepdim=True) & (irradiance > 0.05).all(1, keepdim=True)
+    spec, shading = terms if terms is not None else R.flash_terms(r, n, fov_deg=fov_deg)
+    # E(n) is the radiance of d = pi, s = 0: the shading term itself.
+    solved = torch.pi * (srgb_to_linear(photo.float()) / shading.clamp_min(1e-6) - s * spec)
+    ok = (photo < SATURATED).all(1, keepdim=True) & (shading > 0.05).all(1, keepdim=True)
     return {**maps, "diffuse": torch.where(ok, solved.clamp(0, 1), d)}

@@ -144,7 +144,16 @@ def render_flash(
     Same formulas as `render`, simplified for l = v = hv (so v.hv = 1 and F = F0 exactly, and
     n.hv = n.l = n.v); this is about three times cheaper and is what makes training data fast.
     """
-    v, inv_d2 = _flash_geometry(diffuse.shape[-2], diffuse.shape[-1], fov_deg, diffuse.device, diffuse.dtype)
+    return flash_radiance(diffuse, specular, flash_terms(roughness, normals, fov_deg=fov_deg, intensity=intensity))
+
+
+def flash_terms(
+    roughness: Tensor, normals: Tensor, *, fov_deg: float = 45.0, intensity: float | Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """The parts of the flash render that do not depend on diffuse or specular: (spec, shading) with radiance
+    = (diffuse / pi + specular * spec) * shading, so a caller that changes only those maps (the per-pixel
+    diffuse solve, then the re-render) evaluates the microfacet terms once."""
+    v, inv_d2 = _flash_geometry(normals.shape[-2], normals.shape[-1], fov_deg, normals.device, normals.dtype)
     ch = camera_height(fov_deg)
     power = math.pi * ch * ch if intensity is None else intensity
     if isinstance(power, Tensor) and power.dim() == 1:
@@ -157,7 +166,13 @@ def render_flash(
     k = alpha / 2.0
     g1 = c / (c * (1.0 - k) + k)
     spec = d * g1 * g1 / (4.0 * c * c)
-    return (diffuse / math.pi + specular * spec) * (power * inv_d2 * n_v.clamp_min(0.0))
+    return spec, power * inv_d2 * n_v.clamp_min(0.0)
+
+
+def flash_radiance(diffuse: Tensor, specular: Tensor, terms: tuple[Tensor, Tensor]) -> Tensor:
+    """Radiance from `flash_terms`."""
+    spec, shading = terms
+    return (diffuse / math.pi + specular * spec) * shading
 
 
 def _srgb_encode(x: Tensor) -> Tensor:

@@ -307,7 +307,7 @@ class TeamPipeline:
                     wrap=tile,
                     sync=windows.sync,
                     strength=windows.strength,
-                    batch_size=windows.batch_size,
+                    batch_size=windows.windows_per_pass(window),
                     **common,
                 )
         result = {}

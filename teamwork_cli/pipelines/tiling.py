@@ -24,14 +24,17 @@ class WindowOptions:
     """window, overlap: pixels (None: from the adapter, see `default_window`; overlap a quarter window).
     tileable: the outputs wrap around (left-right and top-bottom). sync, strength: how the windows' trajectories
     are synchronised (`pipelines/sync.py`). batch_size: windows per forward pass (memory; results do not depend
-    on it)."""
+    on it); None: as many as make about a 512 x 512 pass (`windows_per_pass`).
+    full_frame_pixels: with no window given and no tiling, images up to this many pixels take one pass and only
+    larger ones go in windows (`automatic`); None: windows whenever the image is larger than the window."""
 
     window: int | None = None
     overlap: int | None = None
     tileable: bool = False
     sync: str = DEFAULT_SYNC
     strength: float = 1.0
-    batch_size: int = 1
+    batch_size: int | None = None
+    full_frame_pixels: int | None = None
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window < 16:
@@ -40,11 +43,33 @@ class WindowOptions:
             raise ValueError(f"overlap must be >= 0 pixels; got {self.overlap}")
         if self.sync not in SYNCS:
             raise ValueError(f"sync must be one of {', '.join(SYNCS)}; got {self.sync!r}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+        if self.full_frame_pixels is not None and self.full_frame_pixels < 1:
+            raise ValueError(f"full_frame_pixels must be at least 1; got {self.full_frame_pixels}")
+
+    @classmethod
+    def automatic(cls, **kwargs) -> WindowOptions:
+        """One pass up to FULL_FRAME_PIXELS, windows of the adapter's size beyond (what the CLI does by default)."""
+        return cls(full_frame_pixels=FULL_FRAME_PIXELS, **kwargs)
 
     def windowed(self, height: int, width: int, window: int) -> bool:
-        return self.tileable or max(height, width) > window
+        if self.tileable:
+            return True
+        if self.window is None and self.full_frame_pixels is not None:
+            return height * width > self.full_frame_pixels and max(height, width) > window
+        return max(height, width) > window
+
+    def windows_per_pass(self, window: int) -> int:
+        """batch_size, or as many windows as make about a 512 x 512 pass: on a CPU a forward of one small window
+        costs about 3x its share of a large one (per-call overheads), so small windows go in batches."""
+        return self.batch_size or max(1, WINDOW_BATCH_PIXELS // (window * window))
+
+
+# Up to this size one pass costs about linearly in pixels (the embedded model's mid-block attention is quadratic in
+# them: at 2048 x 2048 it alone takes longer than 25 windowed passes); above it the CLI goes to windows by default.
+FULL_FRAME_PIXELS = 1024 * 1024
+WINDOW_BATCH_PIXELS = 512 * 512
 
 
 def recorded_resolution(text: str | None) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -107,6 +109,20 @@ def test_metal_roughness_inverse_stays_in_range_on_arbitrary_data() -> None:
     # The chosen metallic is at least as good as any on a fine grid (least squares).
     best = min(cv._fit_metallic(d, s, np.full_like(m, k / 200), -1)[1].sum() for k in range(201))
     assert cv._fit_metallic(d, s, m, -1)[1].sum() <= best + 1e-9
+
+
+def test_metal_roughness_inverse_agrees_with_a_finer_search_on_random_and_real_maps() -> None:
+    from teamwork_cli.materials.read import read_map
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "material"
+    real = [read_map(root / f"{c}.png", c) for c in ("diffuse", "specular")]
+    noisy = [RNG.random((64, 64, 3)), RNG.random((64, 64, 3)) * 0.3]  # arbitrary pairs, metals and dielectrics
+    for d, s in (real, noisy):
+        for x, y in ((d, s), (torch.from_numpy(d), torch.from_numpy(s))):  # float32 tensors, as svbrdf runs it
+            b, m = cv.diffuse_specular_to_basecolor(x, y)
+            b64, m64 = cv.diffuse_specular_to_basecolor(x, y, iterations=64)
+            assert np.abs(np.asarray(m) - np.asarray(m64)).max() < 1e-4
+            assert np.abs(np.asarray(b) - np.asarray(b64)).max() < 1e-4
 
 
 def test_inverse_shading_round_trip() -> None:
