@@ -84,11 +84,41 @@ def model_pass(pipe, photo_path: Path, runs: int, window: int | None) -> tuple[f
     return times[0], statistics.median(times[1:])
 
 
+# Profiler op names by what they are in the model's pass (anything else: "other").
+CATEGORIES = {
+    "convolutions": ("aten::mkldnn_convolution", "aten::convolution", "aten::_convolution"),
+    "group norms": ("aten::native_group_norm",),
+    "attention": ("aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_attention_math"),
+    "adapter offsets": ("aten::bmm", "aten::baddbmm_", "aten::sum"),
+    "activations, residuals, skips": ("aten::silu_", "aten::silu", "aten::add_", "aten::add", "aten::cat"),
+    "up/downsampling": ("aten::upsample_nearest2d",),
+    "dtype casts, copies": ("aten::copy_", "aten::_to_copy"),
+}
+
+
+def profile_pass(pipe, photo_path: Path) -> None:  # noqa: ANN001
+    """Self CPU time of the pass's ops, by category."""
+    from torch.profiler import profile
+
+    model_pass(pipe, photo_path, 1, None)  # warm
+    with profile() as prof:
+        model_pass(pipe, photo_path, 0, None)
+    totals: dict[str, float] = {}
+    for e in prof.key_averages():
+        cat = next((c for c, names in CATEGORIES.items() if e.key in names), "other")
+        totals[cat] = totals.get(cat, 0.0) + e.self_cpu_time_total / 1e6
+    whole = sum(totals.values())
+    print("the pass's op time by kind (torch.profiler, self CPU time):")
+    for cat, t in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {cat:<32} {t:6.3f} s  {100 * t / whole:4.1f}%")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 2048])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--window", type=int, default=None, help="passed to teamwork svbrdf and to the pass alone")
+    ap.add_argument("--profile", action="store_true", help="also break the first size's pass down by op kind")
     ap.add_argument("extra", nargs="*", help="more teamwork svbrdf options, after --")
     args = ap.parse_args()
     import torch
@@ -119,10 +149,15 @@ def main() -> None:
             f"{size:>5} px  end to end {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)})  "
             f"pass alone {warm:7.2f} s (first {first:.2f})  ratio {wall / warm:5.2f}  peak {peak:6.0f} MB"
         )
+    if args.profile:
+        profile_pass(pipe, tmp / f"photo{args.sizes[0]}.png")
     if len(rows) > 1:
         (s0, w0, *_), (s1, w1, *_) = rows[0], rows[-1]
         print(f"{s1} px over {s0} px: end to end {w1 / w0:.1f}x for {(s1 / s0) ** 2:.0f}x the pixels")
-    print(f"matmul 2048^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, bf16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s")
+    print(
+        f"matmul 2048^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "
+        f"bf16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ app = typer.Typer(
     "  teamwork finetune --channels image.in,foo.out --data DIR -o foo.safetensors\n\n"
     "Run 'teamwork COMMAND --help' for a command's options and examples.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion [bash|zsh|fish|powershell]
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -136,6 +136,7 @@ def inpaint(
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    as_json: bool = O.JSON_OPT,
 ) -> int:
     """Fill the white region of MASK in each image (or in every map of a material with --maps).
 
@@ -236,4 +237,4 @@ def inpaint(
             plan = dataclasses.replace(plan, exr_normals="signed")
         return outputs.write_outputs(plan, filled, overwrite, alpha=alpha)
 
-    return C.run_batch(items, work)
+    return C.run_batch(items, work, as_json=as_json)

@@ -50,6 +50,7 @@ def intrinsics(
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    as_json: bool = O.JSON_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Decompose photos into intrinsic channels: albedo, diffuseshading, inverseshading, residual, normals
@@ -106,4 +107,4 @@ def intrinsics(
             )
         return outputs.write_outputs(plan, maps, overwrite)
 
-    return C.run_batch(files, work)
+    return C.run_batch(files, work, as_json=as_json)

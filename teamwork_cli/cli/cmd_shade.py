@@ -55,6 +55,7 @@ def shade(
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    as_json: bool = O.JSON_OPT,
 ) -> int:
     """Render an image from intrinsic buffers (a G-buffer) with the shading adapter.
 
@@ -126,5 +127,5 @@ def shade(
             windows=windows,
         )
     write_map(out, image[0].permute(1, 2, 0).numpy(), "image", bits=BITS[suffix], overwrite=overwrite)
-    typer.echo(str(out))
+    C.emit(",".join(str(p) for p in given.values()), [out], as_json)  # the input: the buffers it was shaded from
     return 0

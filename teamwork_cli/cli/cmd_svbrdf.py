@@ -39,6 +39,7 @@ def svbrdf(
     fit: str = typer.Option(
         "levels",
         "--fit",
+        autocompletion=O.completer(("levels", "diffuse", "none")),
         help="After the network, from the photo: levels (fit the maps' "
         "global levels: roughness, specular, diffuse gain, normal strength, then solve the "
         "diffuse map per pixel given the others; a few seconds), diffuse (the per-pixel solve "
@@ -63,6 +64,7 @@ def svbrdf(
     compile_model: bool = O.COMPILE_OPT,
     guidance: float = O.GUIDANCE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    as_json: bool = O.JSON_OPT,
     normal_convention: str = O.NORMALS_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
@@ -135,7 +137,8 @@ def svbrdf(
     def infer(batch: list[Path], data: list[tuple[outputs.OutputPlan, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         photos = torch.cat([photo for _, photo in data])
         with C.progress_bar() as bar:
-            job = bar.add_task(C.batch_label(batch), total=steps)
+            name = C.batch_label(batch)
+            job = bar.add_task(name, total=steps)
             # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
             maps = task.estimate(
                 pipe,
@@ -148,6 +151,7 @@ def svbrdf(
                 fit=fit,
                 callback=lambda i, n: bar.update(job, completed=i, total=n),
                 windows=windows,
+                stage=C.stage_reporter(bar, job, name),
             )
         if normal_convention == "directx":  # the files only: the re-render above used the true normals
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)
@@ -162,4 +166,4 @@ def svbrdf(
 
         return outputs.write_outputs(plan, maps, overwrite, also=export if gltf else None)
 
-    return C.run_batches(files, read, infer, save, batch_size=batch_size)
+    return C.run_batches(files, read, infer, save, batch_size=batch_size, as_json=as_json)

@@ -54,6 +54,7 @@ def synthesize(
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
+    as_json: bool = O.JSON_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Generate materials: diffuse, specular, roughness and normal maps plus `image`, their flash render as the
@@ -95,6 +96,5 @@ def synthesize(
                 callback=lambda k, n, i=i: bar.update(job, completed=i * steps + k),
                 windows=windows,
             )
-            for p in outputs.write_outputs(plan, maps, overwrite):
-                typer.echo(str(p))
+            C.emit(stems[i], outputs.write_outputs(plan, maps, overwrite), as_json)  # a material: its stem
     return 0

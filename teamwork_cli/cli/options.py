@@ -49,6 +49,12 @@ def metavar(enum: type[Enum]) -> str:
     return "|".join(choices(enum))
 
 
+def completer(values: type[Enum] | tuple[str, ...]):  # -> Callable[[str], list[str]]
+    """Shell completion of an option's choices (`teamwork --install-completion`)."""
+    names = choices(values) if isinstance(values, type) else values
+    return lambda incomplete: [v for v in names if v.startswith(incomplete)]
+
+
 OUT_OPT = typer.Option(
     ...,
     "-o",
@@ -61,9 +67,16 @@ FORMAT_OPT = typer.Option(
     "--format",
     "-f",
     metavar=metavar(Format),
+    autocompletion=completer(Format),
     help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.",
 )
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
+JSON_OPT = typer.Option(
+    False,
+    "--json",
+    help='One JSON record per input on stdout instead of the file list: {"input": ..., "files": [...]}, or '
+    '{"input": ..., "error": ...} for one that failed (its Error line still goes to stderr).',
+)
 STEPS_HELP = "Sampling steps (estimation tasks do well with 1 to 4; a one-step adapter always takes 1)."
 SEED_MAX = 2**63 - 1  # torch seeds generators with a 64-bit integer
 SEED_OPT = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Random seed; the same seed gives the same result.")
@@ -88,6 +101,7 @@ NORMALS_OPT = typer.Option(
     help="Normal maps as opengl (+Y up: glTF, Blender; the default) or directx (+Y down: Unreal, some exporters).",
     callback=lambda value: check_normal_convention(value),
     metavar=metavar(NormalConvention),
+    autocompletion=completer(NormalConvention),
 )
 
 
@@ -95,6 +109,7 @@ EXR_NORMALS_OPT = typer.Option(
     "encoded",
     "--exr-normals",
     metavar=metavar(ExrNormals),
+    autocompletion=completer(ExrNormals),
     help="Normal maps in EXR as encoded (n+1)/2, like PNG, what Blender's and other "
     "tools' texture nodes read (the default), or signed raw vectors.",
     callback=lambda v: check_choice(v, ExrNormals),
@@ -134,6 +149,7 @@ SYNC_OPT = typer.Option(
     "syncsde",
     "--sync",
     metavar=metavar(Sync),
+    autocompletion=completer(Sync),
     help="How windows' trajectories are kept in step: syncsde (SyncSDE, Lee et al. 2025: a tie to the windows' "
     "consensus whose strength follows the noise level; the default), average (MultiDiffusion) or none "
     "(independent windows, blended in the overlaps).",
@@ -211,6 +227,7 @@ DEVICE_OPT = typer.Option(
     help="auto (a GPU if there is one; under accelerate launch, each process's own device), cpu, cuda, cuda:N or mps.",
     callback=lambda v: check_device(v),
     metavar="auto|cpu|cuda[:N]|mps",
+    autocompletion=completer(("auto", "cpu", "cuda", "mps")),
 )
 _FIXED_DTYPES = list(DTYPE_NAMES)  # the help lists them after auto, which it explains
 DTYPE_OPT = typer.Option(
@@ -221,6 +238,7 @@ DTYPE_OPT = typer.Option(
     "stays fp32.",
     callback=lambda v: check_dtype(v),
     metavar="|".join(dtype_names()),
+    autocompletion=completer(dtype_names()),
 )
 BASE_OPT = typer.Option(
     None, "--base", help="Base model: a folder or hub id (default: the adapter's base_model, or the embedded model)."

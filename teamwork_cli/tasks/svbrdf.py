@@ -46,6 +46,7 @@ def estimate(
     fit: str = "none",
     callback: Callable[[int, int], None] | None = None,
     windows: WindowOptions | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> dict[str, Tensor]:
     """Maps (channel values, [N, C, H, W]) for flash photos given as stored ([N, 3, H, W] sRGB in [0, 1]).
 
@@ -56,7 +57,9 @@ def estimate(
     the maps' global levels to the photo first (`flashfit`); "none" keeps the network's maps.
     windows: process in windows (`TeamPipeline`); with windows.tileable the maps wrap around, and the photo the
     fit sees is made to wrap the same way (`pipelines.tiling.make_periodic`), so the fitted maps wrap too.
+    stage: called with the name of each stage as it starts ("network", "photo fit", "glTF conversion").
     """
+    report = stage or (lambda name: None)
     if fit not in FITS:
         raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")
     check_team(pipe)
@@ -68,6 +71,7 @@ def estimate(
         hw = R.halfway_map(h, w, fov_deg).unsqueeze(0).expand(photo.shape[0], -1, -1, -1)
         inputs["halfway.in"] = encode("halfway", hw)
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
+    report("network")
     inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
     out = pipe(
         inputs,
@@ -82,6 +86,8 @@ def estimate(
     if plan.tile:  # the fit reads the photo: the same wrap-around photo the team saw
         stored = make_periodic(stored, plan.band(h))
     maps = ensemble_.mean({m: decode(m, out[m + ".out"]) for m in MAPS}, ensemble)
+    if fit != "none":
+        report("photo fit")
     if fit == "levels":
         maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)
     # The microfacet terms of the final roughness and normals, once: for the diffuse solve and the re-render.
@@ -93,6 +99,7 @@ def estimate(
             keep = edge_weight(h, w, plan.band(h)).to(solved["diffuse"])
             solved["diffuse"] = solved["diffuse"] * keep + maps["diffuse"] * (1 - keep)
         maps = solved
+    report("glTF conversion")
     base, metal = _basecolor(maps["diffuse"], maps["specular"])
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
     radiance = R.flash_radiance(maps["diffuse"].float(), maps["specular"].float(), terms)

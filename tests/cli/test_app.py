@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,21 @@ def test_start_up_help_and_bad_usage_load_no_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines()[-1] == f"{[0, 0, 0] + [0] * len(COMMANDS) + [2, 2]} []"
+
+
+def test_shell_completion_is_installable_and_completes_choices(tmp_path):
+    exe = Path(sys.executable).with_name("teamwork")
+    r = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True)
+    assert r.returncode == 0 and "_TEAMWORK_COMPLETE=complete_bash" in r.stdout
+
+    def complete(words: str) -> list[str]:
+        env = {**os.environ, "_TEAMWORK_COMPLETE": "complete_bash", "COMP_WORDS": words}
+        env["COMP_CWORD"] = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+        return subprocess.run([exe], env=env, capture_output=True, text=True).stdout.split()
+
+    assert complete("teamwork sv") == ["svbrdf"]
+    assert complete("teamwork svbrdf --format e") == ["exr", "exr32"]
+    assert complete("teamwork intrinsics --sync ") == ["none", "average", "syncsde"]
 
 
 def test_usage_errors_exit_2(capsys, run):

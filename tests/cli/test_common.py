@@ -33,3 +33,29 @@ def test_run_batches_groups_by_key_and_counts_failures(capsys):
     assert sorted(out.split()) == ["a.png.out", "c.png.out", "d.png.out"]
     assert "bad.png: cannot read" in err and "b.png, e.png: out of memory" in err and "--batch-size" in err
     assert "3 of 6 inputs failed" in err
+
+
+def test_a_batch_has_one_overall_line_and_each_input_its_own(monkeypatch):
+    monkeypatch.setattr(type(C.stderr), "is_terminal", property(lambda self: True))  # draws on terminals only
+    seen = []
+
+    def work(f: str) -> list[Path]:
+        with C.progress_bar() as bar:
+            job = bar.add_task(f, total=2)
+            C.stage_reporter(bar, job, f)("photo fit")
+            seen.append((len(C._active), sorted(t.description for t in bar.tasks)))
+        seen.append(sorted(t.description for t in bar.tasks))
+        return []
+
+    assert C.run_batch(["a.png", "b.png"], work) == 0
+    # While an input runs: the batch's display holds the overall line and the input's; after it, the input's
+    # line is gone again.
+    assert seen == [
+        (1, ["a.png: photo fit", "inputs"]),
+        ["inputs"],
+        (1, ["b.png: photo fit", "inputs"]),
+        ["inputs"],
+    ]
+    assert C._active == []
+    with C.progress_bar() as bar:  # outside a batch: a display of its own
+        assert bar.tasks == [] and C._active == []

@@ -439,3 +439,34 @@ def test_svbrdf_out_of_memory_on_one_input_does_not_stop_the_batch(
     )
     assert code == 1 and "b.png" in err and "out of memory" in err and "1 of 3 inputs failed" in err
     assert sorted({p.name.split("_")[0] for p in (tmp_path / "out").iterdir()}) == ["a", "c"]
+
+
+def test_json_records_one_per_input_with_files_or_error(
+    tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png
+):
+    import json
+
+    rng = np.random.default_rng(3)
+    good = write_png(tmp_path / "a.png", rng.random((32, 32, 3)))
+    bad = tmp_path / "b.png"
+    bad.write_bytes(b"not a png")
+    args = ["svbrdf", str(good), str(bad), str(tmp_path / "none*.png"), "-o", str(tmp_path / "o"), "--json"]
+    code, out, err = run([*args, "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base)], capsys)
+    assert code == 1 and "Error:" in err
+    records = {r["input"]: r for r in map(json.loads, out.splitlines())}
+    assert set(records) == {str(good), str(bad), str(tmp_path / "none*.png")}
+    assert records[str(good)]["files"] == [str(tmp_path / "o" / f"a_{c}.png") for c in CHANNELS]
+    assert "error" in records[str(bad)] and "files" not in records[str(bad)]
+    assert records[str(tmp_path / "none*.png")]["error"].endswith(
+        "matches no image (.png, .jpg, .jpeg, .tif, .tiff, .exr)"
+    )
+
+
+def test_fit_choices_complete_as_the_task_defines_them():
+    import inspect
+
+    from teamwork_cli.cli.cmd_svbrdf import svbrdf
+    from teamwork_cli.tasks.svbrdf import FITS
+
+    option = inspect.signature(svbrdf).parameters["fit"].default
+    assert tuple(option.autocompletion("")) == FITS and option.autocompletion("d") == ["diffuse"]

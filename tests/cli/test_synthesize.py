@@ -47,3 +47,14 @@ def test_synthesize_tileable_writes_maps_of_the_size_asked(tmp_path, tiny_base, 
     )
     assert code == 0, err
     assert all(read_image(f).pixels.shape[:2] == (40, 48) for f in files)
+
+
+def test_synthesize_json_has_a_record_per_material(tmp_path, tiny_base, adapters, capsys, run):
+    import json
+
+    args = ["synthesize", "-n", "2", "--size", "16", "-o", str(tmp_path), "--json", "--steps", "1"]
+    code, out, err = run([*args, "--adapter", str(adapters["synthesize"]), "--base", str(tiny_base)], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["input"] for r in records] == ["material_000", "material_001"]
+    assert all(r["files"] and all((tmp_path / p).exists() for p in r["files"]) for r in records)

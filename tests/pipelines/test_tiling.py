@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from teamwork_cli.pipelines.tiling import (
+    FULL_FRAME_PIXELS,
     WindowOptions,
     latent_factor,
     make_periodic,
@@ -34,6 +35,19 @@ def test_options_are_checked_with_their_names():
         WindowOptions(batch_size=0)
     assert WindowOptions(tileable=True).windowed(10, 10, 128) and not WindowOptions().windowed(128, 100, 128)
     assert WindowOptions().windowed(129, 100, 128)
+
+
+def test_automatic_windows_only_past_the_full_frame_size_and_batch_small_windows():
+    auto = WindowOptions.automatic()
+    assert auto.full_frame_pixels == FULL_FRAME_PIXELS == 1024 * 1024
+    assert not auto.windowed(1024, 1024, 128) and auto.windowed(1025, 1024, 128)  # one pass up to 1 MP
+    assert not auto.windowed(2048, 100, 4096)  # never windows for an image no larger than one window
+    assert WindowOptions(window=128, full_frame_pixels=FULL_FRAME_PIXELS).windowed(512, 512, 128)  # --window wins
+    assert WindowOptions.automatic(tileable=True).windowed(64, 64, 128)
+    assert auto.windows_per_pass(128) == 16 and auto.windows_per_pass(512) == 1 and auto.windows_per_pass(1024) == 1
+    assert WindowOptions(batch_size=3).windows_per_pass(128) == 3
+    with pytest.raises(ValueError, match="full_frame_pixels must be at least 1"):
+        WindowOptions(full_frame_pixels=0)
 
 
 def test_recorded_resolution_and_rounding():

@@ -38,6 +38,15 @@ def test_estimate_gives_every_map_in_range_and_consistent(pipe):
     torch.testing.assert_close(maps["metallic"], metal.float().clamp(0, 1))
 
 
+def test_stages_are_reported_in_order(pipe):
+    seen: list[str] = []
+    svbrdf.estimate(pipe, _photo(), fit="levels", stage=seen.append)
+    assert seen == ["network", "photo fit", "glTF conversion"]
+    seen.clear()
+    svbrdf.estimate(pipe, _photo(), fit="none", stage=seen.append)
+    assert seen == ["network", "glTF conversion"]
+
+
 def test_the_seed_and_the_batch(pipe):
     photos = _photo(2)
     both = svbrdf.estimate(pipe, photos, seed=[5, 5])
