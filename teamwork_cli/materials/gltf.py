@@ -45,13 +45,13 @@ _FLOAT, _USHORT = 5126, 5123
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _LINEAR, _LINEAR_MIPMAP_LINEAR, _REPEAT = 9729, 9987, 10497
 DEFAULT_ROUGHNESS = 0.5  # what materials/folders.py uses for a missing roughness map
-SPECULAR = "KHR_materials_specular"
+SPECULAR = "KHR_materials_specular"  # mapped as docs/conventions.md section 2 says (`_specular_color`)
 # KHR_materials_specular: dielectric F0 = min(0.04 * specularColor, 1) * specular. A specularColorFactor of
 # 1 / 0.04 (the extension allows factors above 1) makes its texture hold the dielectric F0 colour itself.
 SPECULAR_COLOR_FACTOR = 1 / DIELECTRIC_F0
 # Below this 1 - metallic the dielectric part has no weight and its F0 cannot be solved for: 0.04 is used.
 _METAL_EPS = 1e-3
-_GLB_MAGIC, _GLB_JSON, _GLB_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942  # glTF 4.4.3 / 4.4.3.2
+_GLB_MAGIC, _GLB_JSON, _GLB_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942  # glTF 4.4: "glTF", chunks JSON, BIN
 
 
 @dataclass(frozen=True)
@@ -367,12 +367,12 @@ def _glb(stem: str, images: dict[str, _Texture], extent: tuple[float, float]) ->
             doc.setdefault("images", []).append(
                 {"bufferView": len(doc["bufferViews"]) - 1, "mimeType": mime, "name": f"{stem}_{c}"}
             )
-            parts.append(data + b"\0" * (-len(data) % 4))  # glTF 4.4.3.2: 4-byte aligned
+            parts.append(data + b"\0" * (-len(data) % 4))  # zeros to 4 bytes: each view aligned, as the chunk (4.4)
             offset += len(parts[-1])
     blob = b"".join(parts)
-    doc["buffers"] = [{"byteLength": len(blob)}]  # glTF 4.4.3.3: the GLB-stored buffer has no uri
+    doc["buffers"] = [{"byteLength": len(blob)}]  # glTF 4.4: the buffer stored in the GLB has no uri
     text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 4)  # glTF 4.4.3.1: the JSON chunk is padded with spaces
+    text += b" " * (-len(text) % 4)  # glTF 4.4: the JSON chunk is padded with spaces, to 4 bytes
     length = 12 + 8 + len(text) + 8 + len(blob)
     return b"".join(
         [

@@ -121,6 +121,7 @@ def test_job_failure_without_error_line_reports_code_and_last_lines(tmp_path: Pa
     assert code == 3 and job.failure(code) == ["teamwork exited with code 3: Traceback | boom"]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_cancel_ends_the_process(tmp_path: Path) -> None:
     job = runner.Job(_script(tmp_path, "import time; print('started', flush=True); time.sleep(60)"))
     while not job.written:
@@ -130,6 +131,7 @@ def test_cancel_ends_the_process(tmp_path: Path) -> None:
     assert job.failure(job.proc.returncode) == ["cancelled"]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX execute permission")
 def test_find_teamwork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     exe = tmp_path / "bin" / "teamwork"
     exe.parent.mkdir()
