@@ -2,7 +2,7 @@
 # Validate glTF files with the Khronos glTF-Validator (https://github.com/KhronosGroup/glTF-Validator),
 # the npm build "gltf-validator", run by node.
 #
-#   scripts/validate_gltf.sh FILE.gltf [FILE.gltf ...]
+#   scripts/validate_gltf.sh FILE.gltf|FILE.glb [...]
 #
 # Prints each file's validation report (JSON) on stdout and a one-line summary on stderr; exits 1 if any
 # file has errors (warnings and infos do not fail), 2 on usage or setup problems.

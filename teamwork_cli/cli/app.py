@@ -11,6 +11,7 @@ import warnings
 import typer
 
 from teamwork_cli.cli import (
+    cmd_blender_addon,
     cmd_eval,
     cmd_finetune,
     cmd_info,
@@ -75,6 +76,7 @@ app.command("info")(cmd_info.info)
 app.command("presets")(cmd_presets.presets)
 app.command("render")(cmd_render.render_cmd)
 app.add_typer(cmd_eval.app, name="eval")
+app.command("blender-addon")(cmd_blender_addon.blender_addon)
 
 _HINTS = {
     FileNotFoundError: "check the path; folders and globs are accepted where the help says so",

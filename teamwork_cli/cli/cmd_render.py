@@ -40,9 +40,11 @@ def render_cmd(
     gltf: bool = typer.Option(
         False,
         "--gltf",
-        help="Also write <out stem>.gltf beside the image: a textured "
-        "quad (basecolor/metallic PNGs are derived if the material has none).",
+        help="Also write <out stem>.gltf beside the image: a textured quad, its textures beside it (copied "
+        "or converted there; basecolor/metallic PNGs are derived if the material has none).",
     ),
+    glb: bool = O.GLB_OPT,
+    gltf_size: float = O.GLTF_SIZE_OPT,
     size: int = typer.Option(None, "--size", min=1, help="Resample the maps so the longer side has this many pixels."),
     bits: int = typer.Option(16, "--bits", help="Bits per sample: 8 or 16 for PNG/TIFF, 16 or 32 for EXR."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
@@ -54,11 +56,12 @@ def render_cmd(
 
     Example: teamwork render maps/brick --sheet -o brick_sheet.png
     """
-    if gltf and normal_convention == "directx":
+    if (gltf or glb) and normal_convention == "directx":
         raise typer.BadParameter(
             "glTF normal maps are OpenGL (+Y up); the glTF would reference a DirectX map",
             param_hint="--normal-convention",
         )
+    O.check_gltf_size(gltf_size, gltf, glb)
     point = _parse_light(light)
     if not 1 <= fov < 180:
         raise typer.BadParameter(f"must be in [1, 180), got {fov}", param_hint="--fov")
@@ -97,21 +100,25 @@ def render_cmd(
         image = contact_sheet(values, fov, point) if sheet else photo(values, fov, point)
     from teamwork_cli.materials.gltf import export_gltf, gltf_files
 
-    extra = gltf_files(out.parent, out.stem, material.files) if gltf else []
+    # A normal map named as DirectX (`_nor_dx`) is read flipped above; the glTF gets an OpenGL copy.
+    kinds = [binary for binary, wanted in ((False, gltf), (True, glb)) if wanted]
+    dx = material.directx_normals
+    extra = [p for b in kinds for p in gltf_files(out.parent, out.stem, material.files, binary=b, normals_directx=dx)]
     if not overwrite:
         outputs.refuse_existing(extra)
     # write_map takes values: the sRGB picture is decoded so the file stores exactly these sRGB samples.
     # The image first: it checks the extension and --bits, and a glTF failure then takes it back.
-    fresh = not out.exists()
+    fresh = [p for p in [out, *extra] if not p.exists()]
     written = [write_map(out, srgb_to_linear(image), "render", bits=bits, overwrite=overwrite)]
-    if gltf:
-        try:
-            export_gltf(out.parent, out.stem, material.files, overwrite=overwrite)
-        except BaseException:
-            if fresh:
-                outputs.remove(written)
-            raise
-        written += extra
+    try:
+        for b in kinds:
+            export_gltf(
+                out.parent, out.stem, material.files, overwrite=overwrite, binary=b, size=gltf_size, normals_directx=dx
+            )
+    except BaseException:
+        outputs.remove(fresh)
+        raise
+    written += extra
     for p in written:
         typer.echo(str(p))
 

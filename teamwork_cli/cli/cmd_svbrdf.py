@@ -55,7 +55,11 @@ def svbrdf(
     resolution: int = O.RES_OPT,
     fov: float = typer.Option(45.0, "--fov", help="Camera field of view in degrees, for the halfway map."),
     fmt: str = O.FORMAT_OPT,
-    gltf: bool = typer.Option(False, "--gltf", help="Also write <stem>.gltf, a textured quad material."),
+    gltf: bool = typer.Option(
+        False, "--gltf", help="Also write <stem>.gltf, a textured quad material (its extra textures beside it)."
+    ),
+    glb: bool = O.GLB_OPT,
+    gltf_size: float = O.GLTF_SIZE_OPT,
     batch_size: int = O.BATCH_OPT,
     device: str = O.DEVICE_OPT,
     dtype: str = O.DTYPE_OPT,
@@ -96,10 +100,12 @@ def svbrdf(
         raise typer.BadParameter(f"must be one of {', '.join(task.FITS)}; got {fit!r}", param_hint="--fit")
     if not 0 < fov < 180:
         raise typer.BadParameter(f"must be between 0 and 180 degrees; got {fov}", param_hint="--fov")
-    if gltf and normal_convention == "directx":
+    if (gltf or glb) and normal_convention == "directx":
         raise typer.BadParameter(
-            "glTF normal maps are OpenGL (+Y up): drop --gltf or use opengl", param_hint="--normal-convention"
+            "glTF normal maps are OpenGL (+Y up): drop --gltf/--glb or use opengl", param_hint="--normal-convention"
         )
+    O.check_gltf_size(gltf_size, gltf, glb)
+    kinds = [binary for binary, wanted in ((False, gltf), (True, glb)) if wanted]
     files = C.inputs_or_fail(inputs)
     # Checked before the model loads; a photo over 1024 x 1024 px goes in windows even without --window.
     windows = O.window_options(tileable, window, overlap, sync, sync_strength, batch_size, automatic=True)
@@ -122,8 +128,8 @@ def svbrdf(
     def read(path: Path) -> tuple[tuple[int, int], tuple[outputs.OutputPlan, torch.Tensor]]:
         formats = {c: (ext, bits) for c in channels}
         plan = outputs.plan_outputs(out, path.stem, formats, overwrite, exr_normals=exr_normals)  # before the work
-        if gltf and not overwrite:
-            outputs.refuse_existing(gltf_files(out, path.stem, plan.paths))
+        if not overwrite:
+            outputs.refuse_existing(p for b in kinds for p in gltf_files(out, path.stem, plan.paths, binary=b))
         photo = C.read_channel(path, "image")
         h, w = photo.shape[-2:]
         short = min(h, w) if resolution is None else round(min(h, w) * resolution / max(h, w))  # as processed
@@ -161,9 +167,16 @@ def svbrdf(
         plan = data[0]
 
         def export() -> list[Path]:  # all of a photo's files or none, the glTF's included
-            export_gltf(out, path.stem, plan.paths, overwrite=overwrite)
-            return gltf_files(out, path.stem, plan.paths)
+            files = [p for b in kinds for p in gltf_files(out, path.stem, plan.paths, binary=b)]
+            fresh = [p for p in files if not p.exists()]
+            try:
+                for b in kinds:
+                    export_gltf(out, path.stem, plan.paths, overwrite=overwrite, binary=b, size=gltf_size)
+            except BaseException:
+                outputs.remove(fresh)  # the .gltf's files when the .glb fails
+                raise
+            return files
 
-        return outputs.write_outputs(plan, maps, overwrite, also=export if gltf else None)
+        return outputs.write_outputs(plan, maps, overwrite, also=export if kinds else None)
 
     return C.run_batches(files, read, infer, save, batch_size=batch_size, as_json=as_json)

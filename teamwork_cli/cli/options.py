@@ -116,6 +116,30 @@ EXR_NORMALS_OPT = typer.Option(
 )
 
 
+# glTF exports (materials/gltf.py), besides each command's own --gltf.
+GLB_OPT = typer.Option(
+    False,
+    "--glb",
+    help="Also write <stem>.glb: the textured quad of --gltf as one self-contained binary file.",
+)
+GLTF_SIZE_OPT = typer.Option(
+    None,
+    "--gltf-size",
+    metavar="METRES",
+    help="The glTF quad's longer side in metres (glTF's unit), the other side in the maps' aspect ratio "
+    "(default: 2 x 2).",
+)
+
+
+def check_gltf_size(size: float | None, gltf: bool, glb: bool) -> None:
+    if size is None:
+        return
+    if not size > 0:  # NaN too
+        raise typer.BadParameter(f"must be a positive length in metres; got {size}", param_hint="--gltf-size")
+    if not (gltf or glb):
+        raise typer.BadParameter("sizes the glTF quad: give --gltf or --glb too", param_hint="--gltf-size")
+
+
 # Windows (pipelines/tiling.py): tileable maps and photos processed at full resolution.
 TILEABLE_OPT = typer.Option(
     False,

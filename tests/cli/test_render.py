@@ -40,13 +40,46 @@ def test_render_gltf_and_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture
     out = tmp_path / "prev" / "brick.png"
     code, stdout, err = run(["render", str(tmp_path / "maps"), "-o", str(out), "--gltf"], capsys)
     assert code == 0, err
-    # basecolor/metallic were derived from diffuse/specular for the glTF; every file written is listed
-    derived = [out.parent / f"brick_{c}.png" for c in ("basecolor", "metallic", "metallicroughness")]
+    # basecolor/metallic were derived from diffuse/specular for the glTF, the normal map copied beside it (the maps
+    # are in another folder); every file written is listed
+    made = ("basecolor", "metallic", "metallicroughness", "specularcolor", "normals")
+    derived = [out.parent / f"brick_{c}.png" for c in made]
     assert sorted(stdout.split()) == sorted(map(str, [out, out.with_suffix(".gltf"), *derived]))
     assert all(p.is_file() for p in derived)
     code, _, err = run(["render", str(tmp_path / "maps"), "-o", str(out)], capsys)
     assert code == 1 and "Error:" in err and "--overwrite" in err
     assert run(["render", str(tmp_path / "maps"), "-o", str(out), "--gltf", "--overwrite"], capsys)[0] == 0
+
+
+def test_render_glb_and_gltf_size(tmp_path: Path, capsys: pytest.CaptureFixture[str], make_material, run) -> None:
+    import pygltflib
+
+    make_material(tmp_path / "maps")
+    out = tmp_path / "prev" / "brick.png"
+    code, stdout, err = run(["render", str(tmp_path / "maps"), "-o", str(out), "--glb", "--gltf-size", "0.5"], capsys)
+    assert code == 0, err
+    assert sorted(stdout.split()) == sorted(map(str, [out, out.with_suffix(".glb")]))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["brick.glb", "brick.png"]  # nothing beside the .glb
+    g = pygltflib.GLTF2().load(str(out.with_suffix(".glb")))
+    assert g.accessors[g.meshes[0].primitives[0].attributes.POSITION].max == [0.25, 0.25, 0.0]
+    assert len(g.images) == 4 and g.extensionsUsed == ["KHR_materials_specular"]
+    code, _, err = run(["render", str(tmp_path / "maps"), "-o", str(out), "--glb"], capsys)
+    assert code == 1 and "already exists" in err
+
+
+def test_render_gltf_of_a_directx_named_normal_map_is_opengl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_material, run
+) -> None:
+    from teamwork_cli.materials.read import read_map
+
+    maps = make_material(tmp_path / "maps", channels=("diffuse", "normals"))
+    dx = maps["normals"].with_name("brick_nor_dx.png")
+    maps["normals"].rename(dx)
+    out = tmp_path / "prev" / "brick.png"
+    code, _, err = run(["render", str(tmp_path / "maps"), "-o", str(out), "--gltf"], capsys)
+    assert code == 0, err
+    gl = read_map(out.parent / "brick_normals.png", "normals")
+    assert np.allclose(gl[..., 1], -read_map(dx, "normals")[..., 1], atol=0.02)
 
 
 def test_render_refuses_bad_output_before_writing(
@@ -58,6 +91,9 @@ def test_render_refuses_bad_output_before_writing(
         (["-o", str(tmp_path / "r.png"), "--gltf", "--bits", "32"], "--bits"),
         (["-o", str(tmp_path / "maps")], "folder"),
         (["-o", str(tmp_path / "r.png"), "--size", "0"], "--size"),
+        (["-o", str(tmp_path / "r.png"), "--gltf-size", "1"], "--gltf-size"),
+        (["-o", str(tmp_path / "r.png"), "--glb", "--gltf-size", "0"], "--gltf-size"),
+        (["-o", str(tmp_path / "r.png"), "--glb", "--normal-convention", "directx"], "--normal-convention"),
     ):
         code, _, err = run(["render", str(tmp_path / "maps"), *args], capsys)
         assert code == 2 and "Error:" in err and where in err, (args, err)

@@ -219,6 +219,24 @@ def test_gltf_files_are_listed_and_all_or_nothing(tmp_path, tiny_base, tiny_svbr
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["p.gltf"]
 
 
+def test_glb_and_gltf_size(tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png):
+    import pygltflib
+
+    photo = write_png(tmp_path / "p.png", np.random.default_rng(3).random((16, 32, 3)))
+    args = ["svbrdf", str(photo), "-o", str(tmp_path / "o"), "--adapter", str(tiny_svbrdf_adapter)]
+    args += ["--base", str(tiny_base), "--fit", "none"]
+    code, _, err = run([*args, "--gltf-size", "0.3"], capsys)
+    assert code == 2 and "--gltf-size" in err and not (tmp_path / "o").exists()
+    code, stdout, err = run([*args, "--gltf", "--glb", "--gltf-size", "0.3"], capsys)
+    assert code == 0, err
+    assert sorted(stdout.split()) == sorted(str(p) for p in (tmp_path / "o").iterdir())
+    assert {"p.gltf", "p.glb", "p_specularcolor.png"} <= {p.name for p in (tmp_path / "o").iterdir()}
+    for name in ("p.gltf", "p.glb"):
+        g = pygltflib.GLTF2().load(str(tmp_path / "o" / name))
+        assert g.accessors[g.meshes[0].primitives[0].attributes.POSITION].max == pytest.approx([0.15, 0.075, 0])
+        assert g.extensionsUsed == ["KHR_materials_specular"]
+
+
 def test_a_gltf_failure_takes_back_the_new_maps(
     tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, monkeypatch, run, write_png
 ):
