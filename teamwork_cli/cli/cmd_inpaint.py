@@ -6,6 +6,7 @@ import dataclasses
 import glob
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,26 +14,34 @@ from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.errors import TeamworkError
-from teamwork_cli.materials.files import SUPPORTED_READ
+
+if TYPE_CHECKING:  # the library loads in the command, not at start-up
+    from teamwork_cli.materials.folders import MaterialFiles
+
+GLTF = ("basecolor", "metallic")  # a material's glTF pair, written back in step (tasks/inpaint_material.GLTF)
 
 
-def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str, Path]]:
-    """Materials as prefix -> channel -> file: `DIR` (every <stem>_<channel>.<ext> in it, or, as in finetune data,
-    DIR/<channel>.<ext>: the material named after DIR) or `DIR/<stem>`."""
-    found: dict[Path, dict[str, Path]] = {}
+def find_materials(specs: list[str], channels: list[str]) -> dict[Path, MaterialFiles]:
+    """Materials as prefix -> their map files: `DIR` (every <stem>_<channel>.<ext> in it, or, as in finetune data,
+    DIR/<channel>.<ext>: the material named after DIR) or `DIR/<stem>`. Texture libraries' names are read too
+    (Poly Haven's `brick_diff_1k.jpg`, ambientCG's `Bricks_1K-JPG_NormalDX.png`: `materials/folders.py`), and a
+    material's basecolor/metallic files besides the channels the adapter fills."""
+    from teamwork_cli.materials.folders import map_files
+
+    wanted = {*channels, *GLTF}
+    found: dict[Path, MaterialFiles] = {}
     for spec in _expand_globs(specs, channels):
         p = Path(spec).expanduser()
         folder, stem = (p, None) if p.is_dir() else (p.parent, p.name)
         if not folder.is_dir():
             raise TeamworkError(f"--maps {spec}: no such folder", "give a folder of maps or a prefix like maps/brick")
-        for f in sorted(folder.iterdir()):
-            head, _, channel = f.stem.rpartition("_")
-            if f.suffix.lower() not in SUPPORTED_READ or channel not in channels:
+        for s, m in map_files(folder).items():
+            files = {c: f for c, f in m.files.items() if c in wanted}
+            if not files or (stem is not None and s != stem) or (stem is None and not s and not m.files):
                 continue
-            if head and (stem is None or head == stem):
-                found.setdefault(folder.resolve() / head, {}).setdefault(channel, f)  # one material, one key
-            elif not head and stem is None:  # DIR/diffuse.png: the material is DIR itself (named even for ".")
-                found.setdefault(folder.resolve(), {}).setdefault(channel, f)
+            key = folder.resolve() / s if s else folder.resolve()  # DIR/diffuse.png: the material is DIR itself
+            matched = {c: a for c, a in m.matched.items() if c in files}
+            found.setdefault(key, dataclasses.replace(m, files=files, matched=matched))
         if stem is not None and folder.resolve() / stem not in found:
             where = (
                 f"no such folder, and no file {stem}_<channel>.<ext>"
@@ -46,13 +55,15 @@ def find_materials(specs: list[str], channels: list[str]) -> dict[Path, dict[str
     if not found:
         raise TeamworkError(
             f"--maps {', '.join(specs)}: no <stem>_<channel>.<ext> files for channels {', '.join(channels)}",
-            "name maps like brick_diffuse.png, brick_normals.png, ...",
+            "name maps like brick_diffuse.png, brick_normals.png, ... (or as Poly Haven and ambientCG do)",
         )
     return found
 
 
 def _expand_globs(specs: list[str], channels: list[str]) -> list[str]:
     """Quoted globs in --maps: 'shoots/*' (folders) or 'shoots/*/brick' (prefixes of <prefix>_<channel> maps)."""
+    from teamwork_cli.materials.folders import parse_map_name
+
     out = []
     for spec in specs:
         if not any(ch in spec for ch in "*?["):
@@ -62,9 +73,9 @@ def _expand_globs(specs: list[str], channels: list[str]) -> list[str]:
         folders = [h for h in sorted(glob.glob(spec)) if Path(h).is_dir()]
         prefixes = sorted(
             {
-                h[: h.rindex("_")]
+                str(Path(h).parent / name[0])
                 for h in glob.glob(spec + "_*")
-                if Path(h).is_file() and Path(h).stem.rpartition("_")[2] in channels
+                if (name := parse_map_name(Path(h))) and name[0] and name[1] in {*channels, *GLTF}
             }
         )
         if not folders and not prefixes:
@@ -77,8 +88,10 @@ def _expand_globs(specs: list[str], channels: list[str]) -> list[str]:
 
 
 def check_complete(prefix: Path, maps: dict[str, Path], channels: list[str]) -> None:
-    """An incomplete material fails alone (a stray diffuse.png beside complete materials must not stop them)."""
-    missing = [c for c in channels if c not in maps]
+    """An incomplete material fails alone (a stray diffuse.png beside complete materials must not stop them).
+    diffuse and specular count as present where a basecolor map gives them (with metallic, or as a dielectric)."""
+    derived = {"diffuse", "specular"} if "basecolor" in maps else set()
+    missing = [c for c in channels if c not in maps and c not in derived]
     if missing:
         names = [f"{c}.<ext>" if prefix.is_dir() else f"{prefix.name}_{c}.<ext>" for c in missing]
         raise ValueError(
@@ -155,6 +168,7 @@ def inpaint(
     from teamwork_cli.materials import outputs
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.tasks import inpaint as task
+    from teamwork_cli.tasks import inpaint_material as material_io
 
     ext, bits = O.split_format(fmt)
     if bool(inputs) == bool(maps):
@@ -197,18 +211,26 @@ def inpaint(
                 "use --maps for a material adapter, or an inpaint adapter (image.in, mask.in)",
             )
         items = C.inputs_or_fail(inputs)
-        materials = {p: {"image": p} for p in items}
+        from teamwork_cli.materials.folders import MaterialFiles
+
+        materials = {p: MaterialFiles(p.stem, p.parent, p.stem, {"image": p}) for p in items}
     windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
     pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype)
 
     def work(item: Path) -> list[Path]:
-        files = materials[item]
+        material = materials[item]
+        files = material.files
         if maps:
             check_complete(item, files, channels)
+            for c, alias in material.matched.items():
+                typer.echo(f"Note: {files[c].name}: read as {c} (a texture library's {alias!r})", err=True)
         stem = item.name if maps else item.stem
-        plan = outputs.plan_outputs(out, stem, {c: (ext, bits) for c in channels}, overwrite)
-        both = {c: task.read_both(f, c) for c, f in files.items()}
-        enc = {c: m.encoded for c, m in both.items()}
+        # A material with basecolor/metallic gets them back, in step with the filled maps (`inpaint_material`).
+        written = [*channels, *(GLTF if maps and any(c in files for c in GLTF) else ())]
+        plan = outputs.plan_outputs(out, stem, {c: (ext, bits) for c in written}, overwrite)
+        directx = material.directx_normals
+        both = material_io.read_maps(files, channels, directx=directx)
+        enc = {c: both[c].encoded for c in channels}
         for c, x in enc.items():
             if x.shape[-2:] != mask_t.shape[-2:]:
                 raise ValueError(
@@ -226,13 +248,14 @@ def inpaint(
                 resolution=resolution,
                 callback=lambda i, n: bar.update(job, completed=i, total=n),
                 keep_context=keep_context,
-                keep={c: m.values for c, m in both.items()},
+                keep={c: both[c].values for c in channels},
                 windows=windows,
             )
+        filled = material_io.write_back(filled, both, mask_t, directx=directx)
         # The fill paints colour; an input's alpha (a decal's cut-out) is carried through unchanged, and a grey
         # input (read as three equal components) is written grey again.
         alpha = {c: m.alpha for c, m in both.items() if m.alpha is not None}
-        filled = {c: task.to_grey(x, mask_t) if both[c].grey else x for c, x in filled.items()}
+        filled = {c: task.to_grey(x, mask_t) if c in both and both[c].grey else x for c, x in filled.items()}
         if "normals" in both and both["normals"].signed_normals:  # raw n in, raw n out: the file keeps its form
             plan = dataclasses.replace(plan, exr_normals="signed")
         return outputs.write_outputs(plan, filled, overwrite, alpha=alpha)

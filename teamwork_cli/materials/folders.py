@@ -116,6 +116,16 @@ def _parse_name(path: Path) -> _Name | None:
     return None
 
 
+def map_files(folder: Path) -> dict[str, MaterialFiles]:
+    """The materials of one folder's map files by stem ("" for bare `<channel>.<ext>` files), library names read."""
+    return _group(sorted(folder.iterdir()), folder)
+
+
+def parse_map_name(path: Path) -> tuple[str, str] | None:
+    """(stem, channel) of a map file's name, library names included; None if it is not a material map."""
+    return _parse(path)
+
+
 def _parse(path: Path) -> tuple[str, str] | None:
     """(stem, channel) of a map file name, or None if it is not a material map."""
     name = _parse_name(path)

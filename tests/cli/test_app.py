@@ -44,7 +44,9 @@ def test_start_up_help_and_bad_usage_load_no_torch(tmp_path):
 
 def test_shell_completion_is_installable_and_completes_choices(tmp_path):
     exe = Path(sys.executable).with_name("teamwork")
-    r = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True)
+    # Typer's own switch for tests: the shell is named, not detected from the parent process (none in CI).
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    r = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "_TEAMWORK_COMPLETE=complete_bash" in r.stdout
 
     def complete(words: str) -> list[str]:

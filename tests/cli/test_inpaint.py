@@ -447,3 +447,42 @@ def test_inpaint_keeps_an_exr_normal_map_in_its_own_form(tmp_path, tiny_base, ad
         after = read_image(tmp_path / f"out-{form}/brick_normals.exr").pixels
         assert np.allclose(before[mask == 0], after[mask == 0], atol=1e-6), form  # same form, same values
         assert (after.min() < 0) == (form == "signed")
+
+
+def test_inpaint_maps_reads_library_names_and_keeps_the_gltf_pair_in_step(
+    tmp_path, tiny_base, adapters, capsys, run, write_png, written
+):
+    # A Poly Haven-style download: base colour, metalness, roughness and a DirectX normal map, 8-bit PNG.
+    from teamwork_cli.cli.cmd_inpaint import GLTF
+    from teamwork_cli.tasks import inpaint_material
+
+    assert GLTF == inpaint_material.GLTF
+    rng = np.random.default_rng(5)
+    maps = tmp_path / "dl"
+    maps.mkdir()
+    grey = lambda name: Image.fromarray((rng.random((24, 24)) * 255).astype(np.uint8)).save(maps / name)  # noqa: E731
+    write_png(maps / "brick_diff_1k.png", rng.random((24, 24, 3)))
+    write_png(maps / "brick_nor_dx_1k.png", rng.random((24, 24, 3)))
+    grey("brick_rough_1k.png")
+    grey("brick_metal_1k.png")
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:12, 6:14] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    args = ["inpaint", "--maps", str(maps / "brick"), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "o")]
+    code, out, err = run(
+        [*args, "--adapter", str(adapters["inpaint-material"]), "--base", str(tiny_base), "--format", "png8"], capsys
+    )
+    assert code == 0, err
+    assert "brick_diff_1k.png: read as basecolor (a texture library's 'diff')" in err
+    assert "brick_nor_dx_1k.png: read as normals (a texture library's 'nor_dx')" in err
+    names = ("diffuse", "specular", "roughness", "normals", "basecolor", "metallic")
+    assert written(tmp_path / "o") == sorted(f"brick_{c}.png" for c in names)
+    hole = mask > 127
+    pairs = {"basecolor": "diff", "metallic": "metal", "roughness": "rough", "normals": "nor_dx"}
+    for c, name in pairs.items():  # outside the hole each map is its file, DirectX normals included
+        a = read_image(maps / f"brick_{name}_1k.png").pixels
+        b = read_image(tmp_path / f"o/brick_{c}.png").pixels
+        assert np.array_equal(a[~hole], b[~hole]), c
+    # Inside, the glTF pair is refitted from the fill (tests/tasks/test_inpaint_material.py): not the input's.
+    a, b = read_image(maps / "brick_diff_1k.png").pixels, read_image(tmp_path / "o/brick_basecolor.png").pixels
+    assert not np.array_equal(a[hole], b[hole])
