@@ -42,3 +42,20 @@ def test_a_signal_during_start_up_is_one_error_line(sig, code, word, monkeypatch
 def test_without_a_signal_the_command_runs(capsys):
     assert entry.main(["presets"]) == 0
     assert "svbrdf" in capsys.readouterr().out
+
+
+def test_the_command_exits_at_once_with_its_code_and_every_line(tmp_path):
+    # `console` skips the interpreter's teardown once torch is loaded: stdout and stderr must still be complete.
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "teamwork_cli", *map(str, a)], capture_output=True, text=True, cwd=tmp_path
+    )
+    ok = run("render", root / "examples" / "material", "-o", tmp_path / "p.png")
+    assert ok.returncode == 0 and ok.stdout.splitlines() == [str(tmp_path / "p.png")] and (tmp_path / "p.png").is_file()
+    bad = run("eval", "svbrdf", "--pred", tmp_path / "nothing", "--gt", tmp_path / "nothing")
+    assert bad.returncode == 1 and bad.stderr.startswith("Error:") and "Hint:" in bad.stderr and bad.stdout == ""
+    usage = run("svbrdf")  # no torch loaded: the ordinary exit
+    assert usage.returncode == 2 and usage.stderr.startswith("Error:")
