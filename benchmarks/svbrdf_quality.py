@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--resolution", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="auto", help="as teamwork svbrdf --dtype")
     ap.add_argument("--ensemble", type=int, default=2, help="as teamwork svbrdf --ensemble (default 2)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -90,7 +91,7 @@ def main() -> None:
     methods = {"naive baseline": None}
     for label, path in (("teamwork (shipped)", args.adapter), ("coordination off", args.nocoord)):
         if Path(path).is_file():
-            methods[label] = TeamPipeline.load(path, device="cpu")
+            methods[label] = TeamPipeline.load(path, device="cpu", dtype=args.dtype)
         else:
             print(f"# {label}: {path} not found, skipped", file=sys.stderr)
     one = [label for label, pipe in methods.items() if pipe is not None and pipe.one_step]
