@@ -194,6 +194,22 @@ def finetune(
             )
         if out.exists():
             raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    if resume and state.is_file():  # a run continues as it began: caught here, not as a shape error after loading
+        from teamwork_cli.training.loop import saved_team
+
+        saved = saved_team(state)
+        if saved is not None and saved[1] != rank:
+            raise typer.BadParameter(
+                f"the run in {state} has rank {saved[1]}; --resume continues it with the same --rank "
+                f"(or start over with --overwrite)",
+                param_hint="--rank",
+            )
+        if saved is not None and saved[0] != len(layout):
+            raise typer.BadParameter(
+                f"the run in {state} has {saved[0]} teammates, these channels {len(layout)}; --resume continues "
+                "it with the same team",
+                param_hint="--channels / --preset",
+            )
     if overwrite and not resume and distributed.current().is_main:
         state.unlink(missing_ok=True)  # a later --resume must continue this run, not the replaced one
     if threads:

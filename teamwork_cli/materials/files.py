@@ -7,7 +7,10 @@ from __future__ import annotations
 import glob
 import os
 import secrets
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from teamwork_cli.core.channels import NAME_RE
@@ -30,6 +33,35 @@ class ImageError(ValueError):
 
 class OutputExistsError(ImageError, FileExistsError):
     """write_map refused to replace an existing file."""
+
+
+_redirect_lock = threading.Lock()
+_redirects = [0, -1]  # how many callers are inside `stdout_to_stderr`, and the saved stdout descriptor
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While inside, what C libraries print on file descriptor 1 goes to stderr: OpenEXR prints its warnings on
+    stdout, which holds only the paths a command wrote. Nested and threaded callers share one redirect (the
+    maps are written in parallel threads); Python's own stdout is flushed first so nothing of it is diverted."""
+    with _redirect_lock:
+        if _redirects[0] == 0:
+            try:
+                sys.stdout.flush()
+                _redirects[1] = os.dup(1)
+                os.dup2(2, 1)
+            except (OSError, ValueError, AttributeError):  # no descriptors to redirect (an embedded interpreter)
+                _redirects[1] = -1
+        _redirects[0] += 1
+    try:
+        yield
+    finally:
+        with _redirect_lock:
+            _redirects[0] -= 1
+            if _redirects[0] == 0 and _redirects[1] >= 0:
+                os.dup2(_redirects[1], 1)
+                os.close(_redirects[1])
+                _redirects[1] = -1
 
 
 def publish(p: Path, write: Callable[[Path], None], overwrite: bool) -> None:

@@ -20,7 +20,7 @@ from PIL import ImageOps
 
 from teamwork_cli.core.channels import channel_spec
 from teamwork_cli.core.conventions import decode_normals, normalize, srgb_to_linear
-from teamwork_cli.materials.files import SUPPORTED_READ, ImageError
+from teamwork_cli.materials.files import SUPPORTED_READ, ImageError, stdout_to_stderr
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -125,7 +125,8 @@ def header_size(p: Path, head: bytes) -> tuple[int, int] | None:
     if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR":
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     if head.startswith(_EXR_SIGNATURE):
-        (x0, y0), (x1, y1) = OpenEXR.File(str(p), header_only=True).header()["dataWindow"]
+        with stdout_to_stderr():
+            (x0, y0), (x1, y1) = OpenEXR.File(str(p), header_only=True).header()["dataWindow"]
         return int(x1 - x0 + 1), int(y1 - y0 + 1)
     if head.startswith(_TIFF_SIGNATURES):
         with tifffile.TiffFile(p) as tif:
@@ -277,7 +278,8 @@ def _read_tiff(p: Path) -> tuple[np.ndarray, bool, int]:
 
 
 def _read_exr(p: Path, layer: str | None, strict_layer: bool) -> tuple[np.ndarray, bool, int]:
-    channels = OpenEXR.File(str(p), separate_channels=True).channels()
+    with stdout_to_stderr():
+        channels = OpenEXR.File(str(p), separate_channels=True).channels()
     layers: dict[str, dict[str, np.ndarray]] = {}
     for name, ch in channels.items():
         prefix, _, short = name.rpartition(".")

@@ -18,7 +18,14 @@ from PIL import Image as PILImage
 
 from teamwork_cli.core.channels import ChannelSpec, channel_spec
 from teamwork_cli.core.conventions import linear_to_srgb
-from teamwork_cli.materials.files import SUPPORTED_WRITE, WRITE_BITS, ImageError, exists_error, publish
+from teamwork_cli.materials.files import (
+    SUPPORTED_WRITE,
+    WRITE_BITS,
+    ImageError,
+    exists_error,
+    publish,
+    stdout_to_stderr,
+)
 from teamwork_cli.materials.read import PNG_SIGNATURE
 
 EXR_NORMALS = ("encoded", "signed")  # normal maps in EXR: (n+1)/2 (default) or raw n
@@ -190,7 +197,8 @@ def _exr_writer(v: np.ndarray, dtype: type) -> Callable[[Path], None]:
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
 
     def write(tmp: Path) -> None:
-        OpenEXR.File(header, planes).write(str(tmp))
+        with stdout_to_stderr():
+            OpenEXR.File(header, planes).write(str(tmp))
 
     return write
 

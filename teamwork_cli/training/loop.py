@@ -98,9 +98,25 @@ def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.
 
 
 def _atomic_save(obj: object, path: Path) -> None:
+    """torch.save through a temporary name: a full disk or a signal mid-write leaves the old state and no
+    temporary behind."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def saved_team(state_path: str | Path) -> tuple[int, int] | None:
+    """(teammates, rank) of the adapter a training state holds, from its parameters' shapes (`down` is
+    [T, in, rank]); None if it holds no adapter layer."""
+    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    for name, v in state.get("params", {}).items():
+        if name.endswith(".adapter.down") and v.ndim == 3:
+            return int(v.shape[0]), int(v.shape[2])
+    return None
 
 
 def train(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors import safe_open
@@ -378,3 +380,30 @@ def test_bf16_training_prints_no_library_warning(tmp_path, dataset, tiny_base, c
     assert main([*_args(dataset, tiny_base, out, 1), "--mixed-precision", "bf16"]) == 0
     err = capfd.readouterr().err + caplog.text  # libraries' loggers: their own stderr, or pytest's log capture
     assert "should be kept in float32" not in err and "Warning" not in err
+
+
+def test_resume_with_another_rank_is_bad_usage_before_any_work(tmp_path, dataset, tiny_base, capsys):
+    out = tmp_path / "r.safetensors"
+    assert main(_args(dataset, tiny_base, out, 2)) == 0
+    capsys.readouterr()
+    before = out.read_bytes()
+    code = main([*_args(dataset, tiny_base, out, 4), "--resume", "--rank", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("Error:") and "has rank 2" in err and "--rank" in err, err
+    assert out.read_bytes() == before  # nothing trained, nothing written
+
+
+def test_a_failed_state_write_leaves_no_temporary(tmp_path, monkeypatch):
+    from teamwork_cli.training import loop
+
+    def full_disk(obj, f):
+        Path(f).write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop.torch, "save", full_disk)
+    target = tmp_path / "a.safetensors.state.pt"
+    target.write_bytes(b"the previous state")
+    with pytest.raises(OSError, match="No space left"):
+        loop._atomic_save({"step": 1}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors.state.pt"]
+    assert target.read_bytes() == b"the previous state"

@@ -51,3 +51,28 @@ def test_map_path() -> None:
     with pytest.raises(ValueError, match="must match"):
         tfiles.map_path("o", "x", "Normals", "png")
     assert set(tfiles.SUPPORTED_WRITE) <= set(tfiles.SUPPORTED_READ)
+
+
+def test_c_libraries_stdout_goes_to_stderr_inside_and_only_inside():
+    # OpenEXR prints warnings on file descriptor 1; commands keep stdout for the paths they write.
+    import subprocess
+    import sys
+
+    script = (
+        "import os, threading\n"
+        "from teamwork_cli.materials.files import stdout_to_stderr\n"
+        "print('before', flush=False)\n"
+        "def lib(i):\n"
+        "    with stdout_to_stderr():\n"
+        "        os.write(1, f'Warning: from C {i}\\n'.encode())\n"
+        "threads = [threading.Thread(target=lib, args=(i,)) for i in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "with stdout_to_stderr():\n"
+        "    with stdout_to_stderr():\n"
+        "        os.write(1, b'Warning: nested\\n')\n"
+        "print('after')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "before\nafter\n"
+    assert sorted(r.stderr.splitlines()) == sorted([*(f"Warning: from C {i}" for i in range(4)), "Warning: nested"])

@@ -21,7 +21,7 @@ import torch
 
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.models.denoiser import TeamDenoiser
-from teamwork_cli.models.hub.errors import hub_error
+from teamwork_cli.models.hub.errors import hub_download, hub_error
 from teamwork_cli.models.hub.families import Family, family_for
 
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -45,10 +45,8 @@ def locate(base: str) -> tuple[str, dict, Path]:
             f"base model {base}: no such folder, and not a hub id of the form owner/name",
             "pass a diffusers pipeline folder or a hub id such as stabilityai/stable-diffusion-3-medium-diffusers",
         )
-    from huggingface_hub import hf_hub_download
-
     try:
-        index = Path(hf_hub_download(base, "model_index.json"))
+        index = Path(hub_download(base, "model_index.json"))
     except Exception as e:  # the hub's error classes; translated into one message
         raise hub_error(f"base model {base}", base, e, f"hf download {base}") from e
     return base, json.loads(index.read_text()), index.parent  # parent: the snapshot folder of one commit

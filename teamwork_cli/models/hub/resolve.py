@@ -66,10 +66,10 @@ def resolve_adapter(spec: str | Path) -> Path:
     parts = text.split("/")
     if len(parts) >= 3 and not path.is_absolute() and not text.startswith((".", "~")) and all(parts):
         repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
-        from huggingface_hub import hf_hub_download
+        from teamwork_cli.models.hub.errors import hub_download
 
         try:
-            return Path(hf_hub_download(repo_id, filename))
+            return Path(hub_download(repo_id, filename))
         except Exception as e:  # the hub's error classes; translated into one message
             raise hub_error(f"adapter {filename} of {repo_id}", repo_id, e, f"hf download {repo_id} {filename}") from e
     raise TeamworkError(

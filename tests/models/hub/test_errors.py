@@ -58,7 +58,7 @@ def test_not_cached_and_not_downloadable():
         "base model owner/name is not in the Hugging Face cache and it could not be downloaded (no "
         "connection to the hub?)"
     )
-    assert f"`{DOWNLOAD}`" in err.hint and "unset HF_HUB_OFFLINE" in err.hint
+    assert f"`{DOWNLOAD}`" in err.hint and "unset HF_HUB_OFFLINE" not in err.hint  # it is not set
 
 
 def test_offline_says_so_whatever_the_error(monkeypatch):
@@ -77,3 +77,32 @@ def test_anything_else_keeps_its_message():
     err = errors.hub_error(WHAT, REPO, RuntimeError("connection reset"), DOWNLOAD)
     assert str(err) == "base model owner/name could not be loaded: connection reset"
     assert err.hint == f"check the connection, or run `{DOWNLOAD}` first"
+
+
+@pytest.mark.usefixtures("online")
+def test_an_unreachable_hub_fails_at_once_and_a_cached_file_needs_no_network(monkeypatch, tmp_path):
+    import huggingface_hub
+    import huggingface_hub.constants
+
+    calls = []
+
+    def download(repo_id, filename, local_files_only=False):
+        calls.append(local_files_only)
+        if filename == "cached.safetensors":
+            return str(tmp_path / filename)
+        if local_files_only:
+            raise E.LocalEntryNotFoundError("not cached")
+        raise AssertionError("no network download may be tried when the hub is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.setattr(errors, "reachable", lambda timeout=3.0: "huggingface.co: Name or service not known")
+    assert errors.hub_download("owner/name", "cached.safetensors") == str(tmp_path / "cached.safetensors")
+    assert calls == [True]
+    with pytest.raises(errors.Unreachable) as info:
+        errors.hub_download("owner/name", "missing.safetensors")
+    err = errors.hub_error(WHAT, REPO, info.value, DOWNLOAD)
+    assert str(err).endswith("the hub cannot be reached (huggingface.co: Name or service not known)")
+    # The probe itself: a port nobody listens on is refused, with the reason.
+    monkeypatch.undo()
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    assert errors.reachable(timeout=1.0).startswith("127.0.0.1:")
