@@ -150,6 +150,7 @@ def inpaint(
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
+    verbose: bool = O.VERBOSE_OPT,
 ) -> int:
     """Fill the white region of MASK in each image (or in every map of a material with --maps).
 
@@ -260,4 +261,4 @@ def inpaint(
             plan = dataclasses.replace(plan, exr_normals="signed")
         return outputs.write_outputs(plan, filled, overwrite, alpha=alpha)
 
-    return C.run_batch(items, work, as_json=as_json)
+    return C.run_batch(items, work, as_json=as_json, verbose=verbose)

@@ -51,6 +51,7 @@ def intrinsics(
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
+    verbose: bool = O.VERBOSE_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Decompose photos into intrinsic channels: albedo, diffuseshading, inverseshading, residual, normals
@@ -107,4 +108,4 @@ def intrinsics(
             )
         return outputs.write_outputs(plan, maps, overwrite)
 
-    return C.run_batch(files, work, as_json=as_json)
+    return C.run_batch(files, work, as_json=as_json, verbose=verbose)

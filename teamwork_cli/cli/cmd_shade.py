@@ -4,6 +4,7 @@ shading (--basecolor B [--metallic M] may stand in for --albedo)."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -56,6 +57,7 @@ def shade(
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
+    verbose: bool = O.VERBOSE_OPT,
 ) -> int:
     """Render an image from intrinsic buffers (a G-buffer) with the shading adapter.
 
@@ -115,6 +117,7 @@ def shade(
         print(
             "Note: --basecolor without --metallic: every surface is taken as a dielectric (metallic 0)", file=sys.stderr
         )
+    t0 = time.perf_counter()
     with C.progress_bar() as bar:
         job = bar.add_task(out.name, total=steps)
         image = task.shade(
@@ -128,4 +131,6 @@ def shade(
         )
     write_map(out, image[0].permute(1, 2, 0).numpy(), "image", bits=BITS[suffix], overwrite=overwrite)
     C.emit(",".join(str(p) for p in given.values()), [out], as_json)  # the input: the buffers it was shaded from
+    if verbose:
+        C.report_usage(out, time.perf_counter() - t0)
     return 0

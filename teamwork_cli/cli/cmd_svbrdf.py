@@ -69,6 +69,7 @@ def svbrdf(
     guidance: float = O.GUIDANCE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
+    verbose: bool = O.VERBOSE_OPT,
     normal_convention: str = O.NORMALS_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
@@ -179,4 +180,4 @@ def svbrdf(
 
         return outputs.write_outputs(plan, maps, overwrite, also=export if kinds else None)
 
-    return C.run_batches(files, read, infer, save, batch_size=batch_size, as_json=as_json)
+    return C.run_batches(files, read, infer, save, batch_size=batch_size, as_json=as_json, verbose=verbose)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -55,6 +56,7 @@ def synthesize(
     dtype: str = O.DTYPE_OPT,
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
+    verbose: bool = O.VERBOSE_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Generate materials: diffuse, specular, roughness and normal maps plus `image`, their flash render as the
@@ -87,6 +89,7 @@ def synthesize(
     with C.progress_bar() as bar:
         job = bar.add_task(f"{count} materials", total=count * steps)
         for i, plan in enumerate(plans):  # written as they come: an interruption keeps the finished ones
+            t0 = time.perf_counter()
             (maps,) = task.synthesize(
                 pipe,
                 1,
@@ -97,4 +100,6 @@ def synthesize(
                 windows=windows,
             )
             C.emit(stems[i], outputs.write_outputs(plan, maps, overwrite), as_json)  # a material: its stem
+            if verbose:
+                C.report_usage(stems[i], time.perf_counter() - t0)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,6 +154,19 @@ def _batch(total: int) -> Iterator[Callable[[], None]]:
             _active.remove(bar)
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MB (ru_maxrss: KB on Linux, bytes on macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def report_usage(item: object, seconds: float) -> None:
+    """--verbose: an input's wall time and the process's peak memory so far, on stderr."""
+    print(f"{item}: {seconds:.1f} s, peak memory {peak_memory_mb():.0f} MB", file=sys.stderr)
+
+
 def emit(item: object, paths: Sequence[Path], as_json: bool) -> None:
     """What an input wrote, on stdout: its paths, one per line, or one JSON record."""
     if as_json:
@@ -209,9 +223,11 @@ class _Tally:
         return 1 if failed else 0
 
 
-def run_batch(files: Sequence[T], work: Callable[[T], list[Path]], *, as_json: bool = False) -> int:
+def run_batch(
+    files: Sequence[T], work: Callable[[T], list[Path]], *, as_json: bool = False, verbose: bool = False
+) -> int:
     """Run `work` on each file; a failing file is reported and the others still run. Exit code 1 if any failed.
-    as_json: one JSON record per file on stdout (`emit`) instead of its paths.
+    as_json: one JSON record per file on stdout (`emit`) instead of its paths. verbose: `report_usage` per file.
 
     Under `accelerate launch`, this process runs only its share of `files` (see teamwork_cli.core.distributed).
     """
@@ -219,10 +235,13 @@ def run_batch(files: Sequence[T], work: Callable[[T], list[Path]], *, as_json: b
     mine = tally.shard.take(files)
     with _batch(len(mine)) as advance:
         for f in mine:
+            t0 = time.perf_counter()
             try:
                 emit(f, work(f), as_json)
             except FILE_ERRORS as e:
                 tally.fail([f], e)
+            if verbose:
+                report_usage(f, time.perf_counter() - t0)
             advance()
     return tally.exit_code()
 
@@ -235,6 +254,7 @@ def run_batches(
     *,
     batch_size: int = 1,
     as_json: bool = False,
+    verbose: bool = False,
 ) -> int:
     """`run_batch` with up to `batch_size` files per forward pass.
 
@@ -252,6 +272,7 @@ def run_batches(
     def flush(key: Hashable, advance: Callable[[], None]) -> None:
         group = pending.pop(key)
         items, datas = [f for f, _ in group], [d for _, d in group]
+        t0 = time.perf_counter()
         try:
             results = infer(items, datas)
         except FILE_ERRORS as e:
@@ -264,6 +285,8 @@ def run_batches(
                 emit(f, save(f, d, r), as_json)
             except FILE_ERRORS as e:
                 tally.fail([f], e)
+            if verbose:  # a batch's files share its pass: each reports the time since the batch began
+                report_usage(f, time.perf_counter() - t0)
             advance()
 
     with _batch(len(mine)) as advance:

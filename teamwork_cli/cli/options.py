@@ -71,6 +71,12 @@ FORMAT_OPT = typer.Option(
     help="png (16-bit), png8, exr (half float), exr32, tif (16-bit) or jpg.",
 )
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace existing output files.")
+VERBOSE_OPT = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="Per input on stderr: its wall time and the process's peak memory so far.",
+)
 JSON_OPT = typer.Option(
     False,
     "--json",

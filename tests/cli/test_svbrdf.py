@@ -488,3 +488,18 @@ def test_fit_choices_complete_as_the_task_defines_them():
 
     option = inspect.signature(svbrdf).parameters["fit"].default
     assert tuple(option.autocompletion("")) == FITS and option.autocompletion("d") == ["diffuse"]
+
+
+def test_verbose_reports_each_inputs_time_and_peak_memory(
+    tmp_path, tiny_base, tiny_svbrdf_adapter, capsys, run, write_png
+):
+    import re
+
+    rng = np.random.default_rng(4)
+    photos = [write_png(tmp_path / f"{n}.png", rng.random((16, 16, 3))) for n in ("a", "b")]
+    args = ["svbrdf", *map(str, photos), "-o", str(tmp_path / "o"), "--verbose", "--fit", "none"]
+    code, out, err = run([*args, "--adapter", str(tiny_svbrdf_adapter), "--base", str(tiny_base)], capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "peak memory" in line]
+    assert len(lines) == 2 and all(re.fullmatch(r".+\.png: \d+\.\d s, peak memory \d+ MB", x) for x in lines)
+    assert lines[0].startswith(str(photos[0])) and len(out.split()) == 14  # stdout still holds only the paths
