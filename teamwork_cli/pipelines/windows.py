@@ -251,17 +251,45 @@ def sample_windows(
     lat_cells = _cells(corners, hl, wl, lat_h, lat_w).to(device)
     pix_cells = _cells([(y * f, x * f) for y, x in corners], win_h, win_w, height, width)
 
-    clean = None
-    if in_names:  # every window's crop of the inputs, encoded batch_size windows at a time: [windows, N, n_in, ..]
-        pixels = torch.stack([inputs[n] for n in in_names])  # [n_in, N, 3, H, W]
-        cells = pix_cells.to(pixels.device)
-        chunks = []
-        for s in range(0, n_win, batch_size):
+    pixels = torch.stack([inputs[n] for n in in_names]) if in_names else None  # [n_in, N, 3, H, W]
+
+    def encode_windows(s: int, b: int) -> Tensor:
+        """Windows s..s+b-1's crops of the inputs, encoded: [b, N, n_in, C, h, w]."""
+        cells = pix_cells[s : s + b].to(pixels.device)
+        crops = pixels.flatten(-2)[..., cells].permute(3, 0, 1, 2, 4, 5)  # [b, n_in, N, 3, h, w]
+        z = denoiser.encode(crops.reshape(-1, *crops.shape[3:]).to(device, dtype)).float()
+        return z.unflatten(0, (b, len(in_names), n_img)).transpose(1, 2)
+
+    idx_in = [layout.index(n) for n in in_names]
+    idx_out = [layout.index(n) for n in outs]
+    blend_weights = window_weights(win_h, win_w, overlap)
+
+    if one_step and sync != "average" and not exact:
+        # One pass per window and the decoded windows blended: batch by batch, each batch's inputs encoded,
+        # estimated, decoded and added to the canvas before the next, so memory holds the canvas and one batch
+        # rather than every window's latents.
+        t_last = torch.tensor(float(denoiser.one_step_timestep()) * start_level)
+        blender = _Blender(n_img * n_out, (height, width), blend_weights)
+        n_batches = math.ceil(n_win / batch_size)
+        for k, s in enumerate(range(0, n_win, batch_size)):
             b = min(s + batch_size, n_win) - s
-            crops = pixels.flatten(-2)[..., cells[s : s + b]].permute(3, 0, 1, 2, 4, 5)  # [b, n_in, N, 3, h, w]
-            z = denoiser.encode(crops.reshape(-1, *crops.shape[3:]).to(device, dtype)).float()
-            chunks.append(z.unflatten(0, (b, len(in_names), n_img)).transpose(1, 2))
-        clean = torch.cat(chunks)
+            clean_b = encode_windows(s, b) if in_names else None
+            x = _one_step_start(denoiser, clean_b, start, outs, in_names, (b, n_img, n_out, *latent_shape), t_last)
+            team = _WindowTeam(
+                denoiser, len(layout), idx_in, idx_out, clean_b, b, n_img, latent_shape, dtype, cond, b, device
+            )
+            est = sample_one_step(team, x.to(device).flatten(0, 2), t_last[None])
+            dec = denoiser.decode(est.to(dtype)).float().unflatten(0, (b, n_img * n_out))
+            blender.add(dec, pix_cells[s : s + b])
+            if callback:
+                callback(k + 1, n_batches)
+        return blender.result(outs, n_img)
+
+    clean = (
+        torch.cat([encode_windows(s, min(batch_size, n_win - s)) for s in range(0, n_win, batch_size)])
+        if in_names
+        else None
+    )
     idx_in = [layout.index(n) for n in in_names]
     idx_out = [layout.index(n) for n in outs]
     model = _WindowTeam(
@@ -278,7 +306,7 @@ def sample_windows(
             n_img,
             dtype,
             pix_cells,
-            window_weights(win_h, win_w, overlap),
+            blend_weights,
             (height, width),
             batch_size,
             exact,
@@ -286,15 +314,8 @@ def sample_windows(
 
     if one_step:
         t_last = torch.tensor(float(denoiser.one_step_timestep()) * start_level)
-        x = torch.zeros((n_win, n_img, n_out, *latent_shape), device=device)  # at zero: the noise's mean
-        for o, i in (start or {}).items():
-            if o in outs:
-                if i not in in_names:
-                    raise ValueError(f"start: output {o} starts from input {i}, which is not given")
-                src = clean[:, :, in_names.index(i)].flatten(0, 1)
-                x[:, :, outs.index(o)] = denoiser.add_noise(
-                    src, torch.zeros_like(src), t_last.expand(src.shape[0]).to(device)
-                ).unflatten(0, (n_win, n_img))
+        x = _one_step_start(denoiser, clean, start, outs, in_names, (n_win, n_img, n_out, *latent_shape), t_last)
+        x = x.to(device)
         est = sample_one_step(model, x.flatten(0, 2), t_last[None], callback=callback)
         if sync == "average" and not exact:
             est = average_windows(est.unflatten(0, (n_win, n_img * n_out)), lat_cells, lat_weights, num_cells).flatten(
@@ -332,6 +353,53 @@ def sample_windows(
     return decode(latents)
 
 
+def _one_step_start(
+    denoiser: TeamDenoiser,
+    clean: Tensor | None,
+    start: dict[str, str] | None,
+    outs: list[str],
+    in_names: list[str],
+    shape: tuple[int, ...],
+    t_last: Tensor,
+) -> Tensor:
+    """A one-step pass's outputs before it, [windows, N, n_out, ...]: zero (the noise's mean), or an input's
+    latents noised to t_last where `start` names one (as sample_team)."""
+    x = torch.zeros(shape, device=clean.device if clean is not None else None)
+    for o, i in (start or {}).items():
+        if o in outs:
+            if i not in in_names:
+                raise ValueError(f"start: output {o} starts from input {i}, which is not given")
+            src = clean[:, :, in_names.index(i)].flatten(0, 1)
+            x[:, :, outs.index(o)] = denoiser.add_noise(
+                src, torch.zeros_like(src), t_last.expand(src.shape[0]).to(src.device)
+            ).unflatten(0, shape[:2])
+    return x
+
+
+class _Blender:
+    """Decoded windows ([b, rows, C, h, w]) accumulated into the canvas with the windows' taper weights."""
+
+    def __init__(self, rows: int, size: tuple[int, int], weights: Tensor) -> None:
+        self.rows, self.size, self.weights = rows, size, weights
+        self.acc: Tensor | None = None
+        self.total: Tensor | None = None
+
+    def add(self, dec: Tensor, cells: Tensor) -> None:
+        b, rows, c = dec.shape[:3]
+        w = self.weights.to(dec.device)
+        flat = cells.to(dec.device).reshape(-1)
+        if self.acc is None:
+            self.acc = dec.new_zeros(rows, c, self.size[0] * self.size[1])
+            self.total = dec.new_zeros(self.size[0] * self.size[1])
+        self.acc.index_add_(2, flat, (dec * w).permute(1, 2, 0, 3, 4).reshape(rows, c, -1))
+        self.total.index_add_(0, flat, w.expand(b, *w.shape).reshape(-1))
+
+    def result(self, outs: list[str], n_img: int) -> dict[str, Tensor]:
+        assert self.acc is not None and self.total is not None
+        out = (self.acc / self.total).view(self.rows, -1, *self.size).unflatten(0, (n_img, len(outs)))
+        return {n: out[:, k] for k, n in enumerate(outs)}
+
+
 def _blend(
     denoiser: TeamDenoiser,
     latents: Tensor,
@@ -349,17 +417,10 @@ def _blend(
     if exact:
         return _decode(denoiser, latents[0], outs, n_img, dtype)
     n_win, rows = latents.shape[:2]
-    acc = total = None
+    blender = _Blender(rows, size, weights)
     for s in range(0, n_win, batch_size):
         e = min(s + batch_size, n_win)
-        dec = denoiser.decode(latents[s:e].flatten(0, 1).to(dtype)).float()
-        dec = dec.unflatten(0, (e - s, rows))  # [b, rows, 3, h, w]
-        w = weights.to(dec.device)
-        flat = cells[s:e].to(dec.device).reshape(-1)
-        if acc is None:
-            acc = dec.new_zeros(rows, dec.shape[2], size[0] * size[1])
-            total = dec.new_zeros(size[0] * size[1])
-        acc.index_add_(2, flat, (dec * w).permute(1, 2, 0, 3, 4).reshape(rows, dec.shape[2], -1))
-        total.index_add_(0, flat, w.expand(e - s, *w.shape).reshape(-1))
-    out = (acc / total).view(rows, -1, *size).unflatten(0, (n_img, len(outs)))
-    return {n: out[:, k] for k, n in enumerate(outs)}
+        blender.add(
+            denoiser.decode(latents[s:e].flatten(0, 1).to(dtype)).float().unflatten(0, (e - s, rows)), cells[s:e]
+        )
+    return blender.result(outs, n_img)
