@@ -212,7 +212,11 @@ class _Tally:
         for i in items:
             self._record(i, msg)
         if "out of memory" in msg.lower():
-            hint = "lower --batch-size, or try --offload / --attention-slicing" if batched else "try --window 512"
+            hint = (
+                "lower --batch-size, or try --offload / --attention-slicing"
+                if batched
+                else "try --window with a smaller size or --batch-size 1 (windows per pass)"
+            )
             print(f"Hint: {hint} (or --resolution to process it smaller)", file=sys.stderr)
 
     def exit_code(self) -> int:

@@ -44,9 +44,17 @@ def _apply(maps: dict[str, Tensor], p: dict[str, Tensor], logit_r: Tensor | None
 
 
 def fit_levels(
-    maps: dict[str, Tensor], photo: Tensor, *, fov_deg: float = 45.0, iters: int = 150, lr: float = 0.05
+    maps: dict[str, Tensor],
+    photo: Tensor,
+    *,
+    fov_deg: float = 45.0,
+    iters: int = 150,
+    lr: float = 0.05,
+    inplace: bool = False,
 ) -> dict[str, Tensor]:
     """Maps with their global levels fitted to `photo` (stored sRGB [N, 3, H, W]); other keys pass through.
+    inplace: write the fitted levels into the given (float32) maps rather than new ones: at 12 MP the new maps and
+    their temporaries would be over a GB.
 
     Adam (Kingma & Ba 2015, algorithm 1; beta 0.9, 0.999, eps 1e-8) on the squared error of the sRGB photo,
     written out here for six numbers per image: torch.optim's first use imports torch._dynamo, about 0.9 s.
@@ -91,8 +99,22 @@ def fit_levels(
                     denom = (m2 / (1 - beta2**step)).sqrt_().add_(eps)
                     params[key] = v.detach() - lr * (m1 / (1 - beta1**step)) / denom
     with torch.no_grad():
+        if inplace and all(maps[k].dtype == torch.float32 for k in small):
+            _apply_inplace(maps, params)
+            return maps
         fitted = _apply({k: maps[k].float() for k in small}, params)
     return {**maps, **fitted}
+
+
+def _apply_inplace(maps: dict[str, Tensor], p: dict[str, Tensor], rows: int = 256) -> None:
+    """`_apply` written into the maps themselves, `rows` rows at a time (the same values: per-pixel operations)."""
+    for i in range(0, maps["diffuse"].shape[-2], rows):
+        part = {
+            k: v[..., i : i + rows, :] for k, v in maps.items() if k in ("diffuse", "specular", "roughness", "normals")
+        }
+        fitted = _apply(part, p)
+        for k, v in fitted.items():
+            part[k].copy_(v)
 
 
 def demodulate_diffuse(

@@ -159,8 +159,11 @@ def _png_bytes(q: np.ndarray, *, filter_type: int | None = None) -> bytes:
     compressor = zlib.compressobj(6)
     parts = []
     prior = np.zeros(rows.shape[1], np.uint8)
-    for start in range(0, h, 256):  # bounded memory: 5 candidate filterings of 256 rows at a time
-        block = rows[start : start + 256]
+    # Bounded memory: the 5 candidate filterings (int16, their costs int32) of about 1 MB of rows at a time, so
+    # a 12 MP map's filter holds tens of MB, not hundreds (several maps are written in parallel threads).
+    step = max(1, (1 << 20) // rows.shape[1])
+    for start in range(0, h, step):
+        block = rows[start : start + step]
         filtered = _png_filter(block, np.vstack([prior[None], block[:-1]]), bpp, filter_type)
         parts.append(compressor.compress(filtered.tobytes()))
         prior = block[-1]

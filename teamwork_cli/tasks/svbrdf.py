@@ -89,7 +89,7 @@ def estimate(
     if fit != "none":
         report("photo fit")
     if fit == "levels":
-        maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg)
+        maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg, inplace=True)  # the decoded maps are this call's own
     # The microfacet terms of the final roughness and normals, once: for the diffuse solve and the re-render.
     terms = R.flash_terms(maps["roughness"].float(), maps["normals"].float(), fov_deg=fov_deg)
     if fit != "none":

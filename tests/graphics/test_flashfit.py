@@ -84,3 +84,17 @@ def test_the_fit_is_adam_step_for_step():
     fitted = flashfit.fit_levels(guess, photo, iters=40)
     for k, v in expected.items():
         torch.testing.assert_close(fitted[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_inplace_fit_writes_the_same_levels_into_the_given_maps(monkeypatch):
+    truth = _truth(40)
+    guess = {**truth, "roughness": torch.full_like(truth["roughness"], 0.6), "extra": torch.ones(1)}
+    photo = _photo(truth)
+    expected = flashfit.fit_levels({k: v.clone() for k, v in guess.items()}, photo, iters=20)
+    own = {k: v.clone() for k, v in guess.items()}
+    ids = {k: id(v) for k, v in own.items()}
+    monkeypatch.setattr(flashfit._apply_inplace, "__defaults__", (16,))  # 16-row chunks of the 40-row maps
+    got = flashfit.fit_levels(own, photo, iters=20, inplace=True)
+    assert got is own and all(id(got[k]) == ids[k] for k in own)
+    for k in expected:
+        torch.testing.assert_close(got[k], expected[k], rtol=0, atol=1e-6)
