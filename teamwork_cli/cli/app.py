@@ -92,14 +92,27 @@ def _fail(message: str, hint: str | None, code: int) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    """Our own warnings as one `Warning:` line (no file:line), as errors are; other libraries' unchanged."""
+    """Our own warnings as one `Warning:` line (no file:line), as errors are; other libraries' only with
+    --verbose or TEAMWORK_DEBUG=1 (they are meant for developers: deprecations, internal dtype notes)."""
     if f"{os.sep}teamwork_cli{os.sep}" in str(filename):
         print(f"Warning: {message}", file=sys.stderr)
-    else:
+    elif _library_noise:
         _default_show_warning(message, category, filename, lineno, file, line)
 
 
 _default_show_warning = warnings.showwarning
+_library_noise = False
+
+
+def _quiet_libraries(argv: list[str]) -> None:
+    """Silence other libraries' warnings and log lines unless --verbose/-v or TEAMWORK_DEBUG=1 asks for them.
+    Set before torch, diffusers or transformers load (they read these variables when imported)."""
+    global _library_noise
+    _library_noise = os.environ.get("TEAMWORK_DEBUG") == "1" or any(a in ("-v", "--verbose") for a in argv)
+    if not _library_noise:
+        for name in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
+            os.environ.setdefault(name, "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
 _terminated = False
@@ -133,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     debug = os.environ.get("TEAMWORK_DEBUG") == "1"
+    _quiet_libraries(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = _show_warning
     try:
         result = app(args=argv, prog_name="teamwork", standalone_mode=False)

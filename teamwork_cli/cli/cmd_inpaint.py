@@ -12,6 +12,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
+from teamwork_cli.cli import planning as P
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.errors import TeamworkError
 
@@ -151,6 +152,7 @@ def inpaint(
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
     verbose: bool = O.VERBOSE_OPT,
+    max_pixels: int = O.MAX_PIXELS_OPT,
 ) -> int:
     """Fill the white region of MASK in each image (or in every map of a material with --maps).
 
@@ -167,11 +169,13 @@ def inpaint(
     # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
     from teamwork_cli.adapters.checkpoint import read_adapter_info
     from teamwork_cli.materials import outputs
+    from teamwork_cli.materials.read import image_size
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
     from teamwork_cli.tasks import inpaint as task
     from teamwork_cli.tasks import inpaint_material as material_io
 
     ext, bits = O.split_format(fmt)
+    P.use_max_pixels(max_pixels)
     if bool(inputs) == bool(maps):
         raise typer.BadParameter(
             "give images to fill, or --maps, not both" if inputs else "give images to fill, or --maps DIR",
@@ -216,6 +220,11 @@ def inpaint(
 
         materials = {p: MaterialFiles(p.stem, p.parent, p.stem, {"image": p}) for p in items}
     windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
+    first_map = (lambda item: image_size(next(iter(materials[item].files.values())))) if maps else None
+    items = items if isinstance(items, C.Inputs) else C.Inputs(items)
+    items = P.plan_inputs(items, "inpaint", resolution=resolution, windows=windows, size_of=first_map)
+    if not items:
+        return C.refused_all(items, as_json)
     pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype)
 
     def work(item: Path) -> list[Path]:

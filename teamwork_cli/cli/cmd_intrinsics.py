@@ -8,6 +8,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
+from teamwork_cli.cli import planning as P
 from teamwork_cli.cli import tasks_common as TC
 
 
@@ -52,6 +53,7 @@ def intrinsics(
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
     verbose: bool = O.VERBOSE_OPT,
+    max_pixels: int = O.MAX_PIXELS_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Decompose photos into intrinsic channels: albedo, diffuseshading, inverseshading, residual, normals
@@ -71,10 +73,14 @@ def intrinsics(
     from teamwork_cli.tasks.ensemble import default_size as default_ensemble
 
     ext, bits = O.split_format(fmt)
+    P.use_max_pixels(max_pixels)
     files = C.inputs_or_fail(inputs)
     windows = O.window_options(
         tileable, window, overlap, sync, sync_strength, automatic=True
     )  # checked before the model loads
+    files = P.plan_inputs(files, "intrinsics", resolution=resolution, windows=windows)
+    if not files:
+        return C.refused_all(files, as_json)
     pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
     task.check_team(pipe)
     if ensemble is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from teamwork_cli.cli import options as O
+from teamwork_cli.cli import planning as P
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.files import SUPPORTED_WRITE, WRITE_BITS, ImageError, OutputExistsError
 
@@ -46,6 +47,7 @@ def render_cmd(
     glb: bool = O.GLB_OPT,
     gltf_size: float = O.GLTF_SIZE_OPT,
     size: int = typer.Option(None, "--size", min=1, help="Resample the maps so the longer side has this many pixels."),
+    max_pixels: int = O.MAX_PIXELS_OPT,
     bits: int = typer.Option(16, "--bits", help="Bits per sample: 8 or 16 for PNG/TIFF, 16 or 32 for EXR."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     normal_convention: str = O.NORMALS_OPT,
@@ -87,12 +89,17 @@ def render_cmd(
     from teamwork_cli.graphics.preview import contact_sheet, photo
     from teamwork_cli.materials import outputs
     from teamwork_cli.materials.folders import find_material, read_material
+    from teamwork_cli.materials.read import image_size
     from teamwork_cli.materials.write import write_map
 
     try:
         material = find_material(maps)
     except ImageError as e:
         raise TeamworkError(str(e), MAPS_HINT) from e
+    P.use_max_pixels(max_pixels)
+    first = next(iter(material.files.values()))
+    width, height = P.processed_size(*image_size(first), size)  # the headers' size, before any map is decoded
+    P.check_size("render", width, height, None, "--size" if size else "MAPS")
     values, notes = read_material(material, size=size, normal_convention=normal_convention)
     for note in notes:
         typer.echo(f"Note: {note}", err=True)

@@ -11,6 +11,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
+from teamwork_cli.cli import planning as P
 from teamwork_cli.cli import tasks_common as TC
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.materials.files import SUPPORTED_WRITE
@@ -58,6 +59,7 @@ def shade(
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
     verbose: bool = O.VERBOSE_OPT,
+    max_pixels: int = O.MAX_PIXELS_OPT,
 ) -> int:
     """Render an image from intrinsic buffers (a G-buffer) with the shading adapter.
 
@@ -77,6 +79,7 @@ def shade(
     """
     # The library (torch, diffusers) loads here, not at start-up: `teamwork --help` stays fast.
     from teamwork_cli.core.encoding import encode
+    from teamwork_cli.materials.read import image_size
     from teamwork_cli.materials.write import write_map
     from teamwork_cli.tasks import shade as task
 
@@ -100,11 +103,14 @@ def shade(
         "basecolor": basecolor,
     }
     given = {c: p for c, p in given.items() if p is not None}
-    # Read first: a missing or unreadable buffer is reported before the model loads.
-    buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
+    P.use_max_pixels(max_pixels)
     windows = O.window_options(
         tileable, window, overlap, sync, sync_strength, automatic=True
     )  # checked before the model loads
+    first = next(iter(given.values()))  # the buffers share one size (checked once read)
+    P.check_input("shade", first, image_size(first), resolution=resolution, windows=windows)
+    # Read first: a missing or unreadable buffer is reported before the model loads.
+    buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
     pipe = TC.load_team("shade", adapter, base, device, dtype)
     ins = task.check_team(pipe)
     extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]

@@ -9,6 +9,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
+from teamwork_cli.cli import planning as P
 
 if TYPE_CHECKING:
     import torch
@@ -70,6 +71,7 @@ def svbrdf(
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
     verbose: bool = O.VERBOSE_OPT,
+    max_pixels: int = O.MAX_PIXELS_OPT,
     normal_convention: str = O.NORMALS_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
@@ -107,9 +109,13 @@ def svbrdf(
         )
     O.check_gltf_size(gltf_size, gltf, glb)
     kinds = [binary for binary, wanted in ((False, gltf), (True, glb)) if wanted]
+    P.use_max_pixels(max_pixels)
     files = C.inputs_or_fail(inputs)
     # Checked before the model loads; a photo over 1024 x 1024 px goes in windows even without --window.
     windows = O.window_options(tileable, window, overlap, sync, sync_strength, batch_size, automatic=True)
+    files = P.plan_inputs(files, "svbrdf", resolution=resolution, windows=windows)
+    if not files:
+        return C.refused_all(files, as_json)
     adapter = str(task_adapter("svbrdf", adapter))  # a local file, a shipped name, or owner/repo/file on the hub
     pipe = TeamPipeline.load(
         adapter,

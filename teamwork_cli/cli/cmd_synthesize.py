@@ -9,6 +9,7 @@ import typer
 
 from teamwork_cli.cli import common as C
 from teamwork_cli.cli import options as O
+from teamwork_cli.cli import planning as P
 from teamwork_cli.cli import tasks_common as TC
 
 
@@ -57,6 +58,7 @@ def synthesize(
     overwrite: bool = O.OVERWRITE_OPT,
     as_json: bool = O.JSON_OPT,
     verbose: bool = O.VERBOSE_OPT,
+    max_pixels: int = O.MAX_PIXELS_OPT,
     exr_normals: str = O.EXR_NORMALS_OPT,
 ) -> int:
     """Generate materials: diffuse, specular, roughness and normal maps plus `image`, their flash render as the
@@ -77,8 +79,10 @@ def synthesize(
         raise typer.BadParameter(
             f"a file name prefix without folders; got {stem!r} (use -o for the folder)", param_hint="--stem"
         )
+    P.use_max_pixels(max_pixels)
     hw = _size(size)
     windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
+    P.check_size("synthesize", hw[1], hw[0], windows, "--size")
     pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype)
     channels = task.check_team(pipe)
     if {"diffuse", "specular"} <= set(channels):

@@ -227,6 +227,11 @@ class _Tally:
         return 1 if failed else 0
 
 
+def refused_all(files: Sequence[object], as_json: bool = False) -> int:
+    """The exit code (1) when planning refused every input (reported already), so nothing loads or runs."""
+    return _Tally(files, as_json).exit_code()
+
+
 def run_batch(
     files: Sequence[T], work: Callable[[T], list[Path]], *, as_json: bool = False, verbose: bool = False
 ) -> int:

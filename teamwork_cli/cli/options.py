@@ -77,6 +77,15 @@ VERBOSE_OPT = typer.Option(
     "-v",
     help="Per input on stderr: its wall time and the process's peak memory so far.",
 )
+MAX_PIXELS_OPT = typer.Option(
+    None,
+    "--max-pixels",
+    min=1,
+    metavar="N",
+    help="Refuse any image over N pixels, read from its header before decoding, and any size asked for over it "
+    "(default 200000000, or TEAMWORK_MAX_PIXELS). Each input's memory is also planned before the model loads: "
+    "one that cannot fit in the memory available is refused with its own Error line and the others still run.",
+)
 JSON_OPT = typer.Option(
     False,
     "--json",

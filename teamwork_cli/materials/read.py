@@ -18,6 +18,7 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from teamwork_cli.core import memory
 from teamwork_cli.core.channels import channel_spec
 from teamwork_cli.core.conventions import decode_normals, normalize, srgb_to_linear
 from teamwork_cli.materials.files import SUPPORTED_READ, ImageError, stdout_to_stderr
@@ -107,17 +108,12 @@ def float_normals(pixels: np.ndarray) -> np.ndarray:
     return decode_normals(pixels) if float_normals_encoded(pixels) else normalize(pixels)
 
 
-MAX_PIXELS = 200_000_000  # a 200-megapixel image: far above any photo, far below what a header can claim
-
-
 def max_pixels() -> int:
-    """The pixel budget of one image: TEAMWORK_MAX_PIXELS if set (a positive integer), else MAX_PIXELS."""
-    text = os.environ.get("TEAMWORK_MAX_PIXELS")
-    if text is None:
-        return MAX_PIXELS
-    if not text.isdigit() or int(text) < 1:
-        raise ImageError(f"TEAMWORK_MAX_PIXELS={text!r} must be a positive integer (pixels)")
-    return int(text)
+    """The pixel budget of one image (core/memory.py: --max-pixels, else TEAMWORK_MAX_PIXELS, else MAX_PIXELS)."""
+    try:
+        return memory.max_pixels()
+    except ValueError as e:
+        raise ImageError(str(e)) from e
 
 
 def header_size(p: Path, head: bytes) -> tuple[int, int] | None:
@@ -146,11 +142,29 @@ def _check_pixels(p: Path, head: bytes) -> None:
         w, h = size
         raise ImageError(
             f"{p}: its header claims {w}x{h} pixels ({w * h / 1e6:.0f} MP), over the budget of {budget / 1e6:g} MP "
-            "(a decompression bomb, or an image too large to process); set TEAMWORK_MAX_PIXELS to allow more"
+            "(a decompression bomb, or an image too large to process); --max-pixels or TEAMWORK_MAX_PIXELS allow more"
         )
 
 
-def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of an image file from its header, with every check `read_image` makes before decoding
+    (a regular file, a known signature, the pixel budget): what memory planning needs, decoding nothing."""
+    p = Path(path)
+    head = _open(p)
+    try:
+        _check_pixels(p, head)
+        size = header_size(p, head)
+    except ImageError:
+        raise
+    except Exception as e:  # a header too short or malformed for its format
+        raise ImageError(f"{p}: cannot decode, the file is truncated or corrupt ({e})") from e
+    if size is None:
+        raise ImageError(f"{p}: not a PNG, JPEG, TIFF or OpenEXR file (unknown signature)")
+    return size
+
+
+def _open(p: Path) -> bytes:
+    """The file's first bytes, after the checks that need no decoder: a regular, non-empty file of a known type."""
     if p.is_dir():  # before the suffix: a folder has none, and "unsupported file type ''" misleads
         raise ImageError(f"{p}: is a folder, expected an image file")
     if p.suffix.lower() not in SUPPORTED_READ:
@@ -170,6 +184,11 @@ def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
         raise ImageError(f"{p}: cannot open ({e.strerror or e})") from e
     if not head:
         raise ImageError(f"{p}: empty file (0 bytes)")
+    return head
+
+
+def _read(p: Path, layer: str | None, strict_layer: bool) -> Image:
+    head = _open(p)
     try:
         _check_pixels(p, head)  # from the header, before anything is decoded
         if head.startswith(_EXR_SIGNATURE):
