@@ -23,6 +23,7 @@ from teamwork_cli.cli import (
     cmd_svbrdf,
     cmd_synthesize,
 )
+from teamwork_cli.core import memory
 from teamwork_cli.core.errors import TeamworkError
 
 app = typer.Typer(
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # outside the command (e.g. while typer parses): nothing staged yet
         return _interrupted()
     finally:
+        memory.set_max_pixels(None)  # --max-pixels is this command's, not the process's (main may run again)
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 
