@@ -121,6 +121,8 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
             if p.suffix.lower() not in SUPPORTED_READ:
                 raise ImageError(f"{p}: unsupported file type; supported: {', '.join(SUPPORTED_READ)}")
             matches = [p]
+        elif p.exists():  # a pipe, device or socket: reading it could block forever
+            raise ImageError(f"{p}: not a regular file (a pipe, device or socket); give an image file")
         elif any(ch in pattern for ch in "*?["):
             matches = sorted(q for q in map(Path, glob.glob(str(p), recursive=True)) if _is_image(q))
         else:

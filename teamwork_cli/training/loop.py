@@ -7,6 +7,7 @@ Runs single-process on a CPU, or under `accelerate launch` on several GPUs or no
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Callable
@@ -101,12 +102,21 @@ def _atomic_save(obj: object, path: Path) -> None:
     """torch.save through a temporary name: a full disk or a signal mid-write leaves the old state and no
     temporary behind."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Serialised in memory first: torch.save straight to a full disk fails with an internal message
+    # ("enforce fail at inline_container.cc ... unexpected pos"); a plain write fails with ENOSPC, which says it.
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     try:
-        torch.save(obj, tmp)
+        _write_file(tmp, buf.getbuffer())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_file(path: Path, data: memoryview) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def saved_team(state_path: str | Path) -> tuple[int, int] | None:
