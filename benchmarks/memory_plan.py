@@ -4,9 +4,10 @@
 
 Each command runs in a fresh process on the embedded model, on inputs made from the bundled examples resized
 (Lanczos) to N x N, with defaults. Prints its peak resident memory (ru_maxrss) and the estimate that
-`teamwork_cli.core.memory.estimate` makes before any work, and their ratio (above 1.0: the plan is short). A
-fit of peak = base + bytes per pixel x pixels over the sizes is printed per command: it is where the plan's
-constants (core/memory.py) come from.
+`teamwork_cli.cli.planning.estimate` makes before any work (with the windows the command would use), and their
+ratio (above 1.0: the plan is short). Per command, the model peak = base + canvas bytes x pixels + pass bytes x
+pixels of one pass is fitted to the measurements (least squares; exact for three sizes of which one is windowed):
+it is where the plan's constants (core/memory.py, rounded up about 10%) come from.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TASKS = ("svbrdf", "intrinsics", "shade", "inpaint", "synthesize", "render")
+AUTOMATIC_WINDOWS = ("svbrdf", "intrinsics", "shade")  # photos over 1 MP go in windows by default
 
 
 def _resized(src: Path, dst: Path, n: int, grey: bool = False) -> Path:
@@ -68,28 +70,39 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[512, 1024, 2048])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     args = ap.parse_args()
-    from teamwork_cli.core import memory
+    import numpy as np
+
+    from teamwork_cli.cli import planning
+    from teamwork_cli.pipelines.tiling import WindowOptions
 
     tmp = Path(tempfile.mkdtemp())
     print(f"peak resident memory per command (embedded model, defaults); {os.cpu_count()} cores")
     print(f"{'command':<11} {'size':>6} {'wall s':>7} {'peak MB':>8} {'plan MB':>8} {'peak/plan':>9}")
     for task in args.tasks:
         points = []
+        windows = WindowOptions.automatic() if task in AUTOMATIC_WINDOWS else None
         for n in args.sizes:
             ok, wall, peak, err = run(command(task, n, tmp))
-            plan = memory.estimate(task, n, n).total
+            plan = planning.estimate(task, n, n, windows).total
             if not ok:
                 line = (err.strip().splitlines() or ["?"])[0]
                 print(f"{task:<11} {n:>6} failed: {line}")
                 continue
-            points.append((n * n, peak))
+            passed = planning.pass_pixels(n, n, windows) or n * n
+            points.append((n * n, passed, peak))
             print(
                 f"{task:<11} {n:>6} {wall:7.1f} {peak / 2**20:8.0f} {plan / 2**20:8.0f} {peak / plan:9.2f}", flush=True
             )
         if len(points) >= 2:
-            (p0, m0), (p1, m1) = points[0], points[-1]
-            slope = (m1 - m0) / (p1 - p0)
-            print(f"{task:<11} fit: base {(m0 - slope * p0) / 2**20:.0f} MB + {slope:.0f} bytes per pixel", flush=True)
+            a = np.array([(1.0, p, q) for p, q, _ in points])
+            y = np.array([m for _, _, m in points], dtype=float)
+            if np.linalg.matrix_rank(a) < 3:  # every size in one pass: canvas and pass bytes are one sum
+                a = np.array([(1.0, p) for p, _, _ in points])
+            fit = np.linalg.lstsq(a, y, rcond=None)[0]
+            parts = f"base {fit[0] / 2**20:.0f} MB + {fit[1]:.0f} bytes per pixel"
+            if len(fit) == 3:
+                parts += f" + {fit[2]:.0f} bytes per pixel of a pass"
+            print(f"{task:<11} fit: {parts}", flush=True)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ class Inputs(list):
 
     bad: int = 0
     errors: list[tuple[str, str]] = []  # (pattern, message) of the bad ones, for --json records
+    elsewhere: int = 0  # inputs refused and counted by the other processes (accelerate launch): in the total only
 
 
 INPUTS_HINT = "give image files, folders of images or quoted globs like 'photos/*.jpg'"
@@ -187,7 +188,7 @@ class _Tally:
 
     def __init__(self, files: Sequence[object], as_json: bool = False) -> None:
         bad = getattr(files, "bad", 0)  # input patterns that gave no file (Inputs), reported already
-        self.total, self.failed = len(files) + bad, bad
+        self.total, self.failed = len(files) + bad + getattr(files, "elsewhere", 0), bad
         self.shard = distributed.current()
         self.as_json = as_json
         for pattern, error in getattr(files, "errors", []):

@@ -121,19 +121,24 @@ def plan_inputs(
     size_of = size_of or image_size
     room = memory.available()
     kept = C.Inputs()
-    kept.bad, kept.errors = files.bad, list(files.errors)
-    main = distributed.current().is_main
-    for f in files:
+    kept.bad, kept.errors, kept.elsewhere = files.bad, list(files.errors), files.elsewhere
+    shard = distributed.current()
+    prefix = f"[process {shard.index}] " if shard.count > 1 else ""
+    for i, f in enumerate(files):
         try:
             check_input(task, f, size_of(f), resolution=resolution, windows=windows, room=room)
         except (ImageError, TeamworkError) as e:
-            if main:  # reported and counted once, not once per process
+            # Reported and counted once, by the process whose share the input would have been (the exit code sums
+            # the processes' counts), as a failure while running it would be.
+            if i % shard.count == shard.index:
                 msg = str(e) if str(f) in str(e) else f"{f}: {e}"
-                print(f"Error: {msg}", file=sys.stderr)
+                print(f"{prefix}Error: {msg}", file=sys.stderr)
                 if isinstance(e, TeamworkError) and e.hint:
-                    print(f"Hint: {e.hint}", file=sys.stderr)
+                    print(f"{prefix}Hint: {e.hint}", file=sys.stderr)
                 kept.bad += 1
                 kept.errors.append((str(f), msg))
+            else:
+                kept.elsewhere += 1
             continue
         kept.append(f)
     return kept

@@ -5,9 +5,10 @@ and a `can't allocate memory`).
 The estimate is linear: peak = base + canvas bytes x pixels + pass bytes x pixels per pass. `base` is the process
 with torch and the embedded model; canvas bytes are what the command keeps per output pixel (the photo, every map,
 the fit's and the writers' buffers); pass bytes are the network's activations per pixel of one forward, which
-windows bound (a pass covers at most a window batch, not the photo). The constants are measured peaks of each
-command on the embedded model with defaults (`benchmarks/memory_plan.py` prints them beside the measurements),
-rounded up; a hub backbone needs more, which the estimate does not know (its weights are the user's choice).
+windows bound (a pass covers at most a window batch, not the photo). The constants are fitted to measured peaks of
+each command on the embedded model with defaults (`benchmarks/memory_plan.py` prints the fit beside the
+measurements); a hub backbone needs more, which the estimate does not know (its weights are the user's choice).
+Full frames (up to 1 MP) pay attention's quadratic cost, which the linear pass term covers from its fit at 1 MP.
 """
 
 from __future__ import annotations
@@ -21,18 +22,17 @@ from teamwork_cli.core.errors import TeamworkError
 
 MB = 1024 * 1024
 
-# (base, canvas bytes per pixel, pass bytes per pixel), from benchmarks/memory_plan.py (see the module docstring).
+# (base, canvas bytes per pixel, pass bytes per pixel): the fit of benchmarks/memory_plan.py to measured peaks
+# (512, 1024 and 2048 px), rounded up about 5%, so the plan is a close estimate, not a worst case: it refuses what
+# cannot fit, and a job near the limit can still run out (which is reported as out of memory, as without a plan).
 COSTS: dict[str, tuple[int, int, int]] = {
-    "svbrdf": (900 * MB, 220, 1600),
-    "intrinsics": (900 * MB, 160, 1600),
-    "shade": (900 * MB, 160, 1600),
-    "inpaint": (900 * MB, 200, 2400),
-    "synthesize": (900 * MB, 160, 2400),
-    "render": (300 * MB, 200, 0),
+    "svbrdf": (420 * MB, 225, 2100),
+    "intrinsics": (450 * MB, 280, 3200),
+    "shade": (570 * MB, 275, 2600),
+    "inpaint": (420 * MB, 150, 1000),
+    "synthesize": (560 * MB, 150, 1800),
+    "render": (310 * MB, 250, 0),
 }
-# Address space is reserved beyond what is resident (allocator arenas, thread stacks, mapped libraries): a limit
-# on it (`ulimit -v`) is compared with the estimate grown by this much.
-ADDRESS_SPACE_MARGIN = 1.25
 
 
 MAX_PIXELS = 200_000_000  # a 200-megapixel image: far above any photo, far below what a header can claim
@@ -152,7 +152,7 @@ def available() -> Available | None:
         found.append(Available(free + rss, "the machine's available memory"))
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY:
-        room = (soft - _own_status("VmSize")) / ADDRESS_SPACE_MARGIN
+        room = soft - _own_status("VmSize")
         found.append(Available(int(room) + rss, f"the address-space limit (ulimit -v) of {gib(soft)}"))
     group = _cgroup_headroom()
     if group is not None:

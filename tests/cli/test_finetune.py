@@ -396,11 +396,11 @@ def test_resume_with_another_rank_is_bad_usage_before_any_work(tmp_path, dataset
 def test_a_failed_state_write_leaves_no_temporary(tmp_path, monkeypatch):
     from teamwork_cli.training import loop
 
-    def full_disk(obj, f):
-        Path(f).write_bytes(b"partial")
+    def full_disk(path, data):
+        Path(path).write_bytes(bytes(data[:7]))
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(loop.torch, "save", full_disk)
+    monkeypatch.setattr(loop, "_write_file", full_disk)
     target = tmp_path / "a.safetensors.state.pt"
     target.write_bytes(b"the previous state")
     with pytest.raises(OSError, match="No space left"):
