@@ -24,6 +24,7 @@ from teamwork_cli.core.conventions import srgb_to_linear
 from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.graphics.holefill import HOLE_FILLS, blank
+from teamwork_cli.graphics.periodic import seamless_maps
 from teamwork_cli.materials.read import float_normals_encoded, read_image
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.pipelines.tiling import WindowOptions
@@ -185,7 +186,9 @@ def inpaint(
         **guide,
     )
     keep = keep or {}
-    return {
+    result = {
         c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), keep[c] if c in keep else stored_value(c, maps[c]))
         for c in channels
     }
+    # exactly periodic within the refilled edge band (the pixels beyond it are returned as they are)
+    return seamless_maps(result, plan.band(mask.shape[-2])) if plan.tile else result

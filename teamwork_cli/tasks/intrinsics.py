@@ -15,6 +15,7 @@ from torch import Tensor
 
 from teamwork_cli.core.conventions import diffuse_specular_to_basecolor, inverse_shading, shading_from_inverse
 from teamwork_cli.core.encoding import MAX_SHADING, decode
+from teamwork_cli.graphics.periodic import seamless_maps
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.pipelines.tiling import WindowOptions
 from teamwork_cli.tasks import ensemble as ensemble_
@@ -81,6 +82,9 @@ def estimate(
     inputs, seeds = ensemble_.repeat({"image.in": photo}, seed, ensemble)
     out = pipe(inputs, outputs=run, steps=steps, seed=seeds, resolution=resolution, callback=callback, windows=windows)
     got = ensemble_.mean({n.split(".")[0]: decode(n.split(".")[0], x) for n, x in out.items()}, ensemble)
+    if windows is not None and windows.tileable:  # exactly periodic in the edge band, all maps alike (the
+        # derived ones below follow pixel by pixel)
+        got = seamless_maps(got, pipe.plan(*photo.shape[-2:], resolution, windows).band(photo.shape[-2]))
     if "diffuseshading" not in got and "inverseshading" in got:
         got["diffuseshading"] = shading_from_inverse(got["inverseshading"], max_shading=MAX_SHADING)
     if "inverseshading" not in got and "diffuseshading" in got:

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from teamwork_cli.core.encoding import decode
 from teamwork_cli.graphics.buffers import DERIVED, OPTIONAL, REQUIRED, albedo_from_basecolor, neutral, with_deferred
+from teamwork_cli.graphics.periodic import seamless_maps
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.pipelines.tiling import WindowOptions
 
@@ -86,4 +87,7 @@ def shade(
         callback=callback,
         windows=windows,
     )
-    return decode("image", out["image.out"])
+    image = decode("image", out["image.out"])
+    if windows is not None and windows.tileable:  # exactly periodic in the edge band
+        image = seamless_maps({"image": image}, pipe.plan(h, w, resolution, windows).band(h))["image"]
+    return image

@@ -11,6 +11,7 @@ from teamwork_cli.core.conventions import diffuse_specular_to_basecolor
 from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.graphics import flashfit
 from teamwork_cli.graphics import render as R
+from teamwork_cli.graphics.periodic import seamless_maps
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.pipelines.tiling import WindowOptions, edge_weight, make_periodic
 from teamwork_cli.tasks import ensemble as ensemble_
@@ -56,7 +57,8 @@ def estimate(
     fit: one of FITS: "diffuse" solves the diffuse map per pixel from the photo given the other maps; "levels" fits
     the maps' global levels to the photo first (`flashfit`); "none" keeps the network's maps.
     windows: process in windows (`TeamPipeline`); with windows.tileable the maps wrap around, and the photo the
-    fit sees is made to wrap the same way (`pipelines.tiling.make_periodic`), so the fitted maps wrap too.
+    fit sees is made to wrap the same way (`pipelines.tiling.make_periodic`), and the final maps are made exactly
+    periodic within that band (`graphics.periodic.seamless_maps`).
     stage: called with the name of each stage as it starts ("network", "photo fit", "glTF conversion").
     """
     report = stage or (lambda name: None)
@@ -99,6 +101,8 @@ def estimate(
             keep = edge_weight(h, w, plan.band(h)).to(solved["diffuse"])
             solved["diffuse"] = solved["diffuse"] * keep + maps["diffuse"] * (1 - keep)
         maps = solved
+    if plan.tile:  # the fit's flash geometry does not wrap: the maps made exactly periodic in the edge band
+        maps = seamless_maps(maps, plan.band(h))
     report("glTF conversion")
     base, metal = _basecolor(maps["diffuse"], maps["specular"])
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)

@@ -17,6 +17,7 @@ from teamwork_cli.core.conventions import diffuse_specular_to_basecolor
 from teamwork_cli.core.encoding import decode
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.graphics import render as R
+from teamwork_cli.graphics.periodic import seamless_maps
 from teamwork_cli.models.loading import EMBEDDED_BASE_NAMES
 from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 from teamwork_cli.pipelines.tiling import WindowOptions
@@ -59,6 +60,8 @@ def synthesize(
 
         out = pipe({}, steps=steps, seed=seed + i, size=size, num_images=1, callback=step, windows=windows)
         maps = {c: decode(c, out[f"{c}.out"]).float() for c in channels}
+        if windows is not None and windows.tileable:  # exactly periodic in the edge band, all maps alike
+            maps = seamless_maps(maps, pipe.plan(*size, None, windows).band(size[0]))
         if {"diffuse", "specular"} <= maps.keys():
             base, metal = diffuse_specular_to_basecolor(maps["diffuse"], maps["specular"], axis=1)
             maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)

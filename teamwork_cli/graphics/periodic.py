@@ -1,0 +1,100 @@
+"""Exactly periodic images: the periodic-plus-smooth decomposition (Moisan, "Periodic plus smooth image
+decomposition", J. Math. Imaging Vis. 39, 2011).
+
+Any image u splits uniquely as u = p + s, with p periodic (it wraps around without a jump) and s smooth, of zero
+mean. The jumps of u across its wrap-around edges are the boundary image v (section 2, eq. 8: at an edge pixel,
+the pixel across the wrap minus the pixel itself, summed over the two axes); s solves the periodic Poisson
+equation  Delta_per s = v,  which the 2-D DFT diagonalises (eq. 12):
+
+    s^(q, r) = v^(q, r) / (2 cos(2 pi q / H) + 2 cos(2 pi r / W) - 4),   s^(0, 0) = 0,
+
+so p = u - s costs two FFTs. p is the periodic image whose Laplacian equals u's own inside the frame (with the
+free boundary condition at the edges): the wrap-around pairs of p take over the statistics of u's interior
+steps instead of a jump. s is largest at the edges and decays into the frame; `seamless` subtracts it only within
+a band of the edges, so the interior stays exactly as it was.
+
+Arrays are torch [..., H, W] (any leading dims: each [H, W] plane separately); `seamless_maps` applies it to the
+channel values of a material or intrinsic team, jointly (same band) and in each map's file encoding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from teamwork_cli.core.encoding import decode, encode
+
+
+def boundary_image(u: Tensor) -> Tensor:
+    """Moisan's v (eq. 8): at each edge pixel, the pixel across the wrap-around seam minus the pixel itself
+    (both axes add up at the corners); zero inside."""
+    v = torch.zeros_like(u)
+    rows = u[..., -1, :] - u[..., 0, :]
+    cols = u[..., :, -1] - u[..., :, 0]
+    v[..., 0, :] += rows
+    v[..., -1, :] -= rows
+    v[..., :, 0] += cols
+    v[..., :, -1] -= cols
+    return v
+
+
+def smooth_component(u: Tensor) -> Tensor:
+    """s of u = p + s (eq. 12), same shape and dtype as u; computed in float64 (the FFT of a large image in
+    float32 loses the small jumps of a nearly periodic one)."""
+    h, w = u.shape[-2:]
+    v = boundary_image(u.double())
+    q = torch.arange(h, dtype=torch.float64, device=u.device)
+    r = torch.arange(w, dtype=torch.float64, device=u.device)
+    denom = 2 * torch.cos(2 * math.pi * q / h)[:, None] + 2 * torch.cos(2 * math.pi * r / w)[None, :] - 4
+    denom[0, 0] = 1.0  # the mean of s: 0 (v sums to zero, so v^(0, 0) = 0 too)
+    s_hat = torch.fft.fft2(v) / denom
+    s_hat[..., 0, 0] = 0
+    return torch.fft.ifft2(s_hat).real.to(u.dtype)
+
+
+def periodic_component(u: Tensor) -> Tensor:
+    """p = u - s: u made exactly periodic, its mean kept."""
+    return u - smooth_component(u)
+
+
+def edge_taper(h: int, w: int, band: int, *, device: torch.device | None = None) -> Tensor:
+    """[H, W] weight of s in `seamless`: 1 on the edge pixels, falling smoothly (raised cosine, so the taper adds
+    no kink of its own) to 0 at `band` pixels in and beyond; the max over the two axes."""
+
+    def ramp(n: int) -> Tensor:
+        b = max(1, min(band, n // 2))
+        d = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float64)
+        t = (d / b).clamp(max=1.0)
+        return 0.5 + 0.5 * torch.cos(math.pi * t)
+
+    return torch.maximum(ramp(h)[:, None], ramp(w)[None, :]).to(device)
+
+
+def seamless(u: Tensor, band: int | None = None) -> Tensor:
+    """u [..., H, W] with its wrap-around seams removed: p = u - s on the edge pixels, so opposite edges meet as
+    neighbouring interior pixels do; with `band`, s is faded out over that many pixels from each edge
+    (`edge_taper`) and the rest of u is returned unchanged; None: the whole periodic component p."""
+    s = smooth_component(u)
+    if band is not None:
+        s = s * edge_taper(*u.shape[-2:], band, device=u.device).to(s.dtype)
+    return u - s
+
+
+def seamless_maps(maps: dict[str, Tensor], band: int | None = None) -> dict[str, Tensor]:
+    """`seamless` on each map of a team (channel values, [N, C, H, W]; keys are channel names), in its [0, 1]
+    file encoding (docs/conventions.md section 1: the pixels that are written and tiled), with the same band for
+    all so the maps stay aligned; decoding clips to the encoding's range and renormalises vectors (normals).
+    With a band, pixels beyond it are returned exactly as given."""
+    out = {}
+    for c, x in maps.items():
+        fixed = decode(c, seamless(encode(c, x.float()), band)).to(x.dtype)
+        if band is not None:  # beyond the band the values are returned as given (encoding would clip a float map)
+            inside = edge_taper(*x.shape[-2:], band, device=x.device) > 0
+            fixed = torch.where(inside, fixed, x)
+        out[c] = fixed
+    return out
+
+
+__all__ = ["boundary_image", "edge_taper", "periodic_component", "seamless", "seamless_maps", "smooth_component"]
