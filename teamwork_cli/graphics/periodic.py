@@ -27,6 +27,18 @@ from torch import Tensor
 from teamwork_cli.core.encoding import decode, encode
 
 
+def seam_score(x: Tensor) -> float:
+    """How visible the wrap-around seams of x [..., H, W] are: mean |last - first| row (column) over the mean
+    |difference| of neighbouring rows (columns) inside, the larger over the two axes; 1.0: the seam reads like
+    the interior, above: a seam. nan for a flat image."""
+    out = []
+    for dim in (-2, -1):
+        inside = x.double().diff(dim=dim).abs().mean().item()
+        across = (x.select(dim, -1) - x.select(dim, 0)).double().abs().mean().item()
+        out.append(across / inside if inside > 0 else math.nan)
+    return max(out)
+
+
 def boundary_image(u: Tensor) -> Tensor:
     """Moisan's v (eq. 8): at each edge pixel, the pixel across the wrap-around seam minus the pixel itself
     (both axes add up at the corners); zero inside."""
@@ -97,4 +109,12 @@ def seamless_maps(maps: dict[str, Tensor], band: int | None = None) -> dict[str,
     return out
 
 
-__all__ = ["boundary_image", "edge_taper", "periodic_component", "seamless", "seamless_maps", "smooth_component"]
+__all__ = [
+    "boundary_image",
+    "edge_taper",
+    "periodic_component",
+    "seam_score",
+    "seamless",
+    "seamless_maps",
+    "smooth_component",
+]

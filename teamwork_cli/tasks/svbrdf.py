@@ -103,6 +103,7 @@ def estimate(
         maps = solved
     if plan.tile:  # the fit's flash geometry does not wrap: the maps made exactly periodic in the edge band
         maps = seamless_maps(maps, plan.band(h))
+        terms = R.flash_terms(maps["roughness"].float(), maps["normals"].float(), fov_deg=fov_deg)  # render these
     report("glTF conversion")
     base, metal = _basecolor(maps["diffuse"], maps["specular"])
     maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)

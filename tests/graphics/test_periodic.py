@@ -12,20 +12,11 @@ from teamwork_cli.graphics.periodic import (
     boundary_image,
     edge_taper,
     periodic_component,
+    seam_score,
     seamless,
     seamless_maps,
     smooth_component,
 )
-
-
-def seam_score(x: torch.Tensor) -> float:
-    """Mean |last - first| line over mean |neighbour difference| inside, max over the two axes."""
-    out = []
-    for dim in (-2, -1):
-        inside = x.diff(dim=dim).abs().mean()
-        across = (x.select(dim, -1) - x.select(dim, 0)).abs().mean()
-        out.append((across / inside).item())
-    return max(out)
 
 
 def textured(n: int = 2, c: int = 3, h: int = 96, w: int = 80, seed: int = 0) -> torch.Tensor:
@@ -133,3 +124,9 @@ def test_seamless_maps_treats_a_team_jointly_in_its_encodings():
     # values a float file holds beyond the encoding's range survive outside the band
     hdr = {"roughness": torch.full((1, 1, 32, 32), 1.5)}
     assert torch.equal(seamless_maps(hdr, 4)["roughness"][..., 4:-4, 4:-4], hdr["roughness"][..., 4:-4, 4:-4])
+
+
+def test_seam_score_reads_a_seam_and_a_flat_image():
+    u = textured(1, 1, 32, 32)
+    assert seam_score(u) > 3 and seam_score(torch.roll(u, (16, 16), (-2, -1))) < 1.5  # rolled: the wrap is inside
+    assert math.isnan(seam_score(torch.ones(8, 8)))

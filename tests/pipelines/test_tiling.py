@@ -108,6 +108,7 @@ def test_tileable_svbrdf_maps_wrap_on_the_shipped_model():
     from pathlib import Path
 
     from teamwork_cli import TeamPipeline, encode, read_map
+    from teamwork_cli.graphics.periodic import seam_score
     from teamwork_cli.tasks import svbrdf
 
     pipe = TeamPipeline.load("svbrdf", device="cpu", dtype="fp32")
@@ -117,6 +118,8 @@ def test_tileable_svbrdf_maps_wrap_on_the_shipped_model():
     tiled = svbrdf.estimate(pipe, photo, fit="none", windows=WindowOptions(window=64, tileable=True))
     for m in ("diffuse", "specular", "roughness"):
         assert _seam(plain[m]) > 2.5 and _seam(tiled[m]) < 0.6 * _seam(plain[m]), m
+    for m in svbrdf.MAPS:  # in the written encoding, no rougher across the wrap than inside
+        assert seam_score(encode(m, tiled[m])) <= 1.1, m
 
 
 def test_windows_refuse_known_regions(pipe32, photos, team_inputs):

@@ -24,3 +24,27 @@ def test_masks_as_paint_programs_save_them(tmp_path):
     red[:, :3, 0] = 255
     Image.fromarray(red).save(tmp_path / "red.png")
     assert read_mask(tmp_path / "red.png").sum() == 24
+
+
+def test_tileable_inpainting_wraps_and_keeps_the_pixels_beyond_the_edge_band(tiny_base, adapters):
+    import torch
+
+    from teamwork_cli.core.encoding import decode, encode
+    from teamwork_cli.graphics.periodic import seam_score
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+    from teamwork_cli.pipelines.tiling import WindowOptions
+    from teamwork_cli.tasks.inpaint import inpaint
+
+    pipe = TeamPipeline.load(adapters["inpaint"], base=str(tiny_base), device="cpu", dtype="fp32")
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 48), indexing="ij")
+    image = (0.2 + 0.6 * xx * yy).expand(1, 3, 48, 48).contiguous()
+    mask = torch.zeros(1, 1, 48, 48)
+    mask[..., 20:28, 20:28] = 1
+    opts = WindowOptions(window=32, tileable=True)
+    out = inpaint(pipe, {"image": image}, mask, steps=2, keep_context=False, windows=opts)["image"]
+    assert seam_score(image) > 3 and seam_score(encode("image", out)) <= 1.1
+    band = pipe.plan(48, 48, None, opts).band(48)
+    keep = (mask[0, 0] == 0).clone()
+    keep[:band], keep[-band:], keep[:, :band], keep[:, -band:] = False, False, False, False
+    stored = decode("image", image)  # inpaint returns values; `image` is its sRGB encoding
+    torch.testing.assert_close(out[..., keep], stored[..., keep])  # the kept pixels as they were

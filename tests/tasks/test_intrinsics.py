@@ -23,3 +23,20 @@ def test_intrinsics_ensemble_is_the_mean_of_its_samples(tiny_base, adapters):
     assert torch.allclose(both["normals"].norm(dim=1), torch.ones(1), atol=1e-4)
     with pytest.raises(ValueError, match="ensemble"):
         intrinsics.estimate(pipe, photo, ["albedo"], ensemble=0)
+
+
+def test_tileable_intrinsics_wrap(tiny_base, adapters):
+    import torch
+
+    from teamwork_cli.core.encoding import encode
+    from teamwork_cli.graphics.periodic import seam_score
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+    from teamwork_cli.pipelines.tiling import WindowOptions
+    from teamwork_cli.tasks import intrinsics
+
+    pipe = TeamPipeline.load(adapters["intrinsics"], base=str(tiny_base), device="cpu", dtype="fp32")
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 48), indexing="ij")
+    photo = (0.2 + 0.6 * xx * yy).expand(1, 3, 48, 48)  # a ramp: a strong seam at both wraps
+    maps = intrinsics.estimate(pipe, photo, windows=WindowOptions(window=32, tileable=True))
+    for c, x in maps.items():
+        assert seam_score(encode(c, x)) <= 1.1, c

@@ -81,3 +81,22 @@ def test_check_team_refuses_other_adapters(tiny_base, adapters):
     assert "image.in (and optionally halfway.in) to diffuse.out, specular.out, roughness.out, normals.out" in str(
         err.value
     )
+
+
+def test_tileable_maps_wrap_and_only_their_edge_band_is_made_periodic(pipe, monkeypatch):
+    from teamwork_cli.graphics.periodic import seam_score
+    from teamwork_cli.pipelines.tiling import WindowOptions
+
+    photo = encode("image", torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(5)) * 0.6 + 0.2)
+    opts = WindowOptions(window=32, tileable=True)
+    maps = svbrdf.estimate(pipe, photo, fit="levels", windows=opts)
+    for c in (*svbrdf.MAPS, "basecolor", "metallic"):
+        assert seam_score(encode(c, maps[c])) <= 1.1, c  # the written encoding wraps, every map of the team
+    torch.testing.assert_close(maps["normals"].norm(dim=1), torch.ones(1, 48, 48))
+    expected = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"]).clamp(0, 1)
+    torch.testing.assert_close(maps["render"], expected)  # the render shows the final maps
+    monkeypatch.setattr(svbrdf, "seamless_maps", lambda m, band: m)
+    raw = svbrdf.estimate(pipe, photo, fit="levels", windows=opts)
+    band = pipe.plan(48, 48, None, opts).band(48)
+    for c in svbrdf.MAPS:  # beyond one band from the edges the maps are the windows' own
+        torch.testing.assert_close(maps[c][..., band:-band, band:-band], raw[c][..., band:-band, band:-band])

@@ -27,6 +27,16 @@ def test_materials_have_every_channel_and_the_gltf_pair(pipe):
     assert not torch.equal(mats[0]["diffuse"], mats[1]["diffuse"])
 
 
+def test_tileable_materials_wrap(pipe):
+    from teamwork_cli.core.encoding import encode
+    from teamwork_cli.graphics.periodic import seam_score
+    from teamwork_cli.pipelines.tiling import WindowOptions
+
+    (mat,) = S.synthesize(pipe, 1, (48, 40), steps=2, seed=2, windows=WindowOptions(window=32, tileable=True))
+    for c, x in mat.items():
+        assert x.shape[-2:] == (48, 40) and seam_score(encode(c, x)) <= 1.1, c
+
+
 def test_material_i_comes_from_seed_plus_i_alone(pipe):
     two = S.synthesize(pipe, 2, (16, 16), steps=2, seed=7)
     one = S.synthesize(pipe, 1, (16, 16), steps=2, seed=8)
