@@ -112,7 +112,7 @@ def joint_attention_paths(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if re.fullmatch(pattern, name)]
 
 
-def _check_paths(model: nn.Module, paths: Sequence[str]) -> dict[str, nn.Module]:
+def check_joint_paths(model: nn.Module, paths: Sequence[str]) -> dict[str, nn.Module]:
     pattern, _ = family_of(model)
     modules = dict(model.named_modules())
     out = {}
@@ -149,7 +149,7 @@ def enable_joint_attention(
     from teamwork_cli.models.joint_processors import make_processor
 
     _, kind = family_of(model)
-    modules = _check_paths(model, joint_attention_paths(model) if paths is None else paths)
+    modules = check_joint_paths(model, joint_attention_paths(model) if paths is None else paths)
     layers = adapter_layers(model)
     if layers:
         state = next(iter(layers.values())).state
@@ -190,6 +190,7 @@ __all__ = [
     "FAMILIES",
     "allow_tensor",
     "block_mask",
+    "check_joint_paths",
     "disable_joint_attention",
     "enable_joint_attention",
     "joint_attention_layers",
