@@ -2,7 +2,9 @@
 
 Tensors: `P.adapter.down` [T, in, rank], `P.adapter.up` [T, rank, out], optional `P.adapter.bias` [T, out]
 for every adapted layer at module path P of the denoiser; teammate order is `teamwork.teammates`.
-A bare `P.adapter` tensor (a marker some newer files carry) is recognised and ignored.
+A bare scalar `P.adapter` tensor marks module P as attending jointly across teammates (the reference's `*_PLUSATTN`
+profiles); such a file, or one whose profile is a `*_PLUSATTN` one, loads with joint attention on
+(models/joint_attention.py), `teamwork.attn_allow` and `teamwork.teammate_image_ids` honoured.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from teamwork_cli.adapters.config import FORMAT_VERSION, IMPLEMENTATION, TeamworkConfig
+from teamwork_cli.adapters.config import (
+    FORMAT_VERSION,
+    IMPLEMENTATION,
+    JOINT_SUFFIX,
+    TeamworkConfig,
+    default_image_ids,
+    parse_attn_allow,
+)
 from teamwork_cli.adapters.layer import TeamworkLayer
 from teamwork_cli.adapters.model import adapter_layers, adapter_state_dict, install_layers, make_layer
 from teamwork_cli.core.channels import TEAMMATE_RE
@@ -49,6 +58,22 @@ class AdapterInfo:
     metadata: dict[str, str] = field(repr=False)
     ignored_keys: list[str] = field(default_factory=list, repr=False)
     config: TeamworkConfig | None = field(default=None, repr=False)  # the metadata, parsed
+    joint_attention: list[str] = field(default_factory=list)  # modules marked by a scalar `P.adapter`, file order
+    attn_allow: str | None = None  # teamwork.attn_allow as stored
+    teammate_image_ids: list[int] | None = None  # teamwork.teammate_image_ids as stored
+
+    @property
+    def joint(self) -> bool:
+        """Joint attention across teammates: markers in the file or a *_PLUSATTN profile."""
+        return bool(self.joint_attention) or self.profile.endswith(JOINT_SUFFIX)
+
+    def joint_image_ids(self) -> list[int]:
+        """The RoPE image-id offsets joint attention uses: the file's, else the reference's default for the
+        joint-attention profile (markers under a plain profile count as that profile's *_PLUSATTN)."""
+        if self.teammate_image_ids is not None:
+            return list(self.teammate_image_ids)
+        profile = self.profile if self.profile.endswith(JOINT_SUFFIX) else self.profile + JOINT_SUFFIX
+        return default_image_ids(profile, len(self.teammates))
 
 
 def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
@@ -69,8 +94,12 @@ def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
     teammates, rank = config.teammates, config.rank
     layers: dict[str, dict[str, tuple[int, ...]]] = {}
     ignored: list[str] = []
+    joint: list[str] = []
     for key, shape in shapes.items():
         m = _KEY_RE.match(key)
+        if m is not None and m["param"] is None and shape == ():
+            joint.append(m["layer"])
+            continue
         if m is None or m["param"] is None:
             ignored.append(key)
             continue
@@ -106,12 +135,15 @@ def read_adapter_info(path: str | os.PathLike[str]) -> AdapterInfo:
         architecture=config.architecture,
         resolution=config.resolution,
         num_layers=len(layers),
-        num_params=sum(_numel(shapes[k]) for k in shapes if k not in ignored),
+        num_params=sum(_numel(shapes[k]) for k in shapes if k not in ignored and shapes[k] != ()),
         layers=list(layers),
         shapes=shapes,
         metadata=meta,
         ignored_keys=ignored,
         config=config,
+        joint_attention=joint,
+        attn_allow=config.attn_allow,
+        teammate_image_ids=config.teammate_image_ids,
     )
 
 
@@ -181,12 +213,38 @@ def load_adapter(
         layers[name] = layer
     if not layers:
         raise ValueError(f"{info.path}: none of its {info.num_layers} layers exist in {type(model).__name__}")
+    joint_paths = _joint_paths(model, info)
     with safe_open(info.path, framework="pt") as f, torch.no_grad():
         for name, layer in layers.items():
             for param, tensor in layer.adapter.named_parameters(recurse=False):
                 tensor.copy_(f.get_tensor(f"{name}.adapter.{param}"))
     install_layers(model, layers)
+    if joint_paths is not None:
+        from teamwork_cli.models.joint_attention import enable_joint_attention
+
+        allow = None if info.attn_allow is None else parse_attn_allow(info.attn_allow, t)
+        enable_joint_attention(model, paths=joint_paths, attn_allow=allow, image_ids=info.joint_image_ids())
     return state, info
+
+
+def _joint_paths(model: nn.Module, info: AdapterInfo) -> list[str] | None:
+    """The modules to couple (None: no joint attention), checked against the model before anything changes: the
+    file's markers, else the backbone's default joint-attention modules for a *_PLUSATTN profile."""
+    if not info.joint:
+        return None
+    from teamwork_cli.models.joint_attention import check_joint_paths, joint_attention_paths
+
+    try:
+        paths = info.joint_attention or joint_attention_paths(model)
+        check_joint_paths(model, paths)
+    except ValueError as e:
+        why = (
+            f"{len(info.joint_attention)} joint-attention markers"
+            if info.joint_attention
+            else f"profile {info.profile}"
+        )
+        raise ValueError(f"{info.path}: its {why} ask for joint attention: {e}") from None
+    return paths
 
 
 def init_adapter(
@@ -204,7 +262,7 @@ def init_adapter(
             f"pass {'--coordination' if info.communication else '--no-coordination'} to continue it"
         )
     current = adapter_state_dict(model)
-    stored = set(info.shapes) - set(info.ignored_keys)
+    stored = set(info.shapes) - set(info.ignored_keys) - {f"{p}.adapter" for p in info.joint_attention}
     if set(current) != stored:
         missing, extra = sorted(set(current) - stored), sorted(stored - set(current))
         raise ValueError(
@@ -235,6 +293,8 @@ def build_metadata(
     architecture: str,
     resolution: int | None = None,
     extra: Mapping[str, str] | None = None,
+    attn_allow: str | None = None,
+    teammate_image_ids: list[int] | None = None,
 ) -> dict[str, str]:
     """The string metadata of docs/conventions.md section 5 (see `TeamworkConfig.to_metadata`)."""
     res = None if resolution is None else f"{int(resolution)}x{int(resolution)}"
@@ -248,6 +308,8 @@ def build_metadata(
         architecture,
         title,
         res,
+        attn_allow=attn_allow,
+        teammate_image_ids=teammate_image_ids,
         extra=dict(extra or {}),
     ).to_metadata()
 
@@ -263,8 +325,13 @@ def save_adapter(
     architecture: str,
     resolution: int | None = None,
     extra: dict[str, str] | None = None,
+    attn_allow: str | None = None,
+    teammate_image_ids: list[int] | None = None,
 ) -> Path:
-    """Write the model's adapters in the published format, atomically (temp file + os.replace)."""
+    """Write the model's adapters in the published format, atomically (temp file + os.replace).
+
+    Modules attending jointly across teammates get their scalar `P.adapter` marker, and the profile its
+    `_PLUSATTN` suffix, as the reference writes them, so that its loader couples the same modules."""
     layers = adapter_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no Teamwork adapter layers to save")
@@ -282,6 +349,9 @@ def save_adapter(
             f"{sorted(ranks)} and communication {sorted(comms)}"
         )
     use_bias = any(layer.adapter.bias is not None for layer in layers.values())
+    joint = _joint_layers(model)
+    if joint and not profile.endswith(JOINT_SUFFIX):
+        profile += JOINT_SUFFIX
     meta = build_metadata(
         list(teammates),
         rank=ranks.pop(),
@@ -293,9 +363,18 @@ def save_adapter(
         architecture=architecture,
         resolution=resolution,
         extra=extra,
+        attn_allow=attn_allow,
+        teammate_image_ids=teammate_image_ids,
     )
     tensors = {k: v.contiguous().cpu() for k, v in adapter_state_dict(model).items()}
+    tensors.update({f"{p}.adapter": torch.zeros(()) for p in joint})
     return _write_atomic(tensors, meta, path)
+
+
+def _joint_layers(model: nn.Module) -> list[str]:
+    from teamwork_cli.models.joint_attention import joint_attention_layers
+
+    return joint_attention_layers(model)
 
 
 def _write_atomic(tensors: dict[str, torch.Tensor], meta: dict[str, str], path: str | os.PathLike[str]) -> Path:

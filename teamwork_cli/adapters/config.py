@@ -30,7 +30,52 @@ _KEYS = {
     "teamwork.profile": "profile",
     "teamwork.lora_communication": "communication",
     "teamwork.use_bias": "use_bias",
+    "teamwork.attn_allow": "attn_allow",
+    "teamwork.teammate_image_ids": "teammate_image_ids",
 }
+JOINT_SUFFIX = "_PLUSATTN"  # the reference's profiles with joint attention across teammates, e.g. SD3_PLUSATTN
+
+
+def parse_attn_allow(text: str, num_teammates: int) -> list[list[bool]]:
+    """`teamwork.attn_allow` ("100;011;011"): row i says which teammates teammate i may attend to (docs/conventions.md
+    section 5).  As the reference reads it: rows split on ';', spaces ignored, empty rows dropped, a square 0/1
+    matrix of side T whose diagonal is all 1 (a teammate always attends to itself)."""
+    rows = [r.replace(" ", "").strip() for r in text.split(";")]
+    rows = [r for r in rows if r]
+    if len(rows) != num_teammates:
+        raise ValueError(f"attn_allow {text!r} has {len(rows)} rows; the team has {num_teammates} teammates")
+    matrix = []
+    for i, row in enumerate(rows):
+        if len(row) != num_teammates or set(row) - {"0", "1"}:
+            raise ValueError(f"attn_allow row {i} {row!r} must be {num_teammates} characters '0' or '1'")
+        if row[i] != "1":
+            raise ValueError(f"attn_allow row {i} {row!r} must have '1' at position {i} (a teammate sees itself)")
+        matrix.append([c == "1" for c in row])
+    return matrix
+
+
+def format_attn_allow(matrix: list[list[bool]]) -> str:
+    return ";".join("".join("1" if v else "0" for v in row) for row in matrix)
+
+
+def parse_image_ids(text: str, num_teammates: int) -> list[int]:
+    """`teamwork.teammate_image_ids` ("0,10,20"): one integer per teammate, its RoPE image-id offset."""
+    try:
+        ids = [int(x) for x in text.split(",")] if text.strip() else []
+    except ValueError:
+        raise ValueError(f"teammate_image_ids {text!r} must be comma-separated integers") from None
+    if len(ids) != num_teammates:
+        raise ValueError(f"teammate_image_ids {text!r} has {len(ids)} entries; the team has {num_teammates}")
+    return ids
+
+
+def default_image_ids(profile: str, num_teammates: int) -> list[int]:
+    """The reference's defaults where a file has no teamwork.teammate_image_ids: all 0 without joint attention
+    (the offsets are unused), 0, 10, 20, ... for FLUX2_PLUSATTN (klein's reference-image ids), else 0, 1, 2, ..."""
+    if not profile.endswith(JOINT_SUFFIX):
+        return [0] * num_teammates
+    step = 10 if profile == "FLUX2" + JOINT_SUFFIX else 1
+    return [step * t for t in range(num_teammates)]
 
 
 def _parse_bool(value: str, key: str, where: str) -> bool:
@@ -57,7 +102,31 @@ class TeamworkConfig:
     version: str = FORMAT_VERSION
     implementation: str = IMPLEMENTATION
     spec_version: str = SPEC_VERSION
+    attn_allow: str | None = None  # "100;011;011": which teammates joint attention lets each one see (all: None)
+    teammate_image_ids: list[int] | None = None  # per-teammate RoPE image-id offsets, where recorded
     extra: dict[str, str] = field(default_factory=dict)  # every other key (teamwork.objective, ...)
+
+    def __post_init__(self) -> None:
+        if self.attn_allow is not None:
+            parse_attn_allow(self.attn_allow, len(self.teammates))
+        if self.teammate_image_ids is not None and len(self.teammate_image_ids) != len(self.teammates):
+            raise ValueError(
+                f"teammate_image_ids {self.teammate_image_ids} must have one entry per teammate ({len(self.teammates)})"
+            )
+
+    @property
+    def joint_attention(self) -> bool:
+        """The profile says the team also attends jointly (the reference's *_PLUSATTN profiles)."""
+        return self.profile.endswith(JOINT_SUFFIX)
+
+    def allow_matrix(self) -> list[list[bool]] | None:
+        return None if self.attn_allow is None else parse_attn_allow(self.attn_allow, len(self.teammates))
+
+    def image_ids(self) -> list[int]:
+        """The recorded offsets, else the reference's default for the profile."""
+        if self.teammate_image_ids is not None:
+            return list(self.teammate_image_ids)
+        return default_image_ids(self.profile, len(self.teammates))
 
     @property
     def inputs(self) -> list[str]:
@@ -86,6 +155,10 @@ class TeamworkConfig:
         }
         if self.resolution is not None:
             meta["modelspec.resolution"] = self.resolution
+        if self.attn_allow is not None:
+            meta["teamwork.attn_allow"] = self.attn_allow
+        if self.teammate_image_ids is not None:
+            meta["teamwork.teammate_image_ids"] = ",".join(str(i) for i in self.teammate_image_ids)
         for key, value in self.extra.items():
             if key in meta or key in _KEYS or key == "modelspec.type":
                 raise ValueError(f"extra metadata key {key!r} is reserved; set it through its own field")
@@ -121,6 +194,13 @@ class TeamworkConfig:
             raise ValueError(
                 f"{where}: metadata teamwork.lora_rank={meta.get('teamwork.lora_rank')!r} must be a positive integer"
             )
+        allow, ids = meta.get("teamwork.attn_allow"), meta.get("teamwork.teammate_image_ids")
+        try:
+            if allow is not None:
+                parse_attn_allow(allow, len(teammates))
+            image_ids = None if ids is None else parse_image_ids(ids, len(teammates))
+        except ValueError as e:
+            raise ValueError(f"{where}: metadata teamwork.{e}") from None
         return cls(
             teammates=teammates,
             rank=rank,
@@ -136,8 +216,19 @@ class TeamworkConfig:
             version=meta.get("teamwork.version", FORMAT_VERSION),
             implementation=meta.get("modelspec.implementation", IMPLEMENTATION),
             spec_version=meta.get("modelspec.sai_model_spec", SPEC_VERSION),
+            attn_allow=allow,
+            teammate_image_ids=image_ids,
             extra={k: v for k, v in meta.items() if k not in _KEYS and k != "modelspec.type"},
         )
 
 
-__all__ = ["FORMAT_VERSION", "IMPLEMENTATION", "TeamworkConfig"]
+__all__ = [
+    "FORMAT_VERSION",
+    "IMPLEMENTATION",
+    "JOINT_SUFFIX",
+    "TeamworkConfig",
+    "default_image_ids",
+    "format_attn_allow",
+    "parse_attn_allow",
+    "parse_image_ids",
+]

@@ -19,9 +19,9 @@ def info(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show an adapter's title, base model, teammates, rank, coordination, layers, parameters, and how it was
-    trained (objective: diffusion or one-step; steps, a one-step start, an inpainting hole fill and hole loss,
-    when the file says)."""
+    """Show an adapter's title, base model, teammates, rank, coordination, layers, joint attention (with its
+    attn_allow and teammate image ids), parameters, and how it was trained (objective: diffusion or one-step;
+    steps, a one-step start, an inpainting hole fill and hole loss, when the file says)."""
     from teamwork_cli.adapters.checkpoint import read_adapter_info
     from teamwork_cli.models.hub.resolve import resolve_adapter
 
@@ -46,6 +46,11 @@ def info(
         "architecture": a.architecture,
         "resolution": a.resolution,
         "adapted_layers": a.num_layers,
+        # joint attention across teammates: the file's `P.adapter` markers or a *_PLUSATTN profile
+        "joint_attention": a.joint,
+        "joint_attention_modules": len(a.joint_attention),
+        "attn_allow": a.attn_allow,  # which teammates each may attend to, e.g. 100;011;011 (not recorded: all)
+        "teammate_image_ids": a.teammate_image_ids,  # per-teammate RoPE image-id offsets, where recorded
         "parameters": a.num_params,
         # one-step: a deterministic estimator (finetune --one-step); diffusion: sampled (files without the key)
         "objective": a.metadata.get("teamwork.objective", "diffusion"),
@@ -68,7 +73,7 @@ def info(
         if v is None:
             v = "(not recorded)"
         elif isinstance(v, list):
-            v = ", ".join(v) or "(none)"
+            v = ", ".join(str(x) for x in v) or "(none)"
         elif isinstance(v, bool):
             v = "on" if v else "off"
         elif isinstance(v, int):

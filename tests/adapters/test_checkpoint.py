@@ -39,7 +39,7 @@ def published_tensors(t: int = 3, rank: int = 4) -> dict[str, torch.Tensor]:
         out[f"{name}.adapter.down"] = torch.randn(t, fan_in, rank, generator=g)
         out[f"{name}.adapter.up"] = torch.randn(t, rank, fan_out, generator=g)
         out[f"{name}.adapter.bias"] = torch.randn(t, fan_out, generator=g)
-    out["transformer_blocks.0.adapter"] = torch.zeros(())  # marker some files carry: ignored
+    out["transformer_blocks.0.norm1.adapter"] = torch.zeros(2)  # not a scalar: not a joint-attention marker
     return out
 
 
@@ -109,7 +109,7 @@ def test_published_layout_loads_exactly_its_layers(tmp_path: Path, tiny_sd3) -> 
     path = write(tmp_path / "pub.safetensors")
     info = read_adapter_info(path)  # header only, no model
     assert (info.teammates, info.rank, info.communication, info.use_bias) == (TEAM, 4, True, True)
-    assert sorted(info.layers) == sorted([Q, FF]) and info.ignored_keys == ["transformer_blocks.0.adapter"]
+    assert sorted(info.layers) == sorted([Q, FF]) and info.ignored_keys == ["transformer_blocks.0.norm1.adapter"]
     assert info.num_params == 3 * (16 * 4 + 4 * 16 + 16) + 3 * (16 * 4 + 4 * 64 + 64)
     model = tiny_sd3()
     _, info = load_adapter(model, path, dtype=torch.bfloat16)
@@ -244,3 +244,94 @@ def test_half_precision_copy_keeps_metadata_and_loads(tmp_path: Path, tiny_sd3) 
     p = adapter_state_dict(model)[f"{Q}.adapter.down"]
     assert p.dtype == torch.float32  # loaded into the model's dtype
     assert torch.allclose(p, published_tensors()[f"{Q}.adapter.down"], rtol=1e-3, atol=1e-3)
+
+
+def _joint_model_outputs(model):
+    """tiny_sd3's output for two images of three teammates each."""
+    g = torch.Generator().manual_seed(1)
+    inputs = {
+        "hidden_states": torch.randn(6, 4, 8, 8, generator=g),
+        "encoder_hidden_states": torch.randn(6, 5, 16, generator=g),
+        "pooled_projections": torch.randn(6, 8, generator=g),
+        "timestep": torch.full((6,), 500.0),
+    }
+    with torch.no_grad(), team_context(model, TeamBatch.from_active(torch.ones(2, 3, dtype=torch.bool))):
+        return model(**inputs).sample
+
+
+def test_joint_attention_markers_enable_joint_attention(tmp_path: Path, tiny_sd3) -> None:
+    from teamwork_cli.models.joint_attention import enable_joint_attention, joint_attention_layers
+
+    tensors = {**published_tensors(), "transformer_blocks.0.attn.adapter": torch.zeros(())}
+    path = write(tmp_path / "joint.safetensors", tensors, teamwork__attn_allow="100;011;011")
+    info = read_adapter_info(path)
+    assert (
+        info.joint_attention == ["transformer_blocks.0.attn"]
+        and info.joint
+        and info.ignored_keys[:1] != ["transformer_blocks.0.attn.adapter"]
+    )
+    assert info.attn_allow == "100;011;011" and info.joint_image_ids() == [0, 1, 2]  # SD3_PLUSATTN's default
+    model = tiny_sd3()
+    load_adapter(model, path)
+    assert joint_attention_layers(model) == ["transformer_blocks.0.attn"]
+    processor = model.transformer_blocks[0].attn.processor
+    assert processor.allow.tolist() == [[True, False, False], [False, True, True], [False, True, True]]
+    by_hand = tiny_sd3()
+    load_adapter(by_hand, write(tmp_path / "plain.safetensors"))
+    plain = _joint_model_outputs(by_hand)
+    enable_joint_attention(by_hand, attn_allow=processor.allow)
+    torch.testing.assert_close(_joint_model_outputs(model), _joint_model_outputs(by_hand), rtol=0, atol=0)
+    assert (_joint_model_outputs(model) - plain).abs().max() > 1e-6  # not silently plain
+
+
+def test_a_plusattn_profile_without_markers_couples_the_default_modules(tmp_path: Path, tiny_sd3) -> None:
+    from teamwork_cli.models.joint_attention import joint_attention_layers
+
+    path = write(tmp_path / "p.safetensors", teamwork__profile="SD3_PLUSATTN")
+    model = tiny_sd3()
+    load_adapter(model, path)
+    assert joint_attention_layers(model) == ["transformer_blocks.0.attn"]
+
+
+def test_markers_the_model_cannot_couple_are_refused_before_it_changes(tmp_path: Path, tiny_sd3) -> None:
+    tensors = {**published_tensors(), "transformer_blocks.0.adapter": torch.zeros(())}
+    path = write(tmp_path / "bad.safetensors", tensors)
+    model = tiny_sd3()
+    with pytest.raises(
+        ValueError,
+        match=r"its 1 joint-attention markers ask for joint attention: joint attention at "
+        r"transformer_blocks\.0 \(JointTransformerBlock\) is not supported",
+    ):
+        load_adapter(model, path)
+    assert adapter_layers(model) == {}
+
+
+def test_save_writes_markers_and_the_plusattn_profile(tmp_path: Path, tiny_sd3) -> None:
+    from teamwork_cli.models.joint_attention import enable_joint_attention, joint_attention_layers
+
+    model = tiny_sd3()
+    inject_adapter(model, None, 3, 4)
+    with torch.no_grad():
+        for p in adapter_state_dict(model).values():
+            p.normal_()
+    enable_joint_attention(model, attn_allow=[[1, 0, 0], [0, 1, 1], [0, 1, 1]])
+    path = save_adapter(
+        model,
+        tmp_path / "j.safetensors",
+        TEAM,
+        base_model="sd3",
+        title="t",
+        profile="SD3",
+        architecture="sd3",
+        attn_allow="100;011;011",
+        teammate_image_ids=[0, 1, 2],
+    )
+    with safe_open(str(path), framework="pt") as f:
+        meta, marker = f.metadata(), f.get_tensor("transformer_blocks.0.attn.adapter")
+    assert marker.shape == () and marker.item() == 0.0  # the reference's nn.Parameter(tensor(0.0))
+    assert meta["teamwork.profile"] == "SD3_PLUSATTN" and meta["teamwork.attn_allow"] == "100;011;011"
+    assert meta["teamwork.teammate_image_ids"] == "0,1,2"
+    loaded = tiny_sd3()
+    load_adapter(loaded, path)
+    assert joint_attention_layers(loaded) == ["transformer_blocks.0.attn"]
+    torch.testing.assert_close(_joint_model_outputs(loaded), _joint_model_outputs(model), rtol=0, atol=0)

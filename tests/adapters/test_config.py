@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from teamwork_cli.adapters.config import FORMAT_VERSION, IMPLEMENTATION, TeamworkConfig
+from teamwork_cli.adapters.config import (
+    FORMAT_VERSION,
+    IMPLEMENTATION,
+    TeamworkConfig,
+    default_image_ids,
+    format_attn_allow,
+    parse_attn_allow,
+)
 
 TEAM = ["image.in", "diffuse.out", "normals.out"]
 META = {
@@ -100,3 +107,56 @@ def test_loose_channel_spellings_are_read():
     """Reading accepts what other tools wrote (e.g. upper case); writing checks stricter names elsewhere."""
     config = TeamworkConfig.from_metadata({**META, "teamwork.teammates": " Image.in , diffuse_map.out "})
     assert config.teammates == ["Image.in", "diffuse_map.out"]
+
+
+def test_attn_allow_and_image_ids_round_trip():
+    meta = {**META, "teamwork.attn_allow": "100;011;011", "teamwork.teammate_image_ids": "0,10,20"}
+    config = TeamworkConfig.from_metadata(meta)
+    assert config.attn_allow == "100;011;011" and config.teammate_image_ids == [0, 10, 20]
+    assert config.allow_matrix() == [[True, False, False], [False, True, True], [False, True, True]]
+    assert config.extra == {"teamwork.objective": "one-step", "note": "from another tool"}  # not extra keys
+    assert config.to_metadata() == meta
+    plain = TeamworkConfig.from_metadata(META)
+    assert (
+        plain.attn_allow is None and plain.allow_matrix() is None and "teamwork.attn_allow" not in plain.to_metadata()
+    )
+    assert "teamwork.teammate_image_ids" not in plain.to_metadata()
+
+
+def test_attn_allow_is_read_as_the_reference_reads_it():
+    # spaces inside and between rows and empty rows are tolerated
+    assert parse_attn_allow(" 10 ; 0 1 ;", 2) == [[True, False], [False, True]]
+    assert format_attn_allow(parse_attn_allow("110;011;001", 3)) == "110;011;001"
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("10;01", "has 2 rows; the team has 3 teammates"),
+        ("100;01;001", "row 1 '01' must be 3 characters '0' or '1'"),
+        ("100;0x1;001", "row 1 '0x1' must be 3 characters"),
+        ("100;001;001", "row 1 '001' must have '1' at position 1"),
+    ],
+)
+def test_bad_attn_allow_is_refused(text, match):
+    with pytest.raises(ValueError, match=match) as err:
+        TeamworkConfig.from_metadata({**META, "teamwork.attn_allow": text}, where="x.safetensors")
+    assert str(err.value).startswith("x.safetensors: metadata teamwork.attn_allow ")
+    with pytest.raises(ValueError, match=match):
+        TeamworkConfig(TEAM, 4, attn_allow=text)
+
+
+@pytest.mark.parametrize("text, match", [("0,1", "has 2 entries"), ("0,a,2", "comma-separated integers")])
+def test_bad_image_ids_are_refused(text, match):
+    with pytest.raises(ValueError, match=f"x: metadata teamwork.teammate_image_ids '{text}' .*{match}"):
+        TeamworkConfig.from_metadata({**META, "teamwork.teammate_image_ids": text}, where="x")
+
+
+def test_default_image_ids_follow_the_profile():
+    assert TeamworkConfig(TEAM, 4, profile="SD3").image_ids() == [0, 0, 0]  # unused without joint attention
+    assert TeamworkConfig(TEAM, 4, profile="SD3_PLUSATTN").image_ids() == [0, 1, 2]
+    assert TeamworkConfig(TEAM, 4, profile="FLUX2_PLUSATTN").image_ids() == [0, 10, 20]
+    assert TeamworkConfig(TEAM, 4, profile="FLUX2_PLUSATTN", teammate_image_ids=[5, 0, 0]).image_ids() == [5, 0, 0]
+    assert default_image_ids("FLUX_PLUSATTN", 2) == [0, 1]
+    assert TeamworkConfig(TEAM, 4, profile="SDXL_PLUSATTN").joint_attention
+    assert not TeamworkConfig(TEAM, 4, profile="SDXL").joint_attention

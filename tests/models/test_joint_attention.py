@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import SD3Transformer2DModel, UNet2DConditionModel
+from diffusers import SD3Transformer2DModel, UNet2DConditionModel, UNet2DModel
 
 from teamwork_cli.adapters.model import inject_adapter, team_context
 from teamwork_cli.core.team import TeamBatch
-from teamwork_cli.models.joint_attention import disable_joint_attention, enable_joint_attention, team_attention
+from teamwork_cli.models.joint_attention import (
+    disable_joint_attention,
+    enable_joint_attention,
+    joint_attention_layers,
+    joint_attention_paths,
+    team_attention,
+)
 
 
 def sd3() -> SD3Transformer2DModel:
@@ -80,14 +86,90 @@ def test_shares_state_with_adapters_and_rejects_other_models() -> None:
     assert enable_joint_attention(model) is state
     with team_context(model, [[0, 1, 2]]):
         assert model(**inputs(3)).sample.shape == (3, 4, 8, 8)
-    with pytest.raises(ValueError, match="SD3Transformer2DModel"):
+    with pytest.raises(ValueError, match="implemented for SD3Transformer2DModel, .*; got UNet2DModel"):
         enable_joint_attention(
-            UNet2DConditionModel(
-                block_out_channels=(8, 16),
+            UNet2DModel(
+                block_out_channels=(8,),
                 norm_num_groups=4,
-                down_block_types=("DownBlock2D",) * 2,
-                up_block_types=("UpBlock2D",) * 2,
-                cross_attention_dim=8,
+                down_block_types=("DownBlock2D",),
+                up_block_types=("UpBlock2D",),
             ),
             2,
         )
+    plain = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+        cross_attention_dim=8,
+    )
+    with pytest.raises(ValueError, match="no attention module of UNet2DConditionModel to couple"):
+        enable_joint_attention(plain, 2)
+
+
+def sd35() -> SD3Transformer2DModel:
+    torch.manual_seed(0)
+    return SD3Transformer2DModel(
+        sample_size=8,
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        caption_projection_dim=16,
+        pooled_projection_dim=8,
+        pos_embed_max_size=8,
+        dual_attention_layers=(0, 1),
+        qk_norm="rms_norm",
+    ).eval()
+
+
+def test_sd35_couples_only_the_joint_attention() -> None:
+    # As the reference's SD3_PLUSATTN profile: `transformer_blocks.N.attn`; SD3.5's image-only attn2 stays per row.
+    from diffusers.models.attention_processor import JointAttnProcessor2_0
+
+    model = sd35()
+    enable_joint_attention(model, num_teammates=2)
+    assert joint_attention_layers(model) == ["transformer_blocks.0.attn", "transformer_blocks.1.attn"]
+    assert joint_attention_paths(model) == joint_attention_layers(model)
+    assert isinstance(model.transformer_blocks[0].attn2.processor, JointAttnProcessor2_0)
+    disable_joint_attention(model)
+    assert joint_attention_layers(model) == []
+
+
+@torch.no_grad()
+def test_sd35_outputs_follow_attn_allow() -> None:
+    model, x = sd35(), inputs(4)
+    ref = model(**x).sample
+    batch = TeamBatch.from_active(torch.ones(2, 2, dtype=torch.bool))
+    state = enable_joint_attention(model, num_teammates=2, attn_allow=[[True, False], [False, True]])
+    with team_context(state, batch):  # nobody may see anybody else: plain attention
+        torch.testing.assert_close(model(**x).sample, ref, atol=1e-5, rtol=1e-5)
+    state = enable_joint_attention(model, num_teammates=2, attn_allow=[[True, True], [False, True]])
+    y = {k: v.clone() for k, v in x.items()}
+    with team_context(state, batch):
+        out = model(**x).sample
+        y["hidden_states"][0] += 1.0  # teammate 0 of image 0 changes
+        changed = model(**y).sample
+        y = {k: v.clone() for k, v in x.items()}
+        y["hidden_states"][2] += 1.0  # teammate 1 of image 0 changes
+        changed1 = model(**y).sample
+    torch.testing.assert_close(changed[2], out[2])  # teammate 1 may not look at teammate 0
+    assert (changed1[0] - out[0]).abs().max() > 1e-4  # teammate 0 looks at teammate 1
+    torch.testing.assert_close(changed1[[1, 3]], out[[1, 3]])  # the other image never
+
+
+def test_bad_allow_and_paths_are_refused() -> None:
+    model = sd3()
+    with pytest.raises(ValueError, match=r"attn_allow must be a 2x2 matrix with a true diagonal"):
+        enable_joint_attention(model, 2, attn_allow=[[False, True], [True, True]])
+    with pytest.raises(
+        ValueError, match=r"joint attention at transformer_blocks\.0 \(JointTransformerBlock\) is not supp"
+    ):
+        enable_joint_attention(model, 2, paths=["transformer_blocks.0"])
+    with pytest.raises(ValueError, match=r"joint attention at nowhere\.attn: not a module"):
+        enable_joint_attention(model, 2, paths=["nowhere.attn"])
+    with pytest.raises(ValueError, match=r"image_ids \[0\] must have one entry per teammate \(2\)"):
+        enable_joint_attention(model, 2, image_ids=[0])

@@ -1,0 +1,144 @@
+"""The joint-attention processors against diffusers' own processors run on the concatenated sequence of one image:
+the reference's definition of joint attention (fp32, 1e-5 relative)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor2_0, JointAttnProcessor2_0
+from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
+
+from teamwork_cli.adapters.model import team_context
+from teamwork_cli.core.team import TeamBatch
+from teamwork_cli.models.joint_attention import enable_joint_attention
+
+TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def unet() -> UNet2DConditionModel:
+    torch.manual_seed(0)
+    return UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=2,
+        norm_num_groups=4,
+        cross_attention_dim=8,
+    ).eval()
+
+
+def flux() -> FluxTransformer2DModel:
+    torch.manual_seed(0)
+    return FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        pooled_projection_dim=8,
+        axes_dims_rope=(2, 2, 4),
+    ).eval()
+
+
+def sd3() -> SD3Transformer2DModel:
+    torch.manual_seed(0)
+    return SD3Transformer2DModel(
+        sample_size=8,
+        patch_size=2,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        caption_projection_dim=16,
+        pooled_projection_dim=8,
+        out_channels=4,
+    ).eval()
+
+
+def per_image(out: torch.Tensor, batch: TeamBatch, g: int) -> torch.Tensor:
+    rows = batch.row_index[g][batch.row_index[g] >= 0]
+    return out[rows].reshape(1, -1, out.shape[-1])
+
+
+@torch.no_grad()
+def test_unet_self_attention_is_attention_over_the_images_teammates() -> None:
+    model = unet()
+    attn = model.down_blocks[0].attentions[0].transformer_blocks[0].attn1
+    batch = TeamBatch.from_active([[0, 1, 2], [0, 2]], num_teammates=3)  # two images, ragged
+    x = torch.randn(batch.num_rows, 16, 8)
+    enable_joint_attention(model, 3)
+    with team_context(model.down_blocks[0].attentions[0].transformer_blocks[0].attn1.processor.state, batch):
+        out = attn(x)
+    attn.set_processor(AttnProcessor2_0())
+    for g in range(2):  # each image: plain self-attention over its rows' tokens, end to end
+        torch.testing.assert_close(per_image(out, batch, g), attn(per_image(x, batch, g)), **TOL)
+
+
+@torch.no_grad()
+def test_sd3_joint_attention_is_attention_over_the_images_teammates() -> None:
+    model = sd3()
+    attn = model.transformer_blocks[0].attn
+    batch = TeamBatch.from_active([[0, 1], [1]], num_teammates=2)
+    x, c = torch.randn(batch.num_rows, 16, 16), torch.randn(batch.num_rows, 5, 16)
+    state = enable_joint_attention(model, 2)
+    with team_context(state, batch):
+        img, txt = attn(x, c)
+    attn.set_processor(JointAttnProcessor2_0())
+    for g in range(2):  # every row's prompt tokens join the image's sequence (attention has no order)
+        ref_img, ref_txt = attn(per_image(x, batch, g), per_image(c, batch, g))
+        torch.testing.assert_close(per_image(img, batch, g), ref_img, **TOL)
+        torch.testing.assert_close(per_image(txt, batch, g), ref_txt, **TOL)
+
+
+@pytest.mark.parametrize("image_ids", [[0, 1, 2], [0, 10, 20]])
+@torch.no_grad()
+def test_flux_joint_attention_places_teammates_by_their_image_ids(image_ids) -> None:
+    model = flux()
+    attn = model.transformer_blocks[0].attn
+    batch = TeamBatch.from_active([[0, 1, 2], [0, 2]], num_teammates=3)
+    g = torch.Generator().manual_seed(0)
+    n_txt, h, w = 3, 2, 3
+    x = torch.randn(batch.num_rows, h * w, 16, generator=g)
+    c = torch.randn(1, n_txt, 16, generator=g).expand(batch.num_rows, -1, -1)  # one prompt, every row
+    txt_ids = torch.zeros(n_txt, 3)
+    img_ids = torch.stack(
+        torch.meshgrid(torch.zeros(1), torch.arange(float(h)), torch.arange(float(w)), indexing="ij"), -1
+    )
+    img_ids = img_ids.reshape(-1, 3).float()
+    rope = model.pos_embed(torch.cat([txt_ids, img_ids]))
+    state = enable_joint_attention(model, 3, image_ids=image_ids)
+    with team_context(state, batch):
+        img, txt = attn(x, c, image_rotary_emb=rope)
+    attn.set_processor(FluxAttnProcessor())
+    for grp in range(2):
+        teams = (batch.row_index[grp] >= 0).nonzero().flatten().tolist()
+        ids = [img_ids + torch.tensor([image_ids[t], 0.0, 0.0]) for t in teams]
+        long_rope = model.pos_embed(torch.cat([txt_ids, *ids]))  # the reference: text, then teammates' images
+        ref_img, ref_txt = attn(per_image(x, batch, grp), c[:1], image_rotary_emb=long_rope)
+        torch.testing.assert_close(per_image(img, batch, grp), ref_img, **TOL)
+        rows = batch.row_index[grp][batch.row_index[grp] >= 0]
+        for r in rows:  # every row of the image gets the one prompt output
+            torch.testing.assert_close(txt[r : r + 1], ref_txt, **TOL)
+
+
+@torch.no_grad()
+def test_flux_attn_allow_masks_image_edges_but_not_the_prompt() -> None:
+    model = flux()
+    attn = model.transformer_blocks[0].attn
+    batch = TeamBatch.from_active([[0, 1]], num_teammates=2)
+    x, c = torch.randn(2, 4, 16), torch.randn(1, 3, 16).expand(2, -1, -1)
+    rope = model.pos_embed(torch.zeros(7, 3))
+    state = enable_joint_attention(model, 2, attn_allow=[[True, False], [False, True]])
+    with team_context(state, batch):
+        img, txt = attn(x, c, image_rotary_emb=rope)
+        y = x.clone()
+        y[1] += 1.0
+        img2, txt2 = attn(y, c, image_rotary_emb=rope)
+    torch.testing.assert_close(img2[0], img[0])  # teammate 0 does not see teammate 1
+    assert (txt2 - txt).abs().max() > 1e-4  # the shared prompt sees everyone
