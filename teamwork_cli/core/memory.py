@@ -29,7 +29,7 @@ COSTS: dict[str, tuple[int, int, int]] = {
     "svbrdf": (420 * MB, 225, 2100),
     "intrinsics": (450 * MB, 280, 3200),
     "shade": (570 * MB, 275, 2600),
-    "inpaint": (420 * MB, 150, 1000),
+    "inpaint": (480 * MB, 150, 1000),
     "synthesize": (560 * MB, 150, 1800),
     "render": (310 * MB, 250, 0),
 }
