@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from teamwork_cli.core.conventions import srgb_to_linear
 from teamwork_cli.graphics import flashfit
 from teamwork_cli.graphics import render as R
 
@@ -42,6 +43,13 @@ def test_fit_recovers_the_roughness_and_specular_levels():
     assert (_photo(fitted) - _photo(truth)).pow(2).mean() < before / 20
 
 
+def _diffuse_share(maps: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The diffuse term's share of each pixel's flash radiance (least over channels)."""
+    spec, _ = R.flash_terms(maps["roughness"], maps["normals"])
+    d = maps["diffuse"] / torch.pi
+    return (d / (d + maps["specular"] * spec)).amin(1, keepdim=True)
+
+
 def test_demodulation_solves_the_diffuse_that_made_the_photo():
     truth = _truth()
     guess = {**truth, "diffuse": torch.full_like(truth["diffuse"], 0.5)}
@@ -49,8 +57,28 @@ def test_demodulation_solves_the_diffuse_that_made_the_photo():
     solved = flashfit.demodulate_diffuse(guess, photo)["diffuse"]
     clipped = (photo >= flashfit.SATURATED).any(1, keepdim=True).expand_as(solved)
     assert 0 < clipped.sum() < clipped.numel() / 4  # the highlight's centre is clipped, the rest is not
-    assert (solved - truth["diffuse"])[~clipped].abs().max() < 1e-4
+    trusted = (_diffuse_share(truth) >= flashfit.TRUST_SHARE[1]).expand_as(solved) & ~clipped
+    assert trusted.float().mean() > 0.5  # most of the photo: the solve is exact there
+    assert (solved - truth["diffuse"])[trusted].abs().max() < 1e-4
     assert torch.equal(solved[clipped], guess["diffuse"][clipped])  # no information there: the guess stays
+    between = ~trusted & ~clipped  # the highlight's rim: between the solve and the guess
+    lo = torch.minimum(truth["diffuse"], guess["diffuse"])[between]
+    hi = torch.maximum(truth["diffuse"], guess["diffuse"])[between]
+    assert ((solved[between] >= lo - 1e-4) & (solved[between] <= hi + 1e-4)).all()
+
+
+def test_a_highlight_the_specular_over_explains_leaves_no_black_hole():
+    # The estimate's specular twice the truth's: the solve alone subtracts more than the highlight holds.
+    truth = _truth()
+    truth["roughness"] = torch.full_like(truth["roughness"], 0.2)
+    guess = {**truth, "specular": truth["specular"] * 2}
+    photo = _photo(truth)
+    spec, shading = R.flash_terms(guess["roughness"], guess["normals"])
+    naive = torch.pi * (srgb_to_linear(photo) / shading - guess["specular"] * spec)
+    assert (naive <= 0).any()  # the unbounded solve would write pure black there
+    solved = flashfit.demodulate_diffuse(guess, photo)["diffuse"]
+    # where the solve is not trusted the guess takes over: no pixel darker than a fifth of it
+    assert (solved / guess["diffuse"]).min() > 0.2
 
 
 def test_size_mismatch_is_an_error():
