@@ -20,6 +20,9 @@ class BackboneProfile:
     name: str
     layer_patterns: list[str]  # re.fullmatch against the module path
     description: str = ""
+    # Files of this profile carry teamwork.teammate_image_ids, as the reference writes them for the families it
+    # added them for (FLUX.2, Z-Image); the other published profiles' files have none.
+    records_image_ids: bool = False
 
     def matches(self, path: str) -> bool:
         return any(re.fullmatch(p, path) for p in self.layer_patterns)
@@ -75,11 +78,13 @@ _REGISTRY: dict[str, BackboneProfile] = {
         _FLUX2,
         "FLUX.2: image-stream and single-stream modulation; double blocks' image q/k/v/out and feed-forward; "
         "single blocks' fused qkv+mlp and output projections",
+        records_image_ids=True,
     ),
     "ZImageTransformer2DModel": BackboneProfile(
         "ZIMAGE",
         _ZIMAGE,
         "Z-Image: the main layers' adaLN modulation, attention q/k/v/out and feed-forward (not the refiners)",
+        records_image_ids=True,
     ),
     "UNet2DConditionModel": BackboneProfile(
         "SD2",  # "SDXL" for an SDXL UNet (`profile_for`)

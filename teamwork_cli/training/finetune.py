@@ -274,6 +274,7 @@ def train_adapter(
     pipeline reads to sample it the same way. metadata: more entries for the file (e.g. teamwork.hole_fill, which
     the inpaint task reads). hole_loss: the loss covers an inpainting team's holes only (`team_loss`)."""
     from teamwork_cli.adapters.checkpoint import init_adapter, save_adapter
+    from teamwork_cli.adapters.config import default_image_ids
     from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.adapters.profiles import layers_to_adapt, profile_for
     from teamwork_cli.models.loading import load_denoiser
@@ -313,6 +314,8 @@ def train_adapter(
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"
     out = Path(out)
     base_name = base or "embedded"
+    # The reference's default offsets (all 0 without joint attention), where its files record them.
+    image_ids = default_image_ids(profile.name, len(layout)) if profile.records_image_ids else None
 
     def save(model: TeamDenoiser, step: int) -> None:
         save_adapter(
@@ -325,6 +328,7 @@ def train_adapter(
             architecture=base_name,  # modelspec.architecture = <base_model>/teamwork, as the reference writes it
             resolution=resolution,
             extra={"teamwork.train_steps": str(step), **extra},
+            teammate_image_ids=image_ids,
         )
 
     cfg = TrainConfig(

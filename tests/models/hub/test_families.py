@@ -10,18 +10,22 @@ from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.models.hub import families as F
 
 
-def test_the_four_families():
+def test_the_six_families():
     assert F.supported_pipelines() == [
         "StableDiffusion3Pipeline",
         "StableDiffusionXLPipeline",
         "StableDiffusionPipeline",
         "FluxPipeline",
+        "Flux2KleinPipeline",
+        "ZImagePipeline",
     ]
     assert {f.name: f.denoiser for f in F.FAMILIES.values()} == {
         "sd3": "transformer",
         "sdxl": "unet",
         "sd2": "unet",
         "flux": "transformer",
+        "flux2": "transformer",
+        "zimage": "transformer",
     }
     assert all(F.FAMILIES[p].pipeline == p for p in F.FAMILIES)
 
