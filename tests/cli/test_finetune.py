@@ -473,3 +473,33 @@ def test_finetune_and_every_task_on_flux2_klein_and_zimage(new_backbone, tmp_pat
     assert Image.open(tmp_path / "s.png").size == (32, 24)
     ip = np.asarray(Image.open(tmp_path / "ip" / "p_image.png"))
     assert ip.shape[:2] == (24, 32)
+
+
+@pytest.mark.usefixtures("offline")
+def test_finetune_with_joint_attention_on_flux2_klein_writes_flux2_plusattn(new_backbone, tmp_path, capsys):
+    """--joint-attention trains the reference's FLUX2_PLUSATTN layout: the file has the joint markers, the profile,
+    attn_allow and klein's T offsets, and svbrdf runs it with joint attention; bad masks are bad usage."""
+    family, base = new_backbone
+    out = tmp_path / "j.safetensors"
+    args = ["finetune", "--preset", "svbrdf", "--data", "procedural:svbrdf", "--base", str(base), "-o", str(out)]
+    args += ["--steps", "1", "--batch-size", "2", "--resolution", "16", "--rank", "2", "--pool", "3"]
+    args += ["--mixed-precision", "no", "--joint-attention"]
+    allow = "110000;110000;001000;000100;000010;000001"
+    assert main([*args[:-1], "--attn-allow", allow]) == 2  # without --joint-attention
+    assert "--attn-allow" in capsys.readouterr().err
+    assert main([*args, "--attn-allow", "11;11"]) == 2  # six teammates
+    capsys.readouterr()
+    code = main([*args, "--attn-allow", allow])
+    err = capsys.readouterr().err
+    if family == "zimage":  # the reference defines no joint attention for Z-Image
+        assert code == 1 and "Error:" in err and "joint attention" in err and "Traceback" not in err
+        return
+    assert code == 0, err
+    tensors, meta = _tensors(out)
+    assert meta["teamwork.profile"] == "FLUX2_PLUSATTN" and meta["teamwork.attn_allow"] == allow
+    assert meta["teamwork.teammate_image_ids"] == "0,10,20,30,40,50"
+    assert {"transformer_blocks.0.attn.adapter", "single_transformer_blocks.0.adapter"} <= set(tensors)
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    code = main(["svbrdf", str(photo), "-o", str(tmp_path / "m"), "--adapter", str(out), "--base", str(base)])
+    assert code == 0, capsys.readouterr().err
