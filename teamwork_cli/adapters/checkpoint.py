@@ -352,6 +352,10 @@ def save_adapter(
     joint = _joint_layers(model)
     if joint and not profile.endswith(JOINT_SUFFIX):
         profile += JOINT_SUFFIX
+    if joint and teammate_image_ids is None and profile == "FLUX2" + JOINT_SUFFIX:
+        # The offsets the coupled attention uses, so that the file reloads with the same layout (0, 10, 20, ...
+        # by default are FLUX.2's, which the reference writes into every file).
+        teammate_image_ids = _joint_image_ids(model, joint[0])
     meta = build_metadata(
         list(teammates),
         rank=ranks.pop(),
@@ -369,6 +373,12 @@ def save_adapter(
     tensors = {k: v.contiguous().cpu() for k, v in adapter_state_dict(model).items()}
     tensors.update({f"{p}.adapter": torch.zeros(()) for p in joint})
     return _write_atomic(tensors, meta, path)
+
+
+def _joint_image_ids(model: nn.Module, path: str) -> list[int]:
+    from teamwork_cli.models.joint_attention import attention_module
+
+    return list(attention_module(model.get_submodule(path)).processor.image_ids)
 
 
 def _joint_layers(model: nn.Module) -> list[str]:

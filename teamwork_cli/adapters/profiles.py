@@ -20,6 +20,9 @@ class BackboneProfile:
     name: str
     layer_patterns: list[str]  # re.fullmatch against the module path
     description: str = ""
+    # Files of this profile carry teamwork.teammate_image_ids, as the reference writes them for the families it
+    # added them for (FLUX.2, Z-Image); the other published profiles' files have none.
+    records_image_ids: bool = False
 
     def matches(self, path: str) -> bool:
         return any(re.fullmatch(p, path) for p in self.layer_patterns)
@@ -31,6 +34,18 @@ _MMDIT_DOUBLE = (
     r"(norm1\.linear|attn\.to_[qkv]|attn\.to_out\.0|ff\.net\.0\.proj|ff\.net\.2)"
 )
 _FLUX_SINGLE = r"single_transformer_blocks\.\d+\.(norm\.linear|attn\.to_[qkv]|proj_mlp|proj_out)"
+# FLUX.2 (the reference's FLUX2 profile, pipeline_flux2_klein.py): the image stream's and the single stream's
+# modulation linears (model-level in FLUX.2, shared by all blocks), the double blocks' image-side attention q/k/v/out
+# and feed-forward, the single blocks' fused qkv+mlp and output projections; the text stream stays at base.
+_FLUX2 = [
+    r"(double_stream_modulation_img|single_stream_modulation)\.linear",
+    r"transformer_blocks\.\d+\.(attn\.to_[qkv]|attn\.to_out\.0|ff\.linear_in|ff\.linear_out)",
+    r"single_transformer_blocks\.\d+\.attn\.(to_qkv_mlp_proj|to_out)",
+]
+# Z-Image (the reference's ZIMAGE profile, pipeline_zimage.py): the main layers' adaLN modulation, attention
+# q/k/v/out and SwiGLU feed-forward; not the noise and context refiners.  The reference's glob names
+# `attention.to_out`, which in diffusers 0.42 is the [Linear, Dropout] list; its Linear is `to_out.0`.
+_ZIMAGE = [r"layers\.\d+\.(adaLN_modulation\.0|attention\.to_[qkv]|attention\.to_out\.0|feed_forward\.w[123])"]
 _UNET_BLOCK = r"(down_blocks\.\d+|up_blocks\.\d+|mid_block)"
 _RESNETS = _UNET_BLOCK + r"\.resnets\.\d+\.(conv1|conv2|conv_shortcut)"
 # The published SD2/SDXL profiles: the reference implementation's globs "*.*.attentions.*..." and "*.*.resnets.*..."
@@ -57,6 +72,19 @@ _REGISTRY: dict[str, BackboneProfile] = {
         "FLUX",
         [_MMDIT_DOUBLE, _FLUX_SINGLE],
         "Flux: double blocks as SD3; single blocks' modulation, q/k/v, proj_mlp and proj_out",
+    ),
+    "Flux2Transformer2DModel": BackboneProfile(
+        "FLUX2",
+        _FLUX2,
+        "FLUX.2: image-stream and single-stream modulation; double blocks' image q/k/v/out and feed-forward; "
+        "single blocks' fused qkv+mlp and output projections",
+        records_image_ids=True,
+    ),
+    "ZImageTransformer2DModel": BackboneProfile(
+        "ZIMAGE",
+        _ZIMAGE,
+        "Z-Image: the main layers' adaLN modulation, attention q/k/v/out and feed-forward (not the refiners)",
+        records_image_ids=True,
     ),
     "UNet2DConditionModel": BackboneProfile(
         "SD2",  # "SDXL" for an SDXL UNet (`profile_for`)

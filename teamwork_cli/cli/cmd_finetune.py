@@ -110,6 +110,18 @@ def finetune(
         "the holes and their seams, the pixels `teamwork inpaint` keeps; outside, the "
         "input is composited back anyway.",
     ),
+    joint_attention: bool = typer.Option(
+        False,
+        "--joint-attention",
+        help="The teammates of each image also attend to each other (the reference's *_PLUSATTN profiles: "
+        "SD3, Flux, FLUX.2-klein, SD2/SDXL bases); recorded in the file, which loads the same way.",
+    ),
+    attn_allow: str = typer.Option(
+        None,
+        "--attn-allow",
+        help="With --joint-attention: whom each teammate may attend to, one row per teammate in --channels "
+        "order, e.g. 100;011;011 (default: everyone).",
+    ),
 ) -> None:
     """Train an adapter that makes the base model's copies work as a team (inputs clean, outputs denoised).
 
@@ -120,6 +132,7 @@ def finetune(
     """
     import torch
 
+    from teamwork_cli.adapters.config import parse_attn_allow
     from teamwork_cli.core.layout import TeamLayout, load_preset
     from teamwork_cli.graphics.holefill import HOLE_FILLS
     from teamwork_cli.models.embedded import pixel_multiple as embedded_pixel_multiple
@@ -170,6 +183,13 @@ def finetune(
         )
     if hole_fill not in HOLE_FILLS:
         raise typer.BadParameter(f"must be one of {', '.join(HOLE_FILLS)}; got {hole_fill!r}", param_hint="--hole-fill")
+    if attn_allow is not None:
+        if not joint_attention:
+            raise typer.BadParameter("masks joint attention: give --joint-attention with it", param_hint="--attn-allow")
+        try:
+            parse_attn_allow(attn_allow, len(layout))
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--attn-allow") from None
     if base is None and resolution % (m := embedded_pixel_multiple()):  # other bases: checked once loaded
         raise typer.BadParameter(
             f"must be a multiple of {m} for the embedded base; got {resolution}", param_hint="--resolution"
@@ -257,6 +277,8 @@ def finetune(
         start=start_map,
         start_level=start_level,
         hole_loss=hole_loss,
+        joint_attention=joint_attention,
+        attn_allow=attn_allow,
     )
     typer.echo(str(out))
     print(f"{done} optimizer steps; adapter written to {out}", file=sys.stderr)

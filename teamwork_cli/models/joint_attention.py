@@ -15,6 +15,10 @@ Which attention modules are coupled, per backbone, as the reference's joint-atte
 - Flux (`FluxTransformer2DModel`): the double blocks' `transformer_blocks.N.attn`; the image's prompt tokens once
   (from its first row), then each teammate's image tokens, placed by RoPE with the teammate's image-id offset
   (`teamwork.teammate_image_ids`) added to the first id axis.
+- FLUX.2 (`Flux2Transformer2DModel`, the reference's FLUX2_PLUSATTN): the double blocks' `transformer_blocks.N.attn`
+  as Flux's, and the single blocks `single_transformer_blocks.N` (their fused attention sees [prompt, image] in
+  one sequence; the prompt part is taken from the image's first row); teammates placed by RoPE at the T offset
+  `teamwork.teammate_image_ids` (default 0, 10, 20, ...).
 - SD2 / SDXL (`UNet2DConditionModel`): the self-attention `attn1` of the down and up blocks' transformer blocks.
 
 `attn_allow` (T x T, row i: the teammates that teammate i may attend to) masks the image-to-image edges.  Tokens
@@ -39,6 +43,8 @@ _UNET_ATTN1 = r"(down_blocks|up_blocks)\.\d+\.attentions\.\d+\.transformer_block
 FAMILIES: dict[str, tuple[str, str]] = {
     "SD3Transformer2DModel": (r"transformer_blocks\.\d+\.attn", "mmdit"),
     "FluxTransformer2DModel": (r"transformer_blocks\.\d+\.attn", "flux"),
+    # A single block is marked as a whole (as the reference's files mark it); its `attn` gets the processor.
+    "Flux2Transformer2DModel": (r"transformer_blocks\.\d+\.attn|single_transformer_blocks\.\d+", "flux2"),
     "UNet2DConditionModel": (_UNET_ATTN1, "self"),
 }
 SUPPORTED = tuple(FAMILIES)
@@ -106,6 +112,14 @@ def family_of(model: nn.Module) -> tuple[str, str]:
     )
 
 
+def attention_module(module: nn.Module) -> nn.Module | None:
+    """The module whose processor a coupled path sets: the path's own, or (a FLUX.2 single block) its `attn`'s."""
+    if hasattr(module, "set_processor"):
+        return module
+    attn = getattr(module, "attn", None)
+    return attn if hasattr(attn, "set_processor") else None
+
+
 def joint_attention_paths(model: nn.Module) -> list[str]:
     """The attention modules a joint-attention profile couples by default (the reference's PLUSATTN set)."""
     pattern, _ = family_of(model)
@@ -119,7 +133,7 @@ def check_joint_paths(model: nn.Module, paths: Sequence[str]) -> dict[str, nn.Mo
     for path in paths:
         if path not in modules:
             raise ValueError(f"joint attention at {path}: not a module of {type(model).__name__}")
-        if not re.fullmatch(pattern, path) or not hasattr(modules[path], "set_processor"):
+        if not re.fullmatch(pattern, path) or attention_module(modules[path]) is None:
             raise ValueError(
                 f"joint attention at {path} ({type(modules[path]).__name__}) is not supported on "
                 f"{type(model).__name__}; it couples the attention modules matching {pattern}"
@@ -140,7 +154,7 @@ def enable_joint_attention(
 ) -> TeamState:
     """Make the coupled attention modules (`paths`, default `joint_attention_paths`) attend across the teammates of
     each image.  attn_allow: which teammates each may attend to (None: all); image_ids: Flux's per-teammate RoPE
-    offsets (default 0, 1, 2, ..., the reference's default for FLUX_PLUSATTN).
+    offsets (default 0, 1, 2, ..., the reference's default for FLUX_PLUSATTN; 0, 10, 20, ... on FLUX.2).
 
     Shares the TeamState of the model's Teamwork adapter layers if it has any (the paper's baseline pairs joint
     attention with per-teammate adapters without coordination, `inject_adapter(..., communication=False)`), so
@@ -160,12 +174,14 @@ def enable_joint_attention(
     else:
         state = TeamState(num_teammates)
     t = state.num_teammates
-    ids = list(range(t)) if image_ids is None else [int(i) for i in image_ids]
+    # The reference's defaults: FLUX.2 klein's reference-image T ids 0, 10, 20, ...; elsewhere 0, 1, 2, ...
+    step = 10 if kind == "flux2" else 1
+    ids = [step * i for i in range(t)] if image_ids is None else [int(i) for i in image_ids]
     if len(ids) != t:
         raise ValueError(f"image_ids {ids} must have one entry per teammate ({t})")
     processor = make_processor(kind, state, allow_tensor(attn_allow, t), ids, model)
     for m in modules.values():
-        m.set_processor(processor)
+        attention_module(m).set_processor(processor)
     return state
 
 
@@ -173,7 +189,15 @@ def joint_attention_layers(model: nn.Module) -> list[str]:
     """Paths of the modules that currently attend across teammates (what a file marks with `P.adapter`)."""
     from teamwork_cli.models.joint_processors import TeamProcessor
 
-    return [name for name, m in model.named_modules() if isinstance(getattr(m, "processor", None), TeamProcessor)]
+    try:
+        pattern, _ = family_of(model)
+    except ValueError:  # a denoiser without joint attention (the embedded UNet, Z-Image)
+        return []
+    return [
+        name
+        for name, m in model.named_modules()
+        if re.fullmatch(pattern, name) and isinstance(getattr(attention_module(m), "processor", None), TeamProcessor)
+    ]
 
 
 def disable_joint_attention(model: nn.Module) -> None:
@@ -183,12 +207,15 @@ def disable_joint_attention(model: nn.Module) -> None:
     _, kind = family_of(model)
     modules = dict(model.named_modules())
     for name in joint_attention_layers(model):
-        modules[name].set_processor(default_processor(kind))
+        attn = attention_module(modules[name])
+        attn.processor.release()
+        attn.set_processor(default_processor(kind, attn))
 
 
 __all__ = [
     "FAMILIES",
     "allow_tensor",
+    "attention_module",
     "block_mask",
     "check_joint_paths",
     "disable_joint_attention",

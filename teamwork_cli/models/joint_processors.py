@@ -25,6 +25,9 @@ class TeamProcessor:
         self.allow = allow
         self.image_ids = list(image_ids)
 
+    def release(self) -> None:
+        """Undo what the processor hooked into the model (nothing, but for FLUX.2's)."""
+
 
 def _heads(x: Tensor, heads: int, norm: nn.Module | None = None) -> Tensor:
     """[rows, L, heads * d] -> [rows, heads, L, d], then the module's q/k norm where it has one."""
@@ -117,30 +120,23 @@ class TeamFluxAttnProcessor(TeamProcessor):
         cb, sb = angle.cos().to(cos), angle.sin().to(cos)
         return cos * cb - sin * sb, sin * cb + cos * sb
 
-    def __call__(
+    def _attend(
         self,
-        attn: nn.Module,
-        hidden_states: Tensor,
-        encoder_hidden_states: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        image_rotary_emb: tuple[Tensor, Tensor] | None = None,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        tq: Tensor,
+        tk: Tensor,
+        tv: Tensor,
+        image_rotary_emb: tuple[Tensor, Tensor] | None,
+        batch,
     ) -> tuple[Tensor, Tensor]:
+        """Image q/k/v [rows, n_img, heads, d] and prompt q/k/v [rows, n_txt, heads, d] (RoPE not yet applied) ->
+        (image out, prompt out), each image's rows attending as one sequence, its prompt taken from its first row
+        and its prompt output given to all its rows."""
         from diffusers.models.embeddings import apply_rotary_emb
 
-        if encoder_hidden_states is None or attention_mask is not None:
-            raise ValueError("joint attention on Flux couples the double blocks (prompt tokens, no attention mask)")
-        batch = self.state.require()
-        n_txt, n_img = encoder_hidden_states.shape[1], hidden_states.shape[1]
-
-        def split(x: Tensor, norm: nn.Module | None) -> Tensor:  # [rows, L, heads, d], as diffusers' processor
-            x = x.unflatten(-1, (-1, attn.head_dim))
-            return norm(x) if norm is not None else x
-
-        q, k, v = split(attn.to_q(hidden_states), attn.norm_q), split(attn.to_k(hidden_states), attn.norm_k), None
-        v = split(attn.to_v(hidden_states), None)
-        tq = split(attn.add_q_proj(encoder_hidden_states), attn.norm_added_q)
-        tk = split(attn.add_k_proj(encoder_hidden_states), attn.norm_added_k)
-        tv = split(attn.add_v_proj(encoder_hidden_states), None)
+        n_txt, n_img = tq.shape[1], q.shape[1]
         rope = None
         if image_rotary_emb is not None:
             cos, sin = image_rotary_emb
@@ -174,8 +170,79 @@ class TeamFluxAttnProcessor(TeamProcessor):
             ).transpose(1, 2)  # [1, n_txt + len(rows) * n_img, heads, d]
             txt_out[rows] = o[:, :n_txt].expand(len(rows), -1, -1, -1)
             img_out[rows] = o[0, n_txt:].unflatten(0, (len(rows), n_img))
+        return img_out, txt_out
+
+    def __call__(
+        self,
+        attn: nn.Module,
+        hidden_states: Tensor,
+        encoder_hidden_states: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        image_rotary_emb: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        if encoder_hidden_states is None or attention_mask is not None:
+            raise ValueError("joint attention on Flux couples the double blocks (prompt tokens, no attention mask)")
+        batch = self.state.require()
+
+        def split(x: Tensor, norm: nn.Module | None) -> Tensor:  # [rows, L, heads, d], as diffusers' processor
+            x = x.unflatten(-1, (-1, attn.head_dim))
+            return norm(x) if norm is not None else x
+
+        q, k, v = split(attn.to_q(hidden_states), attn.norm_q), split(attn.to_k(hidden_states), attn.norm_k), None
+        v = split(attn.to_v(hidden_states), None)
+        tq = split(attn.add_q_proj(encoder_hidden_states), attn.norm_added_q)
+        tk = split(attn.add_k_proj(encoder_hidden_states), attn.norm_added_k)
+        tv = split(attn.add_v_proj(encoder_hidden_states), None)
+        img_out, txt_out = self._attend(q, k, v, tq, tk, tv, image_rotary_emb, batch)
         image = attn.to_out[1](attn.to_out[0](img_out.flatten(2).to(q.dtype)))
         return image, attn.to_add_out(txt_out.flatten(2).to(q.dtype))
+
+
+class TeamFlux2Processor(TeamFluxAttnProcessor):
+    """FLUX.2: the double blocks' attention as Flux's (same projections and norms), and the single blocks' fused
+    attention (diffusers' Flux2ParallelSelfAttnProcessor), whose one sequence per row is [prompt, image]: its
+    q/k/v are split there, the image part attends across teammates and the prompt part (from each image's first
+    row) with them, as the reference's joint single block does; the MLP half and the fused output projection stay
+    per row.  The prompt length comes from the transformer's own call (a forward pre-hook)."""
+
+    def __init__(self, state, allow, image_ids, rope, model: nn.Module) -> None:
+        super().__init__(state, allow, image_ids, rope)
+        self.text_len: int | None = None
+        self._hook = model.register_forward_pre_hook(self._record, with_kwargs=True)
+
+    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        ehs = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
+        self.text_len = None if ehs is None else int(ehs.shape[1])
+
+    def release(self) -> None:
+        self._hook.remove()
+
+    def __call__(self, attn: nn.Module, hidden_states: Tensor, *args, **kwargs):
+        if not hasattr(attn, "to_qkv_mlp_proj"):
+            return super().__call__(attn, hidden_states, *args, **kwargs)
+        names = ("attention_mask", "image_rotary_emb")
+        call = {**dict(zip(names, args, strict=False)), **kwargs}
+        if call.get("attention_mask") is not None or self.text_len is None:
+            raise ValueError(
+                "joint attention on FLUX.2 single blocks needs the transformer's prompt, no attention mask"
+            )
+        batch, n_txt = self.state.require(), self.text_len
+        proj = attn.to_qkv_mlp_proj(hidden_states)
+        qkv, mlp = torch.split(proj, [3 * attn.inner_dim, proj.shape[-1] - 3 * attn.inner_dim], dim=-1)
+        q, k, v = (x.unflatten(-1, (-1, attn.head_dim)) for x in qkv.chunk(3, dim=-1))
+        q, k = attn.norm_q(q), attn.norm_k(k)  # per head: the same before or after the split
+        img, txt = self._attend(
+            q[:, n_txt:],
+            k[:, n_txt:],
+            v[:, n_txt:],
+            q[:, :n_txt],
+            k[:, :n_txt],
+            v[:, :n_txt],
+            call.get("image_rotary_emb"),
+            batch,
+        )
+        out = torch.cat([txt, img], dim=1).flatten(2).to(q.dtype)
+        return attn.to_out(torch.cat([out, attn.mlp_act_fn(mlp)], dim=-1))
 
 
 def make_processor(
@@ -185,11 +252,14 @@ def make_processor(
         return TeamSelfAttnProcessor(state, allow, image_ids)
     if kind == "mmdit":
         return TeamJointAttnProcessor(state, allow, image_ids)
-    pos = model.pos_embed  # FluxPosEmbed: the theta and per-axis channel counts of the ids' rotary embedding
-    return TeamFluxAttnProcessor(state, allow, image_ids, (float(pos.theta), int(pos.axes_dim[0])))
+    pos = model.pos_embed  # Flux(2)PosEmbed: the theta and per-axis channel counts of the ids' rotary embedding
+    rope = (float(pos.theta), int(pos.axes_dim[0]))
+    if kind == "flux2":
+        return TeamFlux2Processor(state, allow, image_ids, rope, model)
+    return TeamFluxAttnProcessor(state, allow, image_ids, rope)
 
 
-def default_processor(kind: str):
+def default_processor(kind: str, attn: nn.Module | None = None):
     if kind == "self":
         from diffusers.models.attention_processor import AttnProcessor2_0
 
@@ -198,12 +268,19 @@ def default_processor(kind: str):
         from diffusers.models.attention_processor import JointAttnProcessor2_0
 
         return JointAttnProcessor2_0()
+    if kind == "flux2":
+        from diffusers.models.transformers import transformer_flux2 as f2
+
+        if hasattr(attn, "to_qkv_mlp_proj"):
+            return f2.Flux2ParallelSelfAttnProcessor()
+        return f2.Flux2AttnProcessor()
     from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
 
     return FluxAttnProcessor()
 
 
 __all__ = [
+    "TeamFlux2Processor",
     "TeamFluxAttnProcessor",
     "TeamJointAttnProcessor",
     "TeamProcessor",

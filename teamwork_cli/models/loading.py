@@ -23,7 +23,8 @@ def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **option
     if embedded and any(k != "prompt" or v != "" for k, v in options.items()):
         raise ValueError(
             f"{', '.join(sorted(options))}: the embedded model has no such option (no text prompt, no "
-            "guidance); these apply to SD3, SDXL, SD2 and Flux bases given with --base"
+            "guidance); these apply to the diffusers bases (SD3, SDXL, SD2, Flux, FLUX.2-klein, Z-Image) "
+            "given with --base"
         )
     if base is None or base in EMBEDDED_BASE_NAMES:
         if not (BASE_DIR / "teamwork.json").is_file():
@@ -34,7 +35,7 @@ def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **option
         return EmbeddedDenoiser.from_pretrained(BASE_DIR, dtype)
     if (Path(base) / "teamwork.json").is_file():
         return EmbeddedDenoiser.from_pretrained(base, dtype)
-    from teamwork_cli.models.hub import load_hub_denoiser  # diffusers pipelines: SD3, SDXL, SD2, Flux
+    from teamwork_cli.models.hub import load_hub_denoiser  # diffusers pipelines (models/hub/families.py)
 
     return load_hub_denoiser(base, dtype, **options)
 

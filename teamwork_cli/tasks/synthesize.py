@@ -85,6 +85,6 @@ def load_with_prompt(adapter: str, base: str | None, prompt: str, device: str, d
         raise TeamworkError(
             "the embedded model takes no prompt",
             "leave out --prompt, or use a text-conditioned "
-            "--base (SD3, SDXL, SD2 or Flux) with an adapter trained for it",
+            "--base (SD3, SDXL, SD2, Flux, FLUX.2-klein or Z-Image) with an adapter trained for it",
         )
     return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, prompt=prompt)

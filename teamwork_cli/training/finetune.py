@@ -267,13 +267,19 @@ def train_adapter(
     start: dict[str, str] | None = None,
     start_level: float = 1.0,
     hole_loss: bool = False,
+    joint_attention: bool = False,
+    attn_allow: str | None = None,
 ) -> int:
     """Inject a fresh adapter into the base (or, with `init`, one starting from that file's weights), train it, and
     write it in the published format. one_step: a one-step estimator (`team_loss`), marked so in the file's
     metadata (teamwork.objective, and its start: teamwork.one_step_start, teamwork.one_step_level), which the
     pipeline reads to sample it the same way. metadata: more entries for the file (e.g. teamwork.hole_fill, which
-    the inpaint task reads). hole_loss: the loss covers an inpainting team's holes only (`team_loss`)."""
+    the inpaint task reads). hole_loss: the loss covers an inpainting team's holes only (`team_loss`).
+    joint_attention: the teammates of each image also attend to each other (the reference's *_PLUSATTN profiles,
+    models/joint_attention.py), masked by attn_allow ("100;011;011"), at the profile's default RoPE image ids;
+    the file records the markers, the mask and the ids."""
     from teamwork_cli.adapters.checkpoint import init_adapter, save_adapter
+    from teamwork_cli.adapters.config import JOINT_SUFFIX, default_image_ids, parse_attn_allow
     from teamwork_cli.adapters.model import inject_adapter
     from teamwork_cli.adapters.profiles import layers_to_adapt, profile_for
     from teamwork_cli.models.loading import load_denoiser
@@ -281,6 +287,9 @@ def train_adapter(
 
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if attn_allow is not None and not joint_attention:
+        raise ValueError("attn_allow masks joint attention: pass joint_attention=True (--joint-attention) with it")
+    allow = None if attn_allow is None else parse_attn_allow(attn_allow, len(layout))
     # Built first: it validates the start and the hole loss before the base loads.
     loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level, hole_loss)
     torch.manual_seed(seed)  # the adapter's init
@@ -298,6 +307,13 @@ def train_adapter(
         torch.nn.Module.to(den.model, torch.bfloat16)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
+    # The reference's default offsets (all 0 without joint attention), where its files record them.
+    image_ids = default_image_ids(profile.name, len(layout)) if profile.records_image_ids else None
+    if joint_attention:  # shares the adapters' team state, so team_context drives both
+        from teamwork_cli.models.joint_attention import enable_joint_attention
+
+        image_ids = default_image_ids(profile.name + JOINT_SUFFIX, len(layout))
+        enable_joint_attention(den.model, attn_allow=allow, image_ids=image_ids)
     extra = {
         "teamwork.command": command,
         "teamwork.objective": "one-step" if one_step else "diffusion",
@@ -325,6 +341,8 @@ def train_adapter(
             architecture=base_name,  # modelspec.architecture = <base_model>/teamwork, as the reference writes it
             resolution=resolution,
             extra={"teamwork.train_steps": str(step), **extra},
+            teammate_image_ids=image_ids,
+            attn_allow=attn_allow,
         )
 
     cfg = TrainConfig(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel, UNet2DModel
+from diffusers import (
+    Flux2Transformer2DModel,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    UNet2DConditionModel,
+    UNet2DModel,
+    ZImageTransformer2DModel,
+)
 from torch import nn
 
 from teamwork_cli.adapters import profiles as backbones
@@ -93,6 +100,49 @@ def test_flux_layers() -> None:
     got = set(layers_to_adapt(flux()))
     assert got == names(["transformer_blocks.0"], MMDIT) | names(["single_transformer_blocks.0"], FLUX_SINGLE)
     assert profile_for(flux()).name == "FLUX"
+
+
+def test_flux2_layers_are_the_references_flux2_profile() -> None:
+    model = Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=8,
+        num_layers=2,
+        num_single_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        timestep_guidance_channels=16,
+        axes_dims_rope=(2, 2, 2, 2),
+        guidance_embeds=False,
+    )
+    double = ["attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.linear_in", "ff.linear_out"]
+    single = ["attn.to_qkv_mlp_proj", "attn.to_out"]
+    expected = names([f"transformer_blocks.{i}" for i in (0, 1)], double)
+    expected |= names([f"single_transformer_blocks.{i}" for i in (0, 1)], single)
+    expected |= {"double_stream_modulation_img.linear", "single_stream_modulation.linear"}  # not the text stream's
+    assert set(layers_to_adapt(model)) == expected
+    profile = profile_for(model)
+    assert profile.name == "FLUX2" and profile.records_image_ids
+
+
+def test_zimage_layers_are_the_references_zimage_profile() -> None:
+    model = ZImageTransformer2DModel(
+        in_channels=4,
+        dim=32,
+        n_layers=2,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        cap_feat_dim=16,
+        axes_dims=[4, 6, 6],
+        axes_lens=[64, 32, 32],
+    )
+    leaves = ["adaLN_modulation.0", "attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0"]
+    leaves += ["feed_forward.w1", "feed_forward.w2", "feed_forward.w3"]
+    # The main layers only: the noise and context refiners stay at base, as the reference's `layers.*` globs say.
+    assert set(layers_to_adapt(model)) == names(["layers.0", "layers.1"], leaves)
+    profile = profile_for(model)
+    assert profile.name == "ZIMAGE" and profile.records_image_ids
 
 
 def test_unet2d_condition_layers_are_the_published_profile() -> None:

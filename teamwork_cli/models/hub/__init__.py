@@ -1,4 +1,5 @@
-"""Diffusers backbones for Teamwork: SD3, SDXL, SD2 and Flux pipelines as `TeamDenoiser`s (one module each)."""
+"""Diffusers backbones for Teamwork: SD3, SDXL, SD2, Flux, FLUX.2-klein and Z-Image pipelines as `TeamDenoiser`s (one
+module each)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ FAMILIES: dict[str, Family] = {
         Family("sdxl", "StableDiffusionXLPipeline", "unet", "unet", "encode_prompt_sdxl", "build_sdxl"),
         Family("sd2", "StableDiffusionPipeline", "unet", "unet", "encode_prompt_sd", "build_sd"),
         Family("flux", "FluxPipeline", "transformer", "flux"),
+        Family("flux2", "Flux2KleinPipeline", "transformer", "flux2"),
+        Family("zimage", "ZImagePipeline", "transformer", "zimage"),
     )
 }
 

@@ -175,7 +175,8 @@ def load_hub_denoiser(
     cache_embeds: bool = True,
     **family_options,
 ) -> TeamDenoiser:
-    """The denoiser of a diffusers pipeline (SD3, SDXL, SD2, Flux) with `prompt`'s embeddings cached on it.
+    """The denoiser of a diffusers pipeline (SD3, SDXL, SD2, Flux, FLUX.2-klein, Z-Image) with `prompt`'s embeddings
+    cached on it.
 
     base: a local pipeline folder or a hub id (downloaded or taken from the cache; HF_HUB_OFFLINE=1 honoured).
     prompt: every teammate's prompt (the published checkpoints were trained with the empty prompt).

@@ -3,7 +3,8 @@
 Built from config (no download): real component classes, a few channels wide, saved with `save_pretrained`
 so that `load_hub_denoiser` loads them by path exactly like a downloaded pipeline.  Tokenizers are made
 offline from a 26-letter vocabulary (transformers 5 builds tokenizers.json-backed CLIP and T5 tokenizers
-from a vocabulary in memory).
+from a vocabulary in memory; the Qwen tokenizers of FLUX.2-klein and Z-Image are byte-level BPE over the same
+letters, with a minimal chat template).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-FAMILIES = ("sd3", "sdxl", "sd2", "flux")
+FAMILIES = ("sd3", "sdxl", "sd2", "flux", "flux2", "zimage")
 _LETTERS = string.ascii_lowercase
 
 
@@ -31,6 +32,46 @@ def _t5_tokenizer():
 
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)] + [(c, -1.0) for c in _LETTERS]
     return T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=512)
+
+
+def _qwen_tokenizer():
+    from transformers import Qwen2Tokenizer
+
+    # Byte-level BPE without merges: every letter, the space and newline bytes (G, C with a dot above) and the
+    # template's punctuation are tokens; "<|endoftext|>" pads, as in Qwen's own tokenizer.
+    chars = [*_LETTERS, "\u0120", "\u010a", "<", ">", "|", "/", "_"]
+    vocab = {c: i for i, c in enumerate(chars)}
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    vocab.update({s: len(chars) + i for i, s in enumerate(specials)})
+    tok = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=512)
+    tok.add_special_tokens({"additional_special_tokens": specials[1:]})
+    # Qwen's chat layout, without its thinking blocks (the pipelines' `enable_thinking` is then ignored).
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    return tok
+
+
+def _qwen3(width: int, layers: int, causal_lm: bool):
+    from transformers import Qwen3Config, Qwen3ForCausalLM, Qwen3Model
+
+    cfg = Qwen3Config(
+        vocab_size=48,  # > the 36 tokens of _qwen_tokenizer
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=512,
+        pad_token_id=33,
+        eos_token_id=33,
+        bos_token_id=None,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    return (Qwen3ForCausalLM if causal_lm else Qwen3Model)(cfg).eval()
 
 
 def _clip(width: int, projection: bool, projection_dim: int = 8):
@@ -155,6 +196,10 @@ def tiny_pipeline(family: str):
             text_encoder_2=_t5(32),
             tokenizer_2=_t5_tokenizer(),
         )
+    if family == "flux2":
+        return _tiny_flux2(D)
+    if family == "zimage":
+        return _tiny_zimage(D)
     unet_kw = dict(
         sample_size=16,
         in_channels=4,
@@ -209,6 +254,69 @@ def tiny_pipeline(family: str):
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+    )
+
+
+def _tiny_flux2(D):
+    """FLUX.2-klein: Qwen3 text encoder (prompt = its layers 9, 18 and 27 stacked: 28 layers, 3 x 16 wide), the
+    FLUX.2 VAE (latents patchified 2x2: 4 x 4 channels) and a transformer of 1 double + 1 single block."""
+    from diffusers import AutoencoderKLFlux2
+
+    vae = AutoencoderKLFlux2(
+        latent_channels=4,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=32,
+    ).eval()
+    transformer = D.Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=48,
+        timestep_guidance_channels=16,
+        axes_dims_rope=(2, 2, 2, 2),
+        guidance_embeds=False,
+    )
+    scheduler = D.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True)
+    return D.Flux2KleinPipeline(
+        transformer=transformer,
+        vae=vae,
+        scheduler=scheduler,
+        text_encoder=_qwen3(16, 28, causal_lm=True),
+        tokenizer=_qwen_tokenizer(),
+        is_distilled=True,
+    )
+
+
+def _tiny_zimage(D):
+    """Z-Image: Qwen3 text encoder (its second-to-last layer), the Flux-style VAE, a transformer of 1 main layer
+    and 1 noise / 1 context refiner layer."""
+    transformer = D.ZImageTransformer2DModel(
+        all_patch_size=(2,),
+        all_f_patch_size=(1,),
+        in_channels=4,
+        dim=32,
+        n_layers=1,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        cap_feat_dim=16,
+        axes_dims=[4, 6, 6],
+        axes_lens=[512, 64, 64],
+    )
+    scheduler = D.FlowMatchEulerDiscreteScheduler(shift=3.0)
+    return D.ZImagePipeline(
+        transformer=transformer,
+        vae=_vae(4, True),
+        scheduler=scheduler,
+        text_encoder=_qwen3(16, 2, causal_lm=False),
+        tokenizer=_qwen_tokenizer(),
     )
 
 

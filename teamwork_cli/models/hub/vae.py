@@ -1,7 +1,8 @@
 """The VAE codec shared by the latent backbones: pixels in [-1, 1] <-> the denoiser's latents.
 
-Latents are normalised as each pipeline does before its denoiser: SD3 and Flux `(z - shift) * scale`
-(their VAEs have a `shift_factor`), SD2 and SDXL `z * scale`.
+Latents are normalised as each pipeline does before its denoiser: SD3, Flux and Z-Image `(z - shift) * scale`
+(their VAEs have a `shift_factor`), SD2 and SDXL `z * scale`, FLUX.2 not at all (its VAE has neither factor; the
+reference implementation uses its latents as they come).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ class VaeCodec:
         # Ours stays in fp32 for good (the VAE is small next to the denoiser) and is kept out of autocast.
         self.upcast = next(vae.parameters()).dtype == torch.float16 and bool(getattr(cfg, "force_upcast", False))
         self.vae = vae.to(torch.float32) if self.upcast else vae
-        self.scale = float(cfg.scaling_factor)
-        self.shift = float(cfg.shift_factor or 0.0)
+        # The FLUX.2 VAE records neither factor: its latents are used as they come (1 and 0), as the reference does.
+        self.scale = float(cfg.get("scaling_factor") or 1.0)
+        self.shift = float(cfg.get("shift_factor") or 0.0)
         # Tiling only acts on images larger than the VAE's own sample_size (diffusers checks), so it costs nothing
         # at the trained resolution and keeps the memory of a 4K decode bounded.
         if tiling:

@@ -31,9 +31,23 @@ UNET = {
     "conv2",
     "conv_shortcut",
 }
+# FLUX.2 and Z-Image as the reference's FLUX2 and ZIMAGE profiles name them (modulation at the model level in FLUX.2)
+FLUX2_DOUBLE = {"attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.linear_in", "ff.linear_out"}
+FLUX2_SINGLE = {"attn.to_qkv_mlp_proj", "attn.to_out"}
+FLUX2_MODULATION = {"double_stream_modulation_img": {"linear"}, "single_stream_modulation": {"linear"}}
+ZIMAGE = {
+    "adaLN_modulation.0",
+    "attention.to_q",
+    "attention.to_k",
+    "attention.to_v",
+    "attention.to_out.0",
+    "feed_forward.w1",
+    "feed_forward.w2",
+    "feed_forward.w3",
+}
 BLOCK = re.compile(
     r"^(transformer_blocks\.\d+|single_transformer_blocks\.\d+|.*\.transformer_blocks\.\d+|"
-    r".*\.resnets\.\d+)\.(.+)$"
+    r".*\.resnets\.\d+|layers\.\d+|double_stream_modulation_img|single_stream_modulation)\.(.+)$"
 )
 
 
@@ -93,6 +107,14 @@ def test_published_layer_names_all_adapted(hub_team):
         assert leaves == {"transformer_blocks.0": MMDIT, "transformer_blocks.1": MMDIT}
     elif family == "flux":
         assert leaves == {"transformer_blocks.0": MMDIT, "single_transformer_blocks.0": FLUX_SINGLE}
+    elif family == "flux2":
+        assert leaves == {
+            "transformer_blocks.0": FLUX2_DOUBLE,
+            "single_transformer_blocks.0": FLUX2_SINGLE,
+            **FLUX2_MODULATION,
+        }
+    elif family == "zimage":
+        assert leaves == {"layers.0": ZIMAGE}  # not the noise and context refiners
     else:
         assert all(leaf <= UNET for leaf in leaves.values())
         attn = [b for b in leaves if ".transformer_blocks." in b]

@@ -10,7 +10,7 @@ from teamwork_cli.models.hub import testing
 
 
 def test_unknown_families_are_refused():
-    with pytest.raises(ValueError, match="family must be one of sd3, sdxl, sd2, flux; got 'sd1'"):
+    with pytest.raises(ValueError, match="family must be one of sd3, sdxl, sd2, flux, flux2, zimage; got 'sd1'"):
         testing.tiny_pipeline("sd1")
 
 
