@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
+from teamwork_cli.models.hub.testing import tiny_model
 
-def _tiny_sd3():
-    from diffusers import SD3Transformer2DModel
-
-    torch.manual_seed(0)
-    return SD3Transformer2DModel(
-        sample_size=8,
-        patch_size=2,
-        in_channels=4,
-        num_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        caption_projection_dim=16,
-        pooled_projection_dim=8,
-        out_channels=4,
-    ).eval()
+_tiny_sd3 = partial(tiny_model, "sd3")
 
 
 def _sd3_inputs(rows: int, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -34,21 +22,7 @@ def _sd3_inputs(rows: int, seed: int = 1) -> dict[str, torch.Tensor]:
     }
 
 
-def _tiny_unet():
-    from diffusers import UNet2DModel
-
-    torch.manual_seed(0)
-    return UNet2DModel(
-        sample_size=8,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-        norm_num_groups=4,
-        attention_head_dim=4,
-    ).eval()
+_tiny_unet = partial(tiny_model, "unet2d")
 
 
 @pytest.fixture(scope="session")

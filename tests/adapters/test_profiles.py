@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from diffusers import (
-    Flux2Transformer2DModel,
     FluxTransformer2DModel,
-    SD3Transformer2DModel,
     UNet2DConditionModel,
     UNet2DModel,
-    ZImageTransformer2DModel,
 )
 from torch import nn
 
@@ -24,68 +23,23 @@ from teamwork_cli.adapters.profiles import (
     supported_backbones,
 )
 from teamwork_cli.core.team import TeamBatch
+from teamwork_cli.models.hub.testing import tiny_model
 
 MMDIT = ["norm1.linear", "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.net.0.proj", "ff.net.2"]
 FLUX_SINGLE = ["norm.linear", "proj_mlp", "proj_out", "attn.to_q", "attn.to_k", "attn.to_v"]
 UNET_ATTN = ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "ff.net.0.proj", "ff.net.2"]
 
 
-def sd3() -> SD3Transformer2DModel:
-    return SD3Transformer2DModel(
-        sample_size=8,
-        patch_size=2,
-        in_channels=4,
-        num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        caption_projection_dim=16,
-        pooled_projection_dim=8,
-        out_channels=4,
-    ).eval()
+sd3 = partial(tiny_model, "sd3", num_layers=2)
 
 
-def flux() -> FluxTransformer2DModel:
-    return FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        pooled_projection_dim=8,
-        axes_dims_rope=(2, 2, 4),
-    ).eval()
+flux = partial(tiny_model, "flux")
 
 
-def unet_cond() -> UNet2DConditionModel:
-    return UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8,
-        attention_head_dim=2,
-        norm_num_groups=4,
-    ).eval()
+unet_cond = partial(tiny_model, "unet")
 
 
-def unet() -> UNet2DModel:
-    return UNet2DModel(
-        sample_size=8,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-        norm_num_groups=4,
-        attention_head_dim=4,
-    ).eval()
+unet = partial(tiny_model, "unet2d")
 
 
 def names(prefixes: list[str], leaves: list[str]) -> set[str]:
@@ -103,18 +57,7 @@ def test_flux_layers() -> None:
 
 
 def test_flux2_layers_are_the_references_flux2_profile() -> None:
-    model = Flux2Transformer2DModel(
-        patch_size=1,
-        in_channels=8,
-        num_layers=2,
-        num_single_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        timestep_guidance_channels=16,
-        axes_dims_rope=(2, 2, 2, 2),
-        guidance_embeds=False,
-    )
+    model = tiny_model("flux2", in_channels=8, num_layers=2, num_single_layers=2)
     double = ["attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "ff.linear_in", "ff.linear_out"]
     single = ["attn.to_qkv_mlp_proj", "attn.to_out"]
     expected = names([f"transformer_blocks.{i}" for i in (0, 1)], double)
@@ -126,17 +69,7 @@ def test_flux2_layers_are_the_references_flux2_profile() -> None:
 
 
 def test_zimage_layers_are_the_references_zimage_profile() -> None:
-    model = ZImageTransformer2DModel(
-        in_channels=4,
-        dim=32,
-        n_layers=2,
-        n_refiner_layers=1,
-        n_heads=2,
-        n_kv_heads=2,
-        cap_feat_dim=16,
-        axes_dims=[4, 6, 6],
-        axes_lens=[64, 32, 32],
-    )
+    model = tiny_model("zimage", n_layers=2)
     leaves = ["adaLN_modulation.0", "attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0"]
     leaves += ["feed_forward.w1", "feed_forward.w2", "feed_forward.w3"]
     # The main layers only: the noise and context refiners stay at base, as the reference's `layers.*` globs say.

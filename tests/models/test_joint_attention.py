@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
-from diffusers import SD3Transformer2DModel, UNet2DConditionModel, UNet2DModel
+from diffusers import UNet2DConditionModel, UNet2DModel
 
 from teamwork_cli.adapters.model import inject_adapter, team_context
 from teamwork_cli.core.team import TeamBatch
+from teamwork_cli.models.hub.testing import tiny_model
 from teamwork_cli.models.joint_attention import (
     disable_joint_attention,
     enable_joint_attention,
@@ -16,22 +19,7 @@ from teamwork_cli.models.joint_attention import (
     team_attention,
 )
 
-
-def sd3() -> SD3Transformer2DModel:
-    torch.manual_seed(0)
-    return SD3Transformer2DModel(
-        sample_size=8,
-        patch_size=2,
-        in_channels=4,
-        out_channels=4,
-        num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        caption_projection_dim=16,
-        pooled_projection_dim=8,
-        pos_embed_max_size=8,
-    ).eval()
+sd3 = partial(tiny_model, "sd3", num_layers=2, pos_embed_max_size=8)
 
 
 def inputs(rows: int) -> dict[str, torch.Tensor]:
@@ -107,23 +95,8 @@ def test_shares_state_with_adapters_and_rejects_other_models() -> None:
         enable_joint_attention(plain, 2)
 
 
-def sd35() -> SD3Transformer2DModel:
-    torch.manual_seed(0)
-    return SD3Transformer2DModel(
-        sample_size=8,
-        patch_size=2,
-        in_channels=4,
-        out_channels=4,
-        num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        caption_projection_dim=16,
-        pooled_projection_dim=8,
-        pos_embed_max_size=8,
-        dual_attention_layers=(0, 1),
-        qk_norm="rms_norm",
-    ).eval()
+# SD3.5: an image-only second attention (attn2) beside the joint one
+sd35 = partial(sd3, dual_attention_layers=(0, 1), qk_norm="rms_norm")
 
 
 def test_sd35_couples_only_the_joint_attention() -> None:

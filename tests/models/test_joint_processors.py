@@ -3,62 +3,22 @@ the reference's definition of joint attention (fp32, 1e-5 relative)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
-from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0, JointAttnProcessor2_0
 from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
 
 from teamwork_cli.adapters.model import team_context
 from teamwork_cli.core.team import TeamBatch
+from teamwork_cli.models.hub.testing import tiny_model
 from teamwork_cli.models.joint_attention import enable_joint_attention
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
-def unet() -> UNet2DConditionModel:
-    torch.manual_seed(0)
-    return UNet2DConditionModel(
-        sample_size=8,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        attention_head_dim=2,
-        norm_num_groups=4,
-        cross_attention_dim=8,
-    ).eval()
-
-
-def flux() -> FluxTransformer2DModel:
-    torch.manual_seed(0)
-    return FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        pooled_projection_dim=8,
-        axes_dims_rope=(2, 2, 4),
-    ).eval()
-
-
-def sd3() -> SD3Transformer2DModel:
-    torch.manual_seed(0)
-    return SD3Transformer2DModel(
-        sample_size=8,
-        patch_size=2,
-        in_channels=4,
-        num_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        caption_projection_dim=16,
-        pooled_projection_dim=8,
-        out_channels=4,
-    ).eval()
+unet, flux, sd3, flux2 = (partial(tiny_model, kind) for kind in ("unet", "flux", "sd3", "flux2"))
 
 
 def per_image(out: torch.Tensor, batch: TeamBatch, g: int) -> torch.Tensor:
@@ -142,24 +102,6 @@ def test_flux_attn_allow_masks_image_edges_but_not_the_prompt() -> None:
         img2, txt2 = attn(y, c, image_rotary_emb=rope)
     torch.testing.assert_close(img2[0], img[0])  # teammate 0 does not see teammate 1
     assert (txt2 - txt).abs().max() > 1e-4  # the shared prompt sees everyone
-
-
-def flux2():
-    from diffusers import Flux2Transformer2DModel
-
-    torch.manual_seed(0)
-    return Flux2Transformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        timestep_guidance_channels=16,
-        axes_dims_rope=(2, 2, 2, 2),
-        guidance_embeds=False,
-    ).eval()
 
 
 def _flux2_ids(h: int, w: int, n_txt: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,112 @@ FAMILIES = ("sd3", "sdxl", "sd2", "flux", "flux2", "zimage")
 _LETTERS = string.ascii_lowercase
 
 
+# Bare denoisers, a few channels wide, for tests of layers, profiles and attention: each kind's config, which
+# `tiny_model` overrides per call.  The pipelines below start from the same configs.
+TINY_MODELS: dict[str, tuple[str, dict]] = {
+    "sd3": (
+        "SD3Transformer2DModel",
+        dict(
+            sample_size=8,
+            patch_size=2,
+            in_channels=4,
+            out_channels=4,
+            num_layers=1,
+            attention_head_dim=8,
+            num_attention_heads=2,
+            joint_attention_dim=16,
+            caption_projection_dim=16,
+            pooled_projection_dim=8,
+        ),
+    ),
+    "flux": (
+        "FluxTransformer2DModel",
+        dict(
+            patch_size=1,
+            in_channels=4,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=8,
+            num_attention_heads=2,
+            joint_attention_dim=16,
+            pooled_projection_dim=8,
+            axes_dims_rope=(2, 2, 4),
+        ),
+    ),
+    "flux2": (
+        "Flux2Transformer2DModel",
+        dict(
+            patch_size=1,
+            in_channels=4,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=8,
+            num_attention_heads=2,
+            joint_attention_dim=16,
+            timestep_guidance_channels=16,
+            axes_dims_rope=(2, 2, 2, 2),
+            guidance_embeds=False,
+        ),
+    ),
+    "zimage": (
+        "ZImageTransformer2DModel",
+        dict(
+            in_channels=4,
+            dim=32,
+            n_layers=1,
+            n_refiner_layers=1,
+            n_heads=2,
+            n_kv_heads=2,
+            cap_feat_dim=16,
+            axes_dims=[4, 6, 6],
+            axes_lens=[64, 32, 32],
+        ),
+    ),
+    "unet": (  # SD2 / SDXL's conditional UNet (SDXL adds its text-time embedding in the call)
+        "UNet2DConditionModel",
+        dict(
+            sample_size=8,
+            in_channels=4,
+            out_channels=4,
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=8,
+            attention_head_dim=2,
+            norm_num_groups=4,
+        ),
+    ),
+    "unet2d": (  # the embedded base's class, with attention at its second level
+        "UNet2DModel",
+        dict(
+            sample_size=8,
+            in_channels=3,
+            out_channels=3,
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+            up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+            norm_num_groups=4,
+            attention_head_dim=4,
+        ),
+    ),
+}
+
+
+def tiny_model(kind: str, seed: int | None = 0, **changes):
+    """A new random-weight denoiser of `kind` (a TINY_MODELS key) in eval mode, seeded with `seed` (None: the
+    global generator as it stands); `changes` override its config."""
+    import diffusers
+
+    if kind not in TINY_MODELS:
+        raise ValueError(f"kind must be one of {', '.join(TINY_MODELS)}; got {kind!r}")
+    cls, config = TINY_MODELS[kind]
+    if seed is not None:
+        torch.manual_seed(seed)
+    return getattr(diffusers, cls)(**{**config, **changes}).eval()
+
+
 def _clip_tokenizer():
     from transformers import CLIPTokenizer
 
@@ -141,16 +247,12 @@ def tiny_pipeline(family: str):
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
     torch.manual_seed(0)
     if family == "sd3":
-        transformer = D.SD3Transformer2DModel(
+        transformer = tiny_model(
+            "sd3",
+            None,
             sample_size=16,
-            patch_size=2,
-            in_channels=4,
-            out_channels=4,
             num_layers=2,
-            attention_head_dim=8,
-            num_attention_heads=2,
             joint_attention_dim=32,
-            caption_projection_dim=16,
             pooled_projection_dim=16,
             pos_embed_max_size=32,
         )
@@ -166,18 +268,8 @@ def tiny_pipeline(family: str):
             tokenizer_3=_t5_tokenizer(),
         )
     if family == "flux":
-        transformer = D.FluxTransformer2DModel(
-            patch_size=1,
-            in_channels=16,
-            out_channels=None,
-            num_layers=1,
-            num_single_layers=1,
-            attention_head_dim=8,
-            num_attention_heads=2,
-            joint_attention_dim=32,
-            pooled_projection_dim=16,
-            guidance_embeds=True,
-            axes_dims_rope=(2, 2, 4),
+        transformer = tiny_model(
+            "flux", None, in_channels=16, joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=True
         )
         scheduler = D.FlowMatchEulerDiscreteScheduler(
             shift=3.0,
@@ -200,20 +292,11 @@ def tiny_pipeline(family: str):
         return _tiny_flux2(D)
     if family == "zimage":
         return _tiny_zimage(D)
-    unet_kw = dict(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        attention_head_dim=2,
-        norm_num_groups=4,
-    )
     if family == "sdxl":
-        unet = D.UNet2DConditionModel(
-            **unet_kw,
+        unet = tiny_model(
+            "unet",
+            None,
+            sample_size=16,
             cross_attention_dim=32,
             addition_embed_type="text_time",
             addition_time_embed_dim=4,
@@ -235,7 +318,7 @@ def tiny_pipeline(family: str):
             text_encoder_2=_clip(16, True),
             tokenizer_2=_clip_tokenizer(),
         )
-    unet = D.UNet2DConditionModel(**unet_kw, cross_attention_dim=16)
+    unet = tiny_model("unet", None, sample_size=16, cross_attention_dim=16)
     # SD2-base ships PNDM; its step takes no generator, which the loader replaces by DDIM.
     scheduler = D.PNDMScheduler(
         beta_schedule="scaled_linear",
@@ -271,18 +354,7 @@ def _tiny_flux2(D):
         norm_num_groups=8,
         sample_size=32,
     ).eval()
-    transformer = D.Flux2Transformer2DModel(
-        patch_size=1,
-        in_channels=16,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=48,
-        timestep_guidance_channels=16,
-        axes_dims_rope=(2, 2, 2, 2),
-        guidance_embeds=False,
-    )
+    transformer = tiny_model("flux2", None, in_channels=16, joint_attention_dim=48)
     scheduler = D.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True)
     return D.Flux2KleinPipeline(
         transformer=transformer,
@@ -297,19 +369,7 @@ def _tiny_flux2(D):
 def _tiny_zimage(D):
     """Z-Image: Qwen3 text encoder (its second-to-last layer), the Flux-style VAE, a transformer of 1 main layer
     and 1 noise / 1 context refiner layer."""
-    transformer = D.ZImageTransformer2DModel(
-        all_patch_size=(2,),
-        all_f_patch_size=(1,),
-        in_channels=4,
-        dim=32,
-        n_layers=1,
-        n_refiner_layers=1,
-        n_heads=2,
-        n_kv_heads=2,
-        cap_feat_dim=16,
-        axes_dims=[4, 6, 6],
-        axes_lens=[512, 64, 64],
-    )
+    transformer = tiny_model("zimage", None, all_patch_size=(2,), all_f_patch_size=(1,), axes_lens=[512, 64, 64])
     scheduler = D.FlowMatchEulerDiscreteScheduler(shift=3.0)
     return D.ZImagePipeline(
         transformer=transformer,

@@ -33,3 +33,17 @@ def test_vaes_follow_their_family():
     assert flow.config.shift_factor == 0.1 and not flow.config.use_quant_conv
     assert latent.config.shift_factor is None and latent.config.use_quant_conv
     assert len(flow.config.block_out_channels) == 2  # a latent grid 2x smaller than the image
+
+
+def test_tiny_models_are_reproducible_and_take_config_changes():
+    import torch
+
+    from teamwork_cli.models.hub.testing import TINY_MODELS, tiny_model
+
+    for kind in TINY_MODELS:
+        a, b = tiny_model(kind), tiny_model(kind)
+        assert not a.training
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert tiny_model("sd3", num_layers=2).config.num_layers == 2
+    with pytest.raises(ValueError, match="kind must be one of sd3, flux, flux2, zimage, unet, unet2d; got 'sdxl'"):
+        tiny_model("sdxl")
