@@ -13,7 +13,8 @@ base, so both apply their own layers to the same base layers with the same weigh
 (two images, the second without one teammate) through the denoiser.  Printed per family: the layers each selects,
 whether the reference's loader took every tensor unchanged, whether the reference's own saved file loads here
 unchanged, the max relative difference of the outputs (max |ours - reference| / max |reference|) and, for
-scale, how much the adapter moves the output (max |reference - base| / max |reference|).
+scale, how much the adapter moves the output (max |reference - base| / max |reference|).  Then the same with
+joint attention across the teammates, one image, for the families whose *_PLUSATTN profile the checkout has.
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ def _quiet_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int) -> dict[str, str]:
+def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int, joint: bool = False) -> dict[str, str]:
+    """One row; joint: with joint attention across the teammates (the *_PLUSATTN profiles), on one image, since
+    the reference's joint processors treat all rows of a batch as one image's teammates."""
     from teamwork_cli.adapters.checkpoint import load_adapter, save_adapter
     from teamwork_cli.adapters.config import default_image_ids
     from teamwork_cli.adapters.model import adapter_state_dict, inject_adapter
@@ -147,19 +150,26 @@ def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int) -> 
     from teamwork_cli.core.team import TeamBatch
     from teamwork_cli.models.hub import load_hub_denoiser
     from teamwork_cli.models.hub.testing import save_tiny_pipeline
+    from teamwork_cli.models.joint_attention import disable_joint_attention, enable_joint_attention
 
     layout = ["image.in", "diffuse.out", "normals.out"]
     _quiet_bars()  # each load_hub_denoiser turns the library bars back on when it is done
-    folder = save_tiny_pipeline(family, root / family)
+    folder = root / family
+    if not folder.is_dir():
+        save_tiny_pipeline(family, folder)
     ours = load_hub_denoiser(str(folder), cache_embeds=False)
     prof = profile_for(ours.model)
+    if joint and f"{prof.name}_PLUSATTN" not in ref_adapter.TEAMWORK_PROFILES:
+        return {}  # the reference's joint-attention profile is not in the checkout
     layers = layers_to_adapt(ours.model)
     inject_adapter(ours.model, layers, len(layout), rank)
     _randomize(ours.model, seed=1)
+    if joint:
+        enable_joint_attention(ours.model)
     ids = default_image_ids(prof.name, len(layout)) if prof.records_image_ids else None
     path = save_adapter(
         ours.model,
-        root / f"{family}.safetensors",
+        root / f"{family}{'_joint' if joint else ''}.safetensors",
         layout,
         base_model=str(folder),
         title=f"check {family}",
@@ -167,7 +177,7 @@ def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int) -> 
         architecture=str(folder),
         teammate_image_ids=ids,
     )
-    row = {"family": family, "profile": prof.name}
+    row = {"family": family + (" (joint)" if joint else ""), "profile": prof.name + ("_PLUSATTN" if joint else "")}
 
     # The layers the reference's own profile selects on the same model.
     globs = ref_adapter.TEAMWORK_PROFILES.get(prof.name)
@@ -193,11 +203,16 @@ def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int) -> 
         base.model, cfg, device=torch.device("cpu"), dtype=torch.float32, override_profile=override, state=state
     )
     got = {k: p.detach() for k, p in ref_adapter.adapter_parameters(base.model).items()}
+    markers = {k for k in state if k.endswith(".adapter")}  # joint attention's scalars: `P.adapter` itself
+    for key in markers:  # adapter_parameters lists only `adapter.*` names, so the markers are read directly
+        got[key] = base.model.get_submodule(key.removesuffix(".adapter")).adapter.detach()
     same = got.keys() == state.keys() and all(torch.equal(got[k], state[k]) for k in state)
     row["their loader"] = f"{len(state)} tensors {'unchanged' if same else 'DIFFER'}"
+    if markers:
+        row["their loader"] += f" ({len(markers)} joint markers)"
 
     # The same team batch through both.
-    batch = TeamBatch.from_active([[0, 1, 2], [0, 2]], len(layout))
+    batch = TeamBatch.from_active([[0, 1, 2]] if joint else [[0, 1, 2], [0, 2]], len(layout))
     sel = _selection(ref_batch, batch, layout)
     for module in ref_adapter.adapter_modules(base.model).values():
         module.selection = sel
@@ -211,15 +226,24 @@ def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int) -> 
     scale = b.abs().max().item()
     row["max rel diff"] = f"{(a - b).abs().max().item() / scale:.2e}"
     row["adapter effect"] = f"{(b - plain).abs().max().item() / scale:.2e}"
+    if joint:  # how much the joint attention alone moves the output, for scale
+        disable_joint_attention(ours.model)
+        with torch.no_grad():
+            alone = ours(latents, t, batch)
+        row["adapter effect"] += f" (joint attention alone {(a - alone).abs().max().item() / scale:.2e})"
 
     # The reference's own file of those weights, loaded here.
-    theirs_path = root / f"{family}_reference.safetensors"
+    theirs_path = root / f"{family}{'_joint' if joint else ''}_reference.safetensors"
     ref_adapter.save_adapters(base.model, str(theirs_path), cfg)
     back = load_hub_denoiser(str(folder), cache_embeds=False)
-    load_adapter(back.model, theirs_path, teammates=layout)
+    _, info = load_adapter(back.model, theirs_path, teammates=layout)
     mine = adapter_state_dict(back.model)
-    ok = mine.keys() == state.keys() and all(torch.equal(mine[k], state[k]) for k in state)
+    layer_keys = state.keys() - markers
+    ok = mine.keys() == layer_keys and all(torch.equal(mine[k], state[k]) for k in layer_keys)
     row["their file here"] = "loads, tensors unchanged" if ok else "DIFFERS"
+    if joint:  # its save_adapters keeps only `adapter.*` names: the file says joint attention by its profile alone
+        kept = len(info.joint_attention)
+        row["their file here"] += f" ({kept} markers in it; joint attention {'on' if info.joint else 'OFF'})"
     return row
 
 
@@ -246,12 +270,15 @@ def main() -> int:
     columns = ["family", "profile", "layers", "their loader", "their file here", "max rel diff", "adapter effect"]
     print(" | ".join(columns))
     with tempfile.TemporaryDirectory() as tmp:
-        for family in families:
-            try:
-                row = check_family(family, ref_adapter, ref_batch, Path(tmp), args.rank)
-            except Exception as e:  # one family's failure is reported, the others still run
-                row = {"family": family, "layers": f"FAILED: {type(e).__name__}: {e}"}
-            print(" | ".join(row.get(c, "-") for c in columns), flush=True)
+        for joint in (False, True):
+            for family in families:
+                try:
+                    row = check_family(family, ref_adapter, ref_batch, Path(tmp), args.rank, joint)
+                except Exception as e:  # one family's failure is reported, the others still run
+                    name = family + (" (joint)" if joint else "")
+                    row = {"family": name, "layers": f"FAILED: {type(e).__name__}: {e}"}
+                if row:
+                    print(" | ".join(row.get(c, "-") for c in columns), flush=True)
     return 0
 
 
