@@ -111,6 +111,9 @@ class TeamworkLayer(nn.Module):
     def num_teammates(self) -> int:
         return self.adapter.down.shape[0]
 
+    def _base(self, x: Tensor) -> Tensor:
+        return self.base_layer(x)
+
     def _down(self, x: Tensor, t: int) -> Tensor:
         raise NotImplementedError
 
@@ -132,7 +135,7 @@ class TeamworkLayer(nn.Module):
                 f"input has {x.shape[0]} rows but the team batch has {batch.num_rows} "
                 f"({batch.num_groups} images, {batch.num_teammates} teammates)"
             )
-        out = self.base_layer(x)
+        out = self._base(x)
         down = self.adapter.down
         if x.dtype != down.dtype and not torch.is_autocast_enabled(x.device.type):
             x = x.to(down.dtype)
@@ -313,11 +316,36 @@ class TeamworkConv2d(TeamworkLayer):
         return True
 
 
-# Dispatch by layer type (isinstance, so diffusers' LoRACompatible* subclasses are covered).
+class TeamworkGGUFLinear(TeamworkLinear):
+    """diffusers' GGUFLinear (an nn.Linear whose weight is GGUF-quantized uint8 blocks, dequantized at each
+    forward into its `compute_dtype`; models/hub/gguf.py) with a Teamwork adapter.
+
+    The base output is the dequantized layer's, in the compute dtype; the low-rank offset is added onto it in
+    that dtype (its factors cast, as for any base dtype).  The input is cast to the compute dtype first, outside
+    autocast: GGUFLinear's native forward does not cast it, and F.linear refuses mixed dtypes.
+    """
+
+    def _base(self, x: Tensor) -> Tensor:
+        compute = self.base_layer.compute_dtype
+        if compute is not None and x.dtype != compute and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(compute)
+        return self.base_layer(x)
+
+
+def is_gguf_linear(module: nn.Module) -> bool:
+    """diffusers' GGUFLinear, recognised by what it holds (a `compute_dtype` and a weight with a GGUF
+    `quant_type`), so the adapters import neither diffusers nor gguf."""
+    return isinstance(module, nn.Linear) and hasattr(module, "compute_dtype") and hasattr(module.weight, "quant_type")
+
+
+# Dispatch by layer type (isinstance, so diffusers' LoRACompatible* subclasses are covered); GGUFLinear, an
+# nn.Linear subclass, is picked out first.
 ADAPTER_CLASSES: dict[type[nn.Module], type[TeamworkLayer]] = {nn.Linear: TeamworkLinear, nn.Conv2d: TeamworkConv2d}
 
 
 def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
+    if is_gguf_linear(module):
+        return TeamworkGGUFLinear
     for base_type, cls in ADAPTER_CLASSES.items():
         if isinstance(module, base_type):
             return cls
@@ -327,8 +355,10 @@ def adapter_class_for(module: nn.Module) -> type[TeamworkLayer] | None:
 __all__ = [
     "ADAPTER_CLASSES",
     "TeamworkConv2d",
+    "TeamworkGGUFLinear",
     "TeamworkLayer",
     "TeamworkLinear",
     "TeamworkParams",
     "adapter_class_for",
+    "is_gguf_linear",
 ]

@@ -30,6 +30,7 @@ def finetune(
         "procedural:synthesize.",
     ),
     base: str = typer.Option(None, "--base", help="Base model: a diffusers folder or hub id (default: embedded)."),
+    transformer: str = O.TRANSFORMER_OPT,
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per micro-batch (each a whole team)."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
@@ -136,6 +137,7 @@ def finetune(
     from teamwork_cli.core.layout import TeamLayout, load_preset
     from teamwork_cli.graphics.holefill import HOLE_FILLS
     from teamwork_cli.models.embedded import pixel_multiple as embedded_pixel_multiple
+    from teamwork_cli.models.loading import check_transformer_base
     from teamwork_cli.training.finetune import PROCEDURAL, check_start, make_source, train_adapter
     from teamwork_cli.training.loop import TrainConfig
 
@@ -190,6 +192,7 @@ def finetune(
             parse_attn_allow(attn_allow, len(layout))
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--attn-allow") from None
+    check_transformer_base(base, transformer)  # before the data is built
     if base is None and resolution % (m := embedded_pixel_multiple()):  # other bases: checked once loaded
         raise typer.BadParameter(
             f"must be a multiple of {m} for the embedded base; got {resolution}", param_hint="--resolution"
@@ -251,6 +254,7 @@ def finetune(
         source,
         out,
         base=base,
+        transformer=transformer,
         steps=steps,
         batch_size=batch_size,
         grad_accum=grad_accum,

@@ -130,6 +130,7 @@ def inpaint(
         "samples a generative fill instead: textured, different per --seed.",
     ),
     base: str = O.BASE_OPT,
+    transformer: str = O.TRANSFORMER_OPT,
     steps: int = typer.Option(8, "--steps", min=1, help="Sampling steps (a one-step adapter runs once)."),
     keep_context: bool = typer.Option(
         True,
@@ -225,7 +226,7 @@ def inpaint(
     items = P.plan_inputs(items, "inpaint", resolution=resolution, windows=windows, size_of=first_map)
     if not items:
         return C.refused_all(items, as_json)
-    pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype)
+    pipe = TeamPipeline.load(path, base=base, device=device, dtype=dtype, transformer=transformer)
 
     def work(item: Path) -> list[Path]:
         material = materials[item]

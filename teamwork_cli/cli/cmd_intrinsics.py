@@ -31,6 +31,7 @@ def intrinsics(
         "intrinsics-diffusion is its diffusion adapter, sampled in --steps.",
     ),
     base: str = O.BASE_OPT,
+    transformer: str = O.TRANSFORMER_OPT,
     steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),
     ensemble: int = typer.Option(
         None,
@@ -81,7 +82,7 @@ def intrinsics(
     files = P.plan_inputs(files, "intrinsics", resolution=resolution, windows=windows)
     if not files:
         return C.refused_all(files, as_json)
-    pipe = TC.load_team("intrinsics", adapter, base, device, dtype)
+    pipe = TC.load_team("intrinsics", adapter, base, device, dtype, transformer)
     task.check_team(pipe)
     if ensemble is None:
         ensemble = default_ensemble(pipe.device.type, pipe.autocast, pipe.one_step)

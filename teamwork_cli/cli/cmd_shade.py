@@ -46,6 +46,7 @@ def shade(
         None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped shade adapter."
     ),
     base: str = O.BASE_OPT,
+    transformer: str = O.TRANSFORMER_OPT,
     steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps."),
     seed: int = O.SEED_OPT,
     tileable: bool = O.TILEABLE_OPT,
@@ -111,7 +112,7 @@ def shade(
     P.check_input("shade", first, image_size(first), resolution=resolution, windows=windows)
     # Read first: a missing or unreadable buffer is reported before the model loads.
     buffers = {c: encode(c, C.read_channel(p, c)) for c, p in given.items()}
-    pipe = TC.load_team("shade", adapter, base, device, dtype)
+    pipe = TC.load_team("shade", adapter, base, device, dtype, transformer)
     ins = task.check_team(pipe)
     extra = [c for c in given if c not in ins and not (c == "basecolor" and albedo is None)]
     if extra:

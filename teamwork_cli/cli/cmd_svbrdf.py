@@ -28,6 +28,7 @@ def svbrdf(
         "the embedded model (one-step). svbrdf-diffusion is its diffusion adapter, sampled in --steps.",
     ),
     base: str = O.BASE_OPT,
+    transformer: str = O.TRANSFORMER_OPT,
     steps: int = typer.Option(1, "--steps", min=1, help=O.STEPS_HELP),
     ensemble: int = typer.Option(
         None,
@@ -126,6 +127,7 @@ def svbrdf(
         attention_slicing=attention_slicing,
         compile=compile_model,
         guidance=guidance,
+        transformer=transformer,
     )
     task.check_team(pipe)
     channels = list(task.OUTPUTS)

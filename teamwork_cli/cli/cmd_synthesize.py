@@ -38,6 +38,7 @@ def synthesize(
         None, "--adapter", help="Teamwork adapter (.safetensors); default: the shipped synthesize adapter."
     ),
     base: str = O.BASE_OPT,
+    transformer: str = O.TRANSFORMER_OPT,
     steps: int = typer.Option(16, "--steps", min=1, help="Sampling steps (generation needs more than estimation)."),
     seed: int = typer.Option(
         0,
@@ -83,7 +84,7 @@ def synthesize(
     hw = _size(size)
     windows = O.window_options(tileable, window, overlap, sync, sync_strength)  # checked before the model loads
     P.check_size("synthesize", hw[1], hw[0], windows, "--size")
-    pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype)
+    pipe = task.load_with_prompt(TC.adapter_path("synthesize", adapter), base, prompt, device, dtype, transformer)
     channels = task.check_team(pipe)
     if {"diffuse", "specular"} <= set(channels):
         channels += ["basecolor", "metallic"]

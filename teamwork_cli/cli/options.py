@@ -283,6 +283,13 @@ DTYPE_OPT = typer.Option(
 BASE_OPT = typer.Option(
     None, "--base", help="Base model: a folder or hub id (default: the adapter's base_model, or the embedded model)."
 )
+TRANSFORMER_OPT = typer.Option(
+    None,
+    "--transformer",
+    metavar="FILE.gguf",
+    help="A GGUF-quantized transformer of the --base pipeline (SD3, Flux, FLUX.2-klein, Z-Image) to use in place "
+    "of its own weights: less memory, dequantized to --dtype as it runs. The adapter stays as trained.",
+)
 BATCH_OPT = typer.Option(
     1,
     "--batch-size",

@@ -18,10 +18,14 @@ def adapter_path(preset: str, adapter: str | None) -> str:
     return str(resolve.task_adapter(preset, adapter))
 
 
-def load_team(preset: str, adapter: str | None, base: str | None, device: str, dtype: str) -> TeamPipeline:
+def load_team(
+    preset: str, adapter: str | None, base: str | None, device: str, dtype: str, transformer: str | None = None
+) -> TeamPipeline:
+    """transformer: --transformer, a GGUF file of the base's transformer (models/hub/gguf.py)."""
     from teamwork_cli.pipelines.team_pipeline import TeamPipeline
 
-    return TeamPipeline.load(adapter_path(preset, adapter), base=base, device=device, dtype=dtype)
+    path = adapter_path(preset, adapter)
+    return TeamPipeline.load(path, base=base, device=device, dtype=dtype, transformer=transformer)
 
 
 def size_text(x: torch.Tensor) -> str:

@@ -16,6 +16,17 @@ from teamwork_cli.adapters.model import team_context
 from teamwork_cli.core.team import TeamBatch
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype `model` computes in: that of its first floating-point parameter.  A GGUF-quantized model's
+    quantized weights are uint8 blocks (models/hub/gguf.py), so the first parameter may not tell; its other
+    parameters (norms, biases) are in the compute dtype, which is the answer for a model with no float at all."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    compute = getattr(getattr(model, "hf_quantizer", None), "compute_dtype", None)
+    return compute if isinstance(compute, torch.dtype) else torch.float32
+
+
 class TeamDenoiser(nn.Module, ABC):
     """Base class. Subclasses set `model`, `scheduler`, and override the codec and conditioning."""
 

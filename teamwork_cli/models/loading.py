@@ -13,13 +13,29 @@ from teamwork_cli.models.embedded import BASE_DIR, EmbeddedDenoiser
 EMBEDDED_BASE_NAMES = ("embedded", "teamwork-embedded", "")  # names of the embedded base in --base and files
 
 
+def is_embedded(base: str | None) -> bool:
+    return base is None or base in EMBEDDED_BASE_NAMES or (Path(base) / "teamwork.json").is_file()
+
+
+def check_transformer_base(base: str | None, transformer: str | Path | None) -> None:
+    """A GGUF transformer (--transformer) replaces a diffusers base's transformer; the embedded model has none."""
+    if transformer is not None and is_embedded(base):
+        raise TeamworkError(
+            f"--transformer {transformer}: the embedded base model has no transformer to replace (GGUF files hold "
+            "diffusers transformers)",
+            "pass --base with the SD3, Flux, FLUX.2-klein or Z-Image pipeline the GGUF file belongs to (and an "
+            "adapter trained for it), or drop --transformer",
+        )
+
+
 def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **options) -> TeamDenoiser:
     """The embedded model (None, 'embedded' or a folder with teamwork.json), else a diffusers pipeline.
 
     options: the hub backbones' `load_hub_denoiser` options (prompt, guidance, ...); None values are dropped.
     """
     options = {k: v for k, v in options.items() if v is not None}
-    embedded = base is None or base in EMBEDDED_BASE_NAMES or (Path(base) / "teamwork.json").is_file()
+    embedded = is_embedded(base)
+    check_transformer_base(base, options.get("transformer"))
     if embedded and any(k != "prompt" or v != "" for k, v in options.items()):
         raise ValueError(
             f"{', '.join(sorted(options))}: the embedded model has no such option (no text prompt, no "
@@ -40,4 +56,4 @@ def load_denoiser(base: str | None, dtype: torch.dtype = torch.float32, **option
     return load_hub_denoiser(base, dtype, **options)
 
 
-__all__ = ["EMBEDDED_BASE_NAMES", "load_denoiser"]
+__all__ = ["EMBEDDED_BASE_NAMES", "check_transformer_base", "is_embedded", "load_denoiser"]

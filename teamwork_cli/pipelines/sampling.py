@@ -15,7 +15,7 @@ from torch import Tensor
 
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.core.team import TeamBatch
-from teamwork_cli.models.denoiser import TeamDenoiser
+from teamwork_cli.models.denoiser import TeamDenoiser, model_dtype
 
 Callback = Callable[[int, int], None]
 
@@ -79,7 +79,7 @@ def sample_team(
     outs = check_team(layout, inputs, outputs)
     # An offloaded model's weights rest on the CPU; it runs on `execution_device` (set by TeamPipeline.load).
     device = getattr(denoiser, "execution_device", None) or next(denoiser.model.parameters()).device
-    dtype = next(denoiser.model.parameters()).dtype
+    dtype = model_dtype(denoiser.model)
     in_names = list(inputs)
     if in_names:
         pixels = torch.cat([inputs[n] for n in in_names]).to(device, dtype)

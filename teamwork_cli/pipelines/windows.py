@@ -40,7 +40,7 @@ from torch import Tensor
 
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.core.team import TeamBatch
-from teamwork_cli.models.denoiser import TeamDenoiser
+from teamwork_cli.models.denoiser import TeamDenoiser, model_dtype
 from teamwork_cli.pipelines.sampling import Callback, TeamModel, _decode, check_team, sample_one_step, sample_scheduler
 from teamwork_cli.pipelines.sync import SYNCS, average_windows, syncsde_fraction, syncsde_windows
 
@@ -215,7 +215,7 @@ def sample_windows(
     if not isinstance(overlap, int) or not 0 <= overlap < window:
         raise ValueError(f"overlap must be an int in [0, window - 1] = [0, {window - 1}] pixels; got {overlap!r}")
     device = getattr(denoiser, "execution_device", None) or next(denoiser.model.parameters()).device
-    dtype = next(denoiser.model.parameters()).dtype
+    dtype = model_dtype(denoiser.model)
     in_names = list(inputs)
     if in_names:
         first = inputs[in_names[0]]

@@ -75,11 +75,14 @@ def coherence_rmse(maps: dict[str, Tensor]) -> float:
     return ((photo - R.to_photo(maps["image"])) ** 2).mean().sqrt().item()
 
 
-def load_with_prompt(adapter: str, base: str | None, prompt: str, device: str, dtype: str) -> TeamPipeline:
+def load_with_prompt(
+    adapter: str, base: str | None, prompt: str, device: str, dtype: str, transformer: str | None = None
+) -> TeamPipeline:
     """TeamPipeline.load with every teammate's prompt set to `prompt` (docs/conventions.md section 6); the embedded
-    model is unconditional, so a prompt needs a diffusers --base."""
+    model is unconditional, so a prompt needs a diffusers --base. transformer: a GGUF file of the base's
+    transformer (--transformer)."""
     if not prompt:
-        return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype)
+        return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, transformer=transformer)
     name = base if base is not None else read_adapter_info(adapter).base_model
     if name is None or name in EMBEDDED_BASE_NAMES or (Path(name) / "teamwork.json").is_file():
         raise TeamworkError(
@@ -87,4 +90,4 @@ def load_with_prompt(adapter: str, base: str | None, prompt: str, device: str, d
             "leave out --prompt, or use a text-conditioned "
             "--base (SD3, SDXL, SD2, Flux, FLUX.2-klein or Z-Image) with an adapter trained for it",
         )
-    return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, prompt=prompt)
+    return TeamPipeline.load(adapter, base=base, device=device, dtype=dtype, prompt=prompt, transformer=transformer)

@@ -240,6 +240,7 @@ def train_adapter(
     out: str | Path,
     *,
     base: str | None = None,
+    transformer: str | Path | None = None,
     steps: int = 1000,
     batch_size: int = 8,
     grad_accum: int = 1,
@@ -277,7 +278,9 @@ def train_adapter(
     the inpaint task reads). hole_loss: the loss covers an inpainting team's holes only (`team_loss`).
     joint_attention: the teammates of each image also attend to each other (the reference's *_PLUSATTN profiles,
     models/joint_attention.py), masked by attn_allow ("100;011;011"), at the profile's default RoPE image ids;
-    the file records the markers, the mask and the ids."""
+    the file records the markers, the mask and the ids. transformer: a GGUF file of the base's transformer
+    (models/hub/gguf.py): the frozen base runs quantized, the adapter trains as usual; its file name is recorded
+    (teamwork.transformer)."""
     from teamwork_cli.adapters.checkpoint import init_adapter, save_adapter
     from teamwork_cli.adapters.config import JOINT_SUFFIX, default_image_ids, parse_attn_allow
     from teamwork_cli.adapters.model import inject_adapter
@@ -293,7 +296,7 @@ def train_adapter(
     # Built first: it validates the start and the hole loss before the base loads.
     loss = team_loss(layout, source, batch_size, dropout, logit_mean, one_step, start, start_level, hole_loss)
     torch.manual_seed(seed)  # the adapter's init
-    den = denoiser if denoiser is not None else load_denoiser(base)
+    den = denoiser if denoiser is not None else load_denoiser(base, transformer=transformer)
     if resolution and resolution % den.pixel_multiple:
         m = den.pixel_multiple
         raise ValueError(
@@ -305,6 +308,9 @@ def train_adapter(
     if mixed_precision == "bf16":  # the frozen base in bf16: autocast would recast its weights at every call
         # nn.Module.to, not diffusers' override: that one warns about fp32-only modules even when a model has none
         torch.nn.Module.to(den.model, torch.bfloat16)
+        from teamwork_cli.models.hub.gguf import set_compute_dtype
+
+        set_compute_dtype(den.model, torch.bfloat16)  # GGUF layers: dequantize into bf16 too (uint8 blocks stay)
     profile = profile_for(den.model)
     inject_adapter(den.model, layers_to_adapt(den.model, profile), len(layout), rank, communication=coordination)
     # The reference's default offsets (all 0 without joint attention), where its files record them.
@@ -324,6 +330,8 @@ def train_adapter(
         extra["teamwork.one_step_level"] = repr(float(start_level))
     if hole_loss:
         extra["teamwork.loss"] = "hole"
+    if transformer is not None:
+        extra["teamwork.transformer"] = Path(transformer).name
     if init is not None:
         info = init_adapter(den.model, init, layout.names, coordination)
         extra["teamwork.init"] = f"{Path(init).name} ({info.metadata.get('teamwork.train_steps', '?')} steps)"

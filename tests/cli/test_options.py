@@ -144,3 +144,30 @@ def test_out_of_range_numbers_are_bad_usage_before_any_work(args, tmp_path, monk
     flag = next(a for a in args if a.startswith("--") and a not in ("--preset", "--data"))
     assert code == 2 and flag in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written, no model loaded
+
+
+def test_transformer_is_an_option_of_every_command_with_a_base_and_refused_on_the_embedded_one(
+    tmp_path, monkeypatch, capsys, run, write_png
+):
+    """--transformer FILE.gguf reaches the base loader of every task command and of finetune: with the shipped
+    adapters' embedded base it is one Error/Hint and exit 1, and no output is written."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    photo = str(write_png(tmp_path / "p.png", np.full((16, 16, 3), 0.5)))
+    hole = np.zeros((16, 16, 3))
+    hole[4:8, 4:8] = 1
+    mask = str(write_png(tmp_path / "m.png", hole))
+    gguf = str(tmp_path / "t.gguf")
+    for args in (
+        ["svbrdf", photo, "-o", "o"],
+        ["intrinsics", photo, "-o", "o"],
+        ["inpaint", photo, "--mask", mask, "-o", "o"],
+        ["shade", "--albedo", photo, "--normals", photo, "-o", "o.png"],
+        ["synthesize", "-n", "1", "--size", "16", "-o", "o"],
+        ["finetune", "--preset", "svbrdf", "--data", "procedural:svbrdf", "-o", "a.safetensors"],
+    ):
+        code, out, err = run([*args, "--transformer", gguf], capsys)
+        assert code == 1 and out == "", (args[0], err)
+        assert err.startswith("Error: --transformer") and "embedded base model" in err and "Hint:" in err, err
+        assert not (tmp_path / "o").exists() and not (tmp_path / "o.png").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from diffusers import AutoencoderKL
 from torch import Tensor, nn
 
-from teamwork_cli.models.denoiser import TeamDenoiser
+from teamwork_cli.models.denoiser import TeamDenoiser, model_dtype
 from teamwork_cli.models.hub.vae import VaeCodec
 
 
@@ -33,9 +33,10 @@ class HubDenoiser(TeamDenoiser):
         super().__init__(model, scheduler)
         self.codec = VaeCodec(vae, tiling=vae_tiling, slicing=vae_slicing)
         self.vae = self.codec.vae  # a submodule, so `.to(device)` moves it with the denoiser
+        dtype = model_dtype(model)  # not next(parameters()): a GGUF model's first weight may be uint8 blocks
         for name, value in embeds.items():
             # Buffers follow `.to(device)`; not persistent: they are derived from the prompt, not weights.
-            self.register_buffer(name, value.to(next(model.parameters()).dtype), persistent=False)
+            self.register_buffer(name, value.to(dtype), persistent=False)
 
     @property
     def vae_scale_factor(self) -> int:

@@ -173,6 +173,7 @@ def load_hub_denoiser(
     vae_tiling: bool = True,
     vae_slicing: bool = False,
     cache_embeds: bool = True,
+    transformer: str | Path | None = None,
     **family_options,
 ) -> TeamDenoiser:
     """The denoiser of a diffusers pipeline (SD3, SDXL, SD2, Flux, FLUX.2-klein, Z-Image) with `prompt`'s embeddings
@@ -183,6 +184,8 @@ def load_hub_denoiser(
     vae_tiling / vae_slicing: diffusers' tiled VAE (only acts above the VAE's sample_size) / one image at a time.
     family_options: `guidance` (Flux, default 3.5), `timestep_spacing` (SD2/SDXL, default "trailing"),
     `micro_conditioning` (SDXL, "published" or "diffusers").
+    transformer: a GGUF file of the base's transformer, used in place of the pipeline's own weights (quantized,
+    computed in `dtype`; models/hub/gguf.py).
     """
     import diffusers
 
@@ -192,10 +195,20 @@ def load_hub_denoiser(
         cls = getattr(diffusers, family.pipeline)
         encode, build = family.functions()
     _check_options(family, build, family_options)
+    quantized = None
+    if transformer is not None:  # checked (file, family, loader) before the text encoders run
+        from teamwork_cli.models.hub.gguf import check_gguf_file, load_gguf_transformer, transformer_class
+
+        check_gguf_file(transformer)
+        transformer_class(family, index, f"base model {base}")
     components = {k for k, v in index.items() if not k.startswith("_") and isinstance(v, list)}
     embeds = _prompt_embeds(cls, family, encode, source, folder, prompt, dtype, cache_embeds, components)
-    # Everything but the denoiser, VAE and scheduler stays on disk.
+    if transformer is not None:
+        quantized = load_gguf_transformer(transformer, family, index, source, dtype, f"base model {base}")
+    # Everything but the denoiser, VAE and scheduler stays on disk (the denoiser too when a GGUF file gives it).
     skip = {name: None for name in components if name not in (family.denoiser, "vae", "scheduler")}
+    if quantized is not None:
+        skip[family.denoiser] = quantized
     pipe = _from_pretrained(cls, source, f"base model {base}", dtype, **skip)
     model = getattr(pipe, family.denoiser)
     den = build(
