@@ -330,8 +330,9 @@ def save_adapter(
 ) -> Path:
     """Write the model's adapters in the published format, atomically (temp file + os.replace).
 
-    Modules attending jointly across teammates get their scalar `P.adapter` marker, and the profile its
-    `_PLUSATTN` suffix, as the reference writes them, so that its loader couples the same modules."""
+    Modules attending jointly across teammates get their scalar `P.adapter` marker and the profile its
+    `_PLUSATTN` suffix: the reference's loader couples the modules its `_PLUSATTN` profile names (its saver
+    drops the markers), and a loader here reads either signal."""
     layers = adapter_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no Teamwork adapter layers to save")
