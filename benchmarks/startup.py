@@ -1,5 +1,6 @@
-"""Start-up costs, each in a fresh process: `teamwork --help`, importing torch, the CLI, the library, loading the
-embedded model with the svbrdf adapter, and its first pass on a 512 px photo.
+"""Start-up costs, each in a fresh process: `teamwork --help`, `teamwork info` (a command that imports torch and
+reads an adapter), importing torch, the CLI, the library, loading the embedded model with the svbrdf adapter, and
+its first pass on a 512 px photo.
 
     python benchmarks/startup.py [--runs 5]
 
@@ -55,7 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     py = sys.executable
     exe = str(Path(py).with_name("teamwork"))
-    commands = {"teamwork --help": [exe, "--help"], "teamwork --version": [exe, "--version"]}
+    commands = {
+        "teamwork --help": [exe, "--help"],
+        "teamwork --version": [exe, "--version"],
+        "teamwork info svbrdf": [exe, "info", "svbrdf"],
+    }
     commands |= {name: [py, "-c", code] for name, code in STAGES.items()}
     for name, cmd in commands.items():
         times = [timed(cmd) for _ in range(args.runs + 1)][1:]
