@@ -108,16 +108,21 @@ def linear_to_gamma(x: A, gamma: float = DEFAULT_GAMMA) -> A:
 
 
 def normalize(v: A, *, axis: int = -1, eps: float = 1e-12) -> A:
-    """Unit vectors along `axis`; a zero-length 3-vector becomes +Z (a flat normal) instead of NaN."""
+    """Unit vectors along `axis`, v / max(|v|, eps); a 3-vector of length at most eps becomes +Z (a flat normal)
+    instead of NaN. Differentiable for tensors.
+
+    Tensors take v * rsqrt(max(v.v, eps^2)): three elementwise kernels and a reduction, whose backward is as
+    cheap, where v / norm(v) has norm's backward (several times the forward; the photo fit normalises its normals
+    at every step). The +Z replacement only runs when some vector needs it."""
     v = _float(v)
-    length = _sum(v * v, axis) ** 0.5
-    unit = v / _clip(length, eps, None)
-    if v.shape[axis] != 3:
+    sq = _sum(v * v, axis)
+    unit = v * sq.clamp_min(eps * eps).rsqrt() if _is_torch(v) else v / np.sqrt(np.maximum(sq, eps * eps))
+    flat = sq <= eps * eps
+    if v.shape[axis] != 3 or not flat.any():
         return unit
-    z = _component(v, 2, axis)
-    zero = z * 0  # zeros with the right shape, dtype and device for either library
-    up = _cat([zero, zero, zero + 1], axis)
-    return _where(length > eps, unit, up)
+    up = _component(v, 2, axis) * 0
+    up = _cat([up, up, up + 1], axis)  # +Z with the right shape, dtype and device for either library
+    return _where(flat, up, unit)
 
 
 def normals_gl_to_dx(n: A, *, axis: int = -1) -> A:
