@@ -20,6 +20,9 @@ from pathlib import Path
 STAGES = {
     "python": "pass",
     "import torch": "import torch",
+    # As the `teamwork` entry point imports it: Python's cyclic GC paused (teamwork_cli/cli/startup.py).
+    "import torch, GC paused": "from teamwork_cli.cli.startup import paused_heavy_imports\n"
+    "with paused_heavy_imports(): import torch",
     "import the CLI (no torch)": "import teamwork_cli.cli.app",
     "import the library": "import teamwork_cli.pipelines.team_pipeline, teamwork_cli.tasks.svbrdf",
 }
