@@ -1,6 +1,7 @@
 """Where the time of `teamwork svbrdf` goes, on this machine: end to end against the model's pass alone.
 
-    python benchmarks/svbrdf_speed.py [--sizes 512 2048] [--runs 3] [-- extra teamwork svbrdf options]
+    python benchmarks/svbrdf_speed.py [--sizes 512 2048] [--runs 3] [--against REV] [--no-pass]
+                                      [-- extra teamwork svbrdf options]
 
 For each size, a procedural material (seed 10_000_000, never used in training) rendered under the flash:
 - end to end: the median wall time of fresh `teamwork svbrdf` processes (start-up, model load, the pass, the
@@ -9,12 +10,18 @@ For each size, a procedural material (seed 10_000_000, never used in training) r
   windows), the first call and the median of the later ones;
 - their ratio (end to end over the warm pass).
 Then the machine's matmul rate in fp32 and bf16 (2048 x 2048 products) so figures from different CPUs compare.
+
+--against REV: also time the end to end of git revision REV (its tracked files extracted to a temporary folder with
+`git archive`, run through PYTHONPATH), the two interleaved run by run, new then old, so that a busy CPU slows both
+alike; prints each one's median and fastest run and the ratios new/old. --no-pass: skip the pass alone (and
+the profile).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,24 +45,52 @@ def matmul_gflops(dtype) -> float:  # noqa: ANN001
     return 2 * 2048**3 * runs / (time.perf_counter() - t0) / 1e9
 
 
+def one_run(photo: Path, out: Path, extra: list[str], tree: Path = ROOT) -> tuple[float, float, float]:
+    """Wall time of one fresh `teamwork svbrdf` process running the code in `tree`, its CPU time (user + system,
+    all threads) and its peak RSS (MB)."""
+    exe = Path(sys.executable).with_name("teamwork")
+    # PYTHONPATH picks the tree, ahead of whatever checkout the venv has installed.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(exe), "svbrdf", str(photo), "-o", str(out), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if status != 0:
+        raise SystemExit(f"teamwork svbrdf ({tree}) failed on {photo}:\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
 def end_to_end(photo: Path, out: Path, runs: int, extra: list[str]) -> tuple[list[float], float]:
     """Wall times of fresh processes, and the largest peak RSS among them (MB)."""
-    exe = Path(sys.executable).with_name("teamwork")
-    walls, peak = [], 0.0
-    for i in range(runs):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(exe), "svbrdf", str(photo), "-o", str(out / f"run{i}"), *extra],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - t0)
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        if status != 0:
-            raise SystemExit(f"teamwork svbrdf failed on {photo}:\n{err}")
-        peak = max(peak, usage.ru_maxrss / 1024)
-    return walls, peak
+    results = [one_run(photo, out / f"run{i}", extra) for i in range(runs)]
+    return [w for w, _, _ in results], max(p for _, _, p in results)
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The tracked files of git revision `rev` in a folder under `into` (no worktree registered anywhere)."""
+    tree = into / "against"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def against(photo: Path, out: Path, runs: int, extra: list[str], tree: Path) -> dict[str, list[tuple[float, float]]]:
+    """Interleaved (wall, CPU) times of this checkout ("new") and of `tree` ("old"): new, old, new, old, ... (one
+    warm-up pair first, so neither side pays for the cold file cache)."""
+    times: dict[str, list[tuple[float, float]]] = {"new": [], "old": []}
+    for i in range(runs + 1):
+        for side, code in (("new", ROOT), ("old", tree)):
+            wall, cpu, _ = one_run(photo, out / f"{side}{i}", extra, code)
+            if i:
+                times[side].append((wall, cpu))
+    return times
 
 
 def model_pass(pipe, photo_path: Path, runs: int, window: int | None) -> tuple[float, float]:  # noqa: ANN001
@@ -120,6 +155,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=None, help="passed to teamwork svbrdf and to the pass alone")
     ap.add_argument("--dtype", default="auto", help="passed to teamwork svbrdf and to the pass alone")
     ap.add_argument("--profile", action="store_true", help="also break the first size's pass down by op kind")
+    ap.add_argument("--against", metavar="REV", help="A/B: interleave fresh runs with git revision REV's code")
+    ap.add_argument("--no-pass", action="store_true", help="skip the pass-alone measurement (and the profile)")
     ap.add_argument("extra", nargs="*", help="more teamwork svbrdf options, after --")
     args = ap.parse_args()
     import torch
@@ -141,28 +178,49 @@ def main() -> None:
         photo = procedural.generate([10_000_000], size, augment=False)["image"]
         photos[size] = tmp / f"photo{size}.png"
         write_map(photos[size], srgb_to_linear(photo[0]).permute(1, 2, 0).numpy(), "image")
+    if args.against:
+        tree = checkout(args.against, tmp)
+        print(f"A/B against {args.against}: fresh processes interleaved, new then old, medians of {args.runs}")
+        for size in args.sizes:
+            times = against(photos[size], tmp / f"ab{size}", args.runs, extra, tree)
+            # Medians, and minima: on a CPU shared with other jobs the fastest run is the one least disturbed.
+            med = {k: [statistics.median(t[j] for t in v) for j in (0, 1)] for k, v in times.items()}
+            low = {k: min(w for w, _ in v) for k, v in times.items()}
+            for side in ("new", "old"):
+                runs = ", ".join(f"{w:.2f}" for w, _ in times[side])
+                print(
+                    f"{size:>5} px  {side} {med[side][0]:7.2f} s, min {low[side]:.2f} s (runs {runs})  "
+                    f"CPU time {med[side][1]:6.2f} s"
+                )
+            (nw, nc), (ow, oc) = med["new"], med["old"]
+            print(
+                f"{size:>5} px  new/old: wall {nw / ow:5.3f} (min {low['new'] / low['old']:5.3f}), "
+                f"CPU time {nc / oc:5.3f}"
+            )
+        shutil.rmtree(tree)
     # The fresh processes first, while this one is small: a child's peak RSS counts its parent's at the fork.
     e2e = {size: end_to_end(photos[size], tmp / f"out{size}", args.runs, extra) for size in args.sizes}
-    pipe = TeamPipeline.load(default_adapter("svbrdf"), device="cpu", dtype=args.dtype)
+    pipe = None if args.no_pass else TeamPipeline.load(default_adapter("svbrdf"), device="cpu", dtype=args.dtype)
     rows = []
     for size in args.sizes:
-        first, warm = model_pass(pipe, photos[size], args.runs, args.window)
         walls, peak = e2e[size]
         wall = statistics.median(walls)
-        rows.append((size, wall, first, warm, peak))
-        print(
-            f"{size:>5} px  end to end {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)})  "
-            f"pass alone {warm:7.2f} s (first {first:.2f})  ratio {wall / warm:5.2f}  peak {peak:6.0f} MB"
-        )
-    if args.profile:
+        rows.append((size, wall))
+        line = f"{size:>5} px  end to end {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)})  "
+        if pipe is not None:
+            first, warm = model_pass(pipe, photos[size], args.runs, args.window)
+            line += f"pass alone {warm:7.2f} s (first {first:.2f})  ratio {wall / warm:5.2f}  "
+        print(line + f"peak {peak:6.0f} MB")
+    if args.profile and pipe is not None:
         profile_pass(pipe, tmp / f"photo{args.sizes[0]}.png")
     if len(rows) > 1:
-        (s0, w0, *_), (s1, w1, *_) = rows[0], rows[-1]
+        (s0, w0), (s1, w1) = rows[0], rows[-1]
         print(f"{s1} px over {s0} px: end to end {w1 / w0:.1f}x for {(s1 / s0) ** 2:.0f}x the pixels")
     print(
         f"matmul 2048^3: fp32 {matmul_gflops(torch.float32):.0f} GFLOP/s, "
         f"bf16 {matmul_gflops(torch.bfloat16):.0f} GFLOP/s"
     )
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

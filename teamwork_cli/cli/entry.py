@@ -1,5 +1,6 @@
 """The `teamwork` entry point: signals are handled from the first instant, before the slow imports (torch,
-diffusers) that `cli.app` brings, so Ctrl-C or SIGTERM during start-up is one Error line, not a traceback."""
+diffusers) that `cli.app` brings, so Ctrl-C or SIGTERM during start-up is one Error line, not a traceback; and the
+imports run with Python's cyclic collector paused (`cli.startup`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import signal
 import sys
 import threading
+
+from teamwork_cli.cli import startup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous = {s: signal.signal(s, remember) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
-        from teamwork_cli.cli.app import main as run
+        with startup.collector_paused():
+            from teamwork_cli.cli.app import main as run
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         terminated = caught[0] == signal.SIGTERM
         print("Error: terminated" if terminated else "Error: interrupted", file=sys.stderr)
         return 143 if terminated else 130
-    return run(argv)
+    with startup.paused_heavy_imports():  # torch is imported by the command, once its options are parsed
+        return run(argv)
 
 
 def console() -> None:

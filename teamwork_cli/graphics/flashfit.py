@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from teamwork_cli.core.conventions import srgb_to_linear
+from teamwork_cli.core.conventions import normalize, srgb_to_linear
 from teamwork_cli.graphics import render as R
 
 FIT_SIZE = 128  # the fit sees the photo at most this large: levels need no detail
@@ -44,7 +44,7 @@ def _apply(maps: dict[str, Tensor], p: dict[str, Tensor], logit_r: Tensor | None
         "roughness": torch.sigmoid(logit_r + view(p["roughness"])),
         "specular": (maps["specular"] * view(p["specular"].exp())).clamp(0, 1),
         "diffuse": (maps["diffuse"] * p["diffuse"].exp().view(-1, 3, 1, 1)).clamp(0, 1),
-        "normals": F.normalize(tilted, dim=1, eps=1e-6),
+        "normals": normalize(tilted, axis=1, eps=1e-6),  # rsqrt: its backward is far cheaper than F.normalize's
     }
 
 

@@ -156,7 +156,8 @@ def _png_bytes(q: np.ndarray, *, filter_type: int | None = None) -> bytes:
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     bpp = c * depth // 8  # bytes per complete pixel, the filters' left-neighbour distance
     rows = np.ascontiguousarray(q, dtype=">u2" if depth == 16 else np.uint8).view(np.uint8).reshape(h, w * bpp)
-    compressor = zlib.compressobj(6)
+    # Level 1: on the seven noisy 16-bit maps of a 512 px svbrdf run level 6 is 1.6x its deflate time for 0.08% less.
+    compressor = zlib.compressobj(1)
     parts = []
     prior = np.zeros(rows.shape[1], np.uint8)
     # Bounded memory: the 5 candidate filterings (int16, their costs int32) of about 1 MB of rows at a time, so

@@ -67,6 +67,38 @@ def test_normal_encoding_round_trip_and_zero_vector() -> None:
     assert cv.decode_normals(np.full((1, 1, 3), 0.5)) == pytest.approx(np.array([[[0, 0, 1.0]]]))
 
 
+@pytest.mark.parametrize("axis", [-1, -3])
+def test_normalize_matches_the_straightforward_formula(axis: int) -> None:
+    rng = np.random.default_rng(5)
+    shape = (2, 7, 5, 3) if axis == -1 else (2, 3, 7, 5)
+    v = rng.normal(size=shape) * rng.choice([1e-3, 1.0, 1e3], size=shape)  # lengths over six decades
+    straight = v / np.sqrt((v * v).sum(axis=axis, keepdims=True))
+    assert np.abs(cv.normalize(v, axis=axis) - straight).max() < 1e-6
+    t = torch.tensor(v, dtype=torch.float32)
+    got = cv.normalize(t, axis=axis)
+    assert got.dtype == torch.float32 and got.shape == t.shape
+    assert (got.double() - torch.tensor(straight)).abs().max() < 1e-6
+    # Its gradient is the formula's, which autograd differentiates through v / |v| (float64: the short vectors'
+    # gradients are large, and float32 cancellation would blur the comparison).
+    a, b = (torch.tensor(v).requires_grad_(True) for _ in range(2))
+    w = torch.tensor(rng.random(shape))
+    (cv.normalize(a, axis=axis) * w).sum().backward()
+    (b / (b * b).sum(axis, keepdim=True).sqrt() * w).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12 * b.grad.abs().max().item())
+
+
+def test_normalize_zero_vectors_and_other_sizes() -> None:
+    v = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 4.0], [1e-13, 0.0, 0.0]])
+    assert cv.normalize(v) == pytest.approx(np.array([[0, 0, 1.0], [0.6, 0, 0.8], [0, 0, 1.0]]))
+    t = torch.zeros(1, 3, 2, 2)
+    t[0, :, 0, 0] = torch.tensor([0.0, 2.0, 0.0])
+    got = cv.normalize(t, axis=-3)
+    assert got[0, :, 0, 0].tolist() == [0.0, 1.0, 0.0] and got[0, :, 1, 1].tolist() == [0.0, 0.0, 1.0]
+    two = cv.normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))  # not 3-vectors: no +Z, zeros stay zeros
+    assert two == pytest.approx(np.array([[0.6, 0.8], [0.0, 0.0]]))
+    assert cv.normalize(torch.tensor([[5.0, 0.0, 12.0]], dtype=torch.float64)).dtype == torch.float64
+
+
 def test_roughness_glossiness() -> None:
     r = RNG.random((3, 3))
     assert cv.roughness_to_glossiness(r) == pytest.approx(1 - r)
