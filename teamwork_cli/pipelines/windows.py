@@ -251,12 +251,12 @@ def sample_windows(
     lat_cells = _cells(corners, hl, wl, lat_h, lat_w).to(device)
     pix_cells = _cells([(y * f, x * f) for y, x in corners], win_h, win_w, height, width)
 
-    pixels = torch.stack([inputs[n] for n in in_names]) if in_names else None  # [n_in, N, 3, H, W]
-
     def encode_windows(s: int, b: int) -> Tensor:
-        """Windows s..s+b-1's crops of the inputs, encoded: [b, N, n_in, C, h, w]."""
-        cells = pix_cells[s : s + b].to(pixels.device)
-        crops = pixels.flatten(-2)[..., cells].permute(3, 0, 1, 2, 4, 5)  # [b, n_in, N, 3, h, w]
+        """Windows s..s+b-1's crops of the inputs, encoded: [b, N, n_in, C, h, w]. Each input is cropped where
+        it lies: a stacked copy of all of them would cost a canvas of pixels per input."""
+        crops = torch.stack(
+            [inputs[n].flatten(-2)[..., pix_cells[s : s + b].to(inputs[n].device)] for n in in_names]
+        ).permute(3, 0, 1, 2, 4, 5)  # [n_in, N, 3, b, h, w] -> [b, n_in, N, 3, h, w]
         z = denoiser.encode(crops.reshape(-1, *crops.shape[3:]).to(device, dtype)).float()
         return z.unflatten(0, (b, len(in_names), n_img)).transpose(1, 2)
 
@@ -269,7 +269,7 @@ def sample_windows(
         # estimated, decoded and added to the canvas before the next, so memory holds the canvas and one batch
         # rather than every window's latents.
         t_last = torch.tensor(float(denoiser.one_step_timestep()) * start_level)
-        blender = _Blender(n_img * n_out, (height, width), blend_weights)
+        blender = _Blender(n_img * n_out, (height, width), blend_weights, n_out)
         n_batches = math.ceil(n_win / batch_size)
         for k, s in enumerate(range(0, n_win, batch_size)):
             b = min(s + batch_size, n_win) - s
@@ -377,27 +377,34 @@ def _one_step_start(
 
 
 class _Blender:
-    """Decoded windows ([b, rows, C, h, w]) accumulated into the canvas with the windows' taper weights."""
+    """Decoded windows ([b, rows, C, h, w], rows image-major then output) accumulated into the canvas with the
+    windows' taper weights: one accumulator per output, each divided by the total weight in place, so the result
+    holds one canvas per output map and can be freed map by map."""
 
-    def __init__(self, rows: int, size: tuple[int, int], weights: Tensor) -> None:
-        self.rows, self.size, self.weights = rows, size, weights
-        self.acc: Tensor | None = None
+    def __init__(self, rows: int, size: tuple[int, int], weights: Tensor, n_out: int = 1) -> None:
+        self.rows, self.size, self.weights, self.n_out = rows, size, weights, n_out
+        self.acc: list[Tensor] = []
         self.total: Tensor | None = None
 
     def add(self, dec: Tensor, cells: Tensor) -> None:
         b, rows, c = dec.shape[:3]
         w = self.weights.to(dec.device)
         flat = cells.to(dec.device).reshape(-1)
-        if self.acc is None:
-            self.acc = dec.new_zeros(rows, c, self.size[0] * self.size[1])
+        if self.total is None:
+            self.acc = [dec.new_zeros(rows // self.n_out, c, self.size[0] * self.size[1]) for _ in range(self.n_out)]
             self.total = dec.new_zeros(self.size[0] * self.size[1])
-        self.acc.index_add_(2, flat, (dec * w).permute(1, 2, 0, 3, 4).reshape(rows, c, -1))
+        per_out = dec.unflatten(1, (rows // self.n_out, self.n_out))  # [b, N, n_out, C, h, w]
+        for k, acc in enumerate(self.acc):
+            acc.index_add_(2, flat, (per_out[:, :, k] * w).permute(1, 2, 0, 3, 4).reshape(acc.shape[0], c, -1))
         self.total.index_add_(0, flat, w.expand(b, *w.shape).reshape(-1))
 
     def result(self, outs: list[str], n_img: int) -> dict[str, Tensor]:
-        assert self.acc is not None and self.total is not None
-        out = (self.acc / self.total).view(self.rows, -1, *self.size).unflatten(0, (n_img, len(outs)))
-        return {n: out[:, k] for k, n in enumerate(outs)}
+        assert self.total is not None and len(outs) == self.n_out
+        out = {}
+        for n, acc in zip(outs, self.acc, strict=True):
+            out[n] = acc.div_(self.total).view(n_img, -1, *self.size)
+        self.acc = []  # the canvases are the caller's now
+        return out
 
 
 def _blend(
@@ -417,7 +424,7 @@ def _blend(
     if exact:
         return _decode(denoiser, latents[0], outs, n_img, dtype)
     n_win, rows = latents.shape[:2]
-    blender = _Blender(rows, size, weights)
+    blender = _Blender(rows, size, weights, len(outs))
     for s in range(0, n_win, batch_size):
         e = min(s + batch_size, n_win)
         blender.add(
