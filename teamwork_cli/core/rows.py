@@ -3,8 +3,10 @@
 A chain of elementwise torch operations on a 4096 x 4096 map makes a temporary of the map's size per step (200 MB
 for three float32 channels), and a few alive at once decide a command's peak memory. Done on bands of rows, the
 temporaries are a band's size and stay in the CPU's caches. For work that is per pixel (each output pixel
-depends on the same pixel of the inputs only, across channels at most) the result is the same, bit for bit, for
-any band height.
+depends on the same pixel of the inputs only, across channels at most) the result is the same for any band
+height: bit for bit for arithmetic, square roots and comparisons; within one float32 ulp where transcendental
+functions enter (pow, exp: torch's vectorised and scalar loops, which split a tensor differently by its size and
+its threads, may round them differently).
 """
 
 from __future__ import annotations

@@ -110,10 +110,13 @@ def _check_value(p: Path, value: np.ndarray, spec: ChannelSpec) -> np.ndarray:
     return v
 
 
-def _row_bands(v: np.ndarray, pixels: int = 1 << 17) -> list[slice]:
-    """Slices of about `pixels` pixels of rows: elementwise work on a large map a band at a time, so its
+BAND_PIXELS = 1 << 17  # elementwise work on a map goes about this many pixels at a time
+
+
+def _row_bands(v: np.ndarray) -> list[slice]:
+    """Slices of about BAND_PIXELS pixels of rows: elementwise work on a large map a band at a time, so its
     temporaries are a band's size (a 4096 x 4096 RGB map's float copy alone is 200 MB)."""
-    step = max(1, pixels // max(1, v.shape[1]))
+    step = max(1, BAND_PIXELS // max(1, v.shape[1]))
     return [slice(i, i + step) for i in range(0, v.shape[0], step)]
 
 

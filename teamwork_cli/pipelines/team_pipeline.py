@@ -230,8 +230,8 @@ class TeamPipeline:
         """
         self.check_inputs(inputs, outputs, steps)
         if inputs:
-            first = next(iter(inputs.values()))
-            (h, w), n_img = first.shape[-2:], first.shape[0]
+            shape = next(iter(inputs.values())).shape
+            (h, w), n_img = shape[-2:], shape[0]
         elif size is not None:
             (h, w), n_img = size, num_images
         else:
@@ -265,6 +265,8 @@ class TeamPipeline:
             return to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
 
         model_in = {n: prepare(n, x) for n, x in inputs.items()}
+        # The model has its own copies now: inputs a caller handed over (keeping no reference) are freed here.
+        del inputs
         guide: dict = {}
         if known:
             if known_mask is None:

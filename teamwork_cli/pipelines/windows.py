@@ -33,7 +33,7 @@ supported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -248,14 +248,18 @@ def sample_windows(
     corners = plan_windows(lat_h, lat_w, window // f, lat_overlap, wrap=wrap)
     n_win = len(corners)
     exact = n_win == 1 and (hl, wl) == (lat_h, lat_w)  # one window, the canvas: sample_team itself
-    lat_cells = _cells(corners, hl, wl, lat_h, lat_w).to(device)
-    pix_cells = _cells([(y * f, x * f) for y, x in corners], win_h, win_w, height, width)
+    pix_corners = [(y * f, x * f) for y, x in corners]
+
+    def pix_cells(s: int, e: int) -> Tensor:
+        """Windows s..e-1's canvas pixels ([e - s, h, w], long), made per batch: for every window at once they
+        would be 8 bytes a pixel, enlarged by the overlaps (240 MB at 4096 x 4096 in 128 px windows)."""
+        return _cells(pix_corners[s:e], win_h, win_w, height, width)
 
     def encode_windows(s: int, b: int) -> Tensor:
         """Windows s..s+b-1's crops of the inputs, encoded: [b, N, n_in, C, h, w]. Each input is cropped where
         it lies: a stacked copy of all of them would cost a canvas of pixels per input."""
         crops = torch.stack(
-            [inputs[n].flatten(-2)[..., pix_cells[s : s + b].to(inputs[n].device)] for n in in_names]
+            [inputs[n].flatten(-2)[..., pix_cells(s, s + b).to(inputs[n].device)] for n in in_names]
         ).permute(3, 0, 1, 2, 4, 5)  # [n_in, N, 3, b, h, w] -> [b, n_in, N, 3, h, w]
         z = denoiser.encode(crops.reshape(-1, *crops.shape[3:]).to(device, dtype)).float()
         return z.unflatten(0, (b, len(in_names), n_img)).transpose(1, 2)
@@ -280,7 +284,7 @@ def sample_windows(
             )
             est = sample_one_step(team, x.to(device).flatten(0, 2), t_last[None])
             dec = denoiser.decode(est.to(dtype)).float().unflatten(0, (b, n_img * n_out))
-            blender.add(dec, pix_cells[s : s + b])
+            blender.add(dec, pix_cells(s, s + b))
             if callback:
                 callback(k + 1, n_batches)
         return blender.result(outs, n_img)
@@ -290,8 +294,7 @@ def sample_windows(
         if in_names
         else None
     )
-    idx_in = [layout.index(n) for n in in_names]
-    idx_out = [layout.index(n) for n in outs]
+    lat_cells = _cells(corners, hl, wl, lat_h, lat_w).to(device)
     model = _WindowTeam(
         denoiser, len(layout), idx_in, idx_out, clean, n_win, n_img, latent_shape, dtype, cond, batch_size, device
     )
@@ -413,14 +416,15 @@ def _blend(
     outs: list[str],
     n_img: int,
     dtype: torch.dtype,
-    cells: Tensor,
+    cells: Callable[[int, int], Tensor],
     weights: Tensor,
     size: tuple[int, int],
     batch_size: int,
     exact: bool,
 ) -> dict[str, Tensor]:
     """Decode the windows ([windows, N * n_out, C, h, w]) batch_size at a time and blend them into the canvas with
-    `weights` (pixels); one window that is the canvas is decoded as sample_team decodes."""
+    `weights` (pixels), `cells(s, e)` naming windows s..e-1's canvas pixels; one window that is the canvas is
+    decoded as sample_team decodes."""
     if exact:
         return _decode(denoiser, latents[0], outs, n_img, dtype)
     n_win, rows = latents.shape[:2]
@@ -428,6 +432,6 @@ def _blend(
     for s in range(0, n_win, batch_size):
         e = min(s + batch_size, n_win)
         blender.add(
-            denoiser.decode(latents[s:e].flatten(0, 1).to(dtype)).float().unflatten(0, (e - s, rows)), cells[s:e]
+            denoiser.decode(latents[s:e].flatten(0, 1).to(dtype)).float().unflatten(0, (e - s, rows)), cells(s, e)
         )
     return blender.result(outs, n_img)

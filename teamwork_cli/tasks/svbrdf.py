@@ -79,8 +79,10 @@ def estimate(
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     report("network")
     inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
+    handed = [inputs]  # handed over, not kept: the pipeline frees the halfway map once it has its own copy
+    del inputs
     out = pipe(
-        inputs,
+        handed.pop(),
         outputs=[m + ".out" for m in MAPS],
         steps=steps,
         seed=seeds,
@@ -88,7 +90,7 @@ def estimate(
         callback=callback,
         windows=windows,
     )
-    del inputs  # photo-sized: each canvas freed as soon as it has no more use (the same below)
+    # Photo-sized canvases are freed as soon as they have no more use (`del` below).
     plan = pipe.plan(h, w, resolution, windows)
     if plan.tile:  # the fit reads the photo: the same wrap-around photo the team saw
         stored = make_periodic(stored, plan.band(h))
