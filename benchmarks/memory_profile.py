@@ -41,9 +41,9 @@ STAGES = (
 )
 
 
-def _rss() -> int:
+def _status(field: str = "VmRSS") -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -57,7 +57,7 @@ class Sampler:
 
     def _run(self) -> None:
         while self.running:
-            rss = _rss()
+            rss = _status()
             with self.lock:
                 name = self.stack[-1]
                 self.peaks[name] = max(self.peaks.get(name, 0), rss)
@@ -113,6 +113,7 @@ def main() -> None:
     for name, peak in sampler.peaks.items():
         print(f"  {name:<22} peak {peak / 2**20:7.0f} MB")
     print(f"  ru_maxrss              {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:7.0f} MB")
+    print(f"  address space (VmPeak) {_status('VmPeak') / 2**20:7.0f} MB")
 
 
 if __name__ == "__main__":
