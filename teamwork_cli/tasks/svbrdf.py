@@ -113,7 +113,7 @@ def estimate(
         del solved
     del stored
     if plan.tile:  # the fit's flash geometry does not wrap: the maps made exactly periodic in the edge band
-        maps = seamless_maps(maps, plan.band(h))
+        maps = seamless_maps(maps, plan.band(h), inplace=True)  # into the maps themselves: they are this call's
     report("glTF conversion")
     maps["basecolor"], maps["metallic"] = _basecolor(maps["diffuse"], maps["specular"])
     # A photo's linear value; written sRGB-encoded like the input.

@@ -95,7 +95,7 @@ def test_tileable_maps_wrap_and_only_their_edge_band_is_made_periodic(pipe, monk
     torch.testing.assert_close(maps["normals"].norm(dim=1), torch.ones(1, 48, 48))
     expected = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"]).clamp(0, 1)
     torch.testing.assert_close(maps["render"], expected)  # the render shows the final maps
-    monkeypatch.setattr(svbrdf, "seamless_maps", lambda m, band: m)
+    monkeypatch.setattr(svbrdf, "seamless_maps", lambda m, band, inplace=False: m)
     raw = svbrdf.estimate(pipe, photo, fit="levels", windows=opts)
     band = pipe.plan(48, 48, None, opts).band(48)
     for c in svbrdf.MAPS:  # beyond one band from the edges the maps are the windows' own
