@@ -109,7 +109,7 @@ def main() -> None:
     wall = time.perf_counter() - t0
     sampler.running = False
     sampler.thread.join()
-    print(f"teamwork {' '.join(argv[:1] + argv[2:3])} at {args.size} px: exit {code}, {wall:.1f} s")
+    print(f"teamwork {' '.join([argv[0], *argv[4:]])} at {args.size} px: exit {code}, {wall:.1f} s")
     for name, peak in sampler.peaks.items():
         print(f"  {name:<22} peak {peak / 2**20:7.0f} MB")
     print(f"  ru_maxrss              {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:7.0f} MB")
