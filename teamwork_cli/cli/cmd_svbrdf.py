@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,6 @@ from teamwork_cli.cli import planning as P
 
 if TYPE_CHECKING:
     import torch
-
-    from teamwork_cli.materials import outputs
 
 
 def svbrdf(
@@ -92,6 +91,7 @@ def svbrdf(
 
     from teamwork_cli.core.conventions import normals_gl_to_dx
     from teamwork_cli.core.encoding import encode
+    from teamwork_cli.core.rows import map_rows
     from teamwork_cli.materials import outputs
     from teamwork_cli.materials.gltf import export_gltf, gltf_files
     from teamwork_cli.models.hub.resolve import task_adapter
@@ -134,7 +134,7 @@ def svbrdf(
     if ensemble is None:
         ensemble = default_ensemble(pipe.device.type, pipe.autocast, pipe.one_step)
 
-    def read(path: Path) -> tuple[tuple[int, int], tuple[outputs.OutputPlan, torch.Tensor]]:
+    def read(path: Path) -> tuple[tuple[int, int], list]:
         formats = {c: (ext, bits) for c in channels}
         plan = outputs.plan_outputs(out, path.stem, formats, overwrite, exr_normals=exr_normals)  # before the work
         if not overwrite:
@@ -147,17 +147,19 @@ def svbrdf(
                 f"{path}: image is {w}x{h}; its shorter side must be at least 16 px as processed "
                 "(at --resolution, the longer side's size)"
             )
-        return tuple(photo.shape[-2:]), (plan, photo)
+        # [plan, stored photo]: the photo is kept as the model and the fit read it (sRGB), and let go of once
+        # the maps are made, so a large photo's canvas is not held while they are written.
+        return tuple(photo.shape[-2:]), [plan, map_rows(functools.partial(encode, "image"), photo)]
 
-    def infer(batch: list[Path], data: list[tuple[outputs.OutputPlan, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-        photos = torch.cat([photo for _, photo in data])
+    def infer(batch: list[Path], data: list[list]) -> list[dict[str, torch.Tensor]]:
         with C.progress_bar() as bar:
             name = C.batch_label(batch)
             job = bar.add_task(name, total=steps)
             # Every file gets --seed, as it would alone (one seed per image: batching changes nothing).
             maps = task.estimate(
                 pipe,
-                encode("image", photos),
+                # One photo goes in as it is (no copy), and estimate holds the only reference: it frees it once read.
+                data[0].pop() if len(data) == 1 else torch.cat([d.pop() for d in data]),
                 fov_deg=fov,
                 steps=steps,
                 seed=[seed] * len(batch),
@@ -172,7 +174,7 @@ def svbrdf(
             maps["normals"] = normals_gl_to_dx(maps["normals"], axis=1)
         return [{c: m[k : k + 1] for c, m in maps.items()} for k in range(len(batch))]
 
-    def save(path: Path, data: tuple[outputs.OutputPlan, torch.Tensor], maps: dict[str, torch.Tensor]) -> list[Path]:
+    def save(path: Path, data: list, maps: dict[str, torch.Tensor]) -> list[Path]:
         plan = data[0]
 
         def export() -> list[Path]:  # all of a photo's files or none, the glTF's included

@@ -26,7 +26,7 @@ MB = 1024 * 1024
 # (512, 1024 and 2048 px), rounded up about 5%, so the plan is a close estimate, not a worst case: it refuses what
 # cannot fit, and a job near the limit can still run out (which is reported as out of memory, as without a plan).
 COSTS: dict[str, tuple[int, int, int]] = {
-    "svbrdf": (420 * MB, 225, 2100),
+    "svbrdf": (440 * MB, 120, 2100),
     "intrinsics": (450 * MB, 280, 3200),
     "shade": (570 * MB, 275, 2600),
     "inpaint": (480 * MB, 150, 1000),

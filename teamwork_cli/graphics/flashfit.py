@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from teamwork_cli.core.conventions import normalize, srgb_to_linear
+from teamwork_cli.core.rows import CHUNK_PIXELS, row_bands
 from teamwork_cli.graphics import render as R
 
 FIT_SIZE = 128  # the fit sees the photo at most this large: levels need no detail
@@ -128,6 +129,7 @@ def demodulate_diffuse(
     *,
     fov_deg: float = 45.0,
     terms: tuple[Tensor, Tensor] | None = None,
+    chunk_pixels: int = CHUNK_PIXELS,
 ) -> dict[str, Tensor]:
     """Maps whose diffuse is solved per pixel from the photo given the other maps (docs/conventions.md section 3):
     under the colocated flash the radiance is (d / pi + s * spec(n, r)) * E(n), linear in d, so
@@ -135,11 +137,26 @@ def demodulate_diffuse(
     radiance; where the specular term explains nearly all of it (highlights) any error in s * spec becomes the
     diffuse, down to pure black, so there the estimate's diffuse takes over (blended by that share, between
     TRUST_SHARE). Saturated or grazing pixels keep the estimate's diffuse.
-    terms: `render.flash_terms` of the maps' roughness and normals, if the caller has them already."""
+    terms: `render.flash_terms` of the maps' roughness and normals, if the caller has them already; else they are
+    made chunk by chunk. chunk_pixels: rows are solved about this many pixels at a time (every step is per
+    pixel, so the result is the same for any chunk): the temporaries stay a chunk's size, not a photo's."""
     d, s, r, n = (maps[k].float() for k in ("diffuse", "specular", "roughness", "normals"))
     if photo.shape[-2:] != d.shape[-2:]:
         raise ValueError(f"photo is {photo.shape[-1]}x{photo.shape[-2]} but the maps are {d.shape[-1]}x{d.shape[-2]}")
-    spec, shading = terms if terms is not None else R.flash_terms(r, n, fov_deg=fov_deg)
+    h, w = d.shape[-2:]
+    diffuse = torch.empty_like(d)
+    for rows in row_bands(h, w, chunk_pixels):
+        if terms is not None:
+            part = (terms[0][..., rows, :], terms[1][..., rows, :])
+        else:
+            part = R.flash_terms(r[..., rows, :], n[..., rows, :], fov_deg=fov_deg, rows=(rows.start, h))
+        diffuse[..., rows, :] = _solve_diffuse(d[..., rows, :], s[..., rows, :], photo[..., rows, :], part)
+    return {**maps, "diffuse": diffuse}
+
+
+def _solve_diffuse(d: Tensor, s: Tensor, photo: Tensor, terms: tuple[Tensor, Tensor]) -> Tensor:
+    """`demodulate_diffuse` on one chunk of rows."""
+    spec, shading = terms
     # E(n) is the radiance of d = pi, s = 0: the shading term itself.
     observed = srgb_to_linear(photo.float()).div_(shading.clamp_min(1e-6))
     solved = torch.addcmul(observed, s, spec, value=-1.0).mul_(torch.pi)
@@ -149,5 +166,17 @@ def demodulate_diffuse(
     lo, hi = TRUST_SHARE
     trust = share.sub_(lo).div_(hi - lo).clamp_(0, 1)
     trust.mul_((photo < SATURATED).all(1, keepdim=True) & (shading > 0.05).all(1, keepdim=True))
-    diffuse = torch.lerp(d, solved.clamp_(0, 1), trust)
-    return {**maps, "diffuse": diffuse}
+    return torch.lerp(d, solved.clamp_(0, 1), trust)
+
+
+def rerender(maps: dict[str, Tensor], *, fov_deg: float = 45.0, chunk_pixels: int = CHUNK_PIXELS) -> Tensor:
+    """The maps rendered under their colocated flash (`render.render_flash`), clipped to a photo's [0, 1] linear
+    range, about `chunk_pixels` pixels at a time: the same values as the whole-map render, without its
+    photo-sized temporaries."""
+    d, s, r, n = (maps[k].float() for k in ("diffuse", "specular", "roughness", "normals"))
+    h, w = d.shape[-2:]
+    out = torch.empty_like(d)
+    for rows in row_bands(h, w, chunk_pixels):
+        terms = R.flash_terms(r[..., rows, :], n[..., rows, :], fov_deg=fov_deg, rows=(rows.start, h))
+        out[..., rows, :] = R.flash_radiance(d[..., rows, :], s[..., rows, :], terms).clamp_(0, 1)
+    return out

@@ -32,11 +32,17 @@ def camera_height(fov_deg: float = 45.0) -> float:
 
 
 def patch_positions(
-    h: int, w: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+    h: int,
+    w: int,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    rows: tuple[int, int] | None = None,
 ) -> Tensor:
-    """World positions [3, H, W] of the pixel centres: x = -1 + (2j+1)/W, y = 1 - (2i+1)/H, z = 0."""
+    """World positions [3, H, W] of the pixel centres: x = -1 + (2j+1)/W, y = 1 - (2i+1)/H, z = 0.
+    rows: (start, stop): only those rows of the H x W patch ([3, stop - start, W]), the same values."""
+    start, stop = rows if rows is not None else (0, h)
     x = -1.0 + (2.0 * torch.arange(w, device=device, dtype=dtype) + 1.0) / w
-    y = 1.0 - (2.0 * torch.arange(h, device=device, dtype=dtype) + 1.0) / h
+    y = 1.0 - (2.0 * torch.arange(start, stop, device=device, dtype=dtype) + 1.0) / h
     yy, xx = torch.meshgrid(y, x, indexing="ij")
     return torch.stack([xx, yy, torch.zeros_like(xx)], dim=0)
 
@@ -118,16 +124,34 @@ def render(
     return f * scale * _dot(normals, wl).clamp_min(0.0)
 
 
-@functools.lru_cache(maxsize=16)
-def _flash_geometry(h: int, w: int, fov_deg: float, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """View/light direction v [1, 3, H, W] and 1 / d^2 [1, 1, H, W] of the colocated flash (read-only)."""
+# Patches up to this many pixels keep their flash geometry cached (16 bytes a pixel: 16 MB at 1 MP), which the
+# fit's many small renders and training's fixed sizes reuse; a photo-sized one is made per call (and per chunk).
+GEOMETRY_CACHE_PIXELS = 1 << 20
+
+
+def _flash_geometry(
+    h: int, w: int, fov_deg: float, device: torch.device, dtype: torch.dtype, rows: tuple[int, int] | None = None
+) -> tuple[Tensor, Tensor]:
+    """View/light direction v [1, 3, H, W] and 1 / d^2 [1, 1, H, W] of the colocated flash (read-only);
+    rows: (start, stop), only those rows of the H x W patch."""
+    if rows is None and h * w <= GEOMETRY_CACHE_PIXELS:
+        return _cached_flash_geometry(h, w, fov_deg, device, dtype)
+    return _make_flash_geometry(h, w, fov_deg, device, dtype, rows)
+
+
+def _make_flash_geometry(
+    h: int, w: int, fov_deg: float, device: torch.device, dtype: torch.dtype, rows: tuple[int, int] | None = None
+) -> tuple[Tensor, Tensor]:
     # Cached tensors must be ordinary ones even if first made under inference_mode, or later autograd use fails.
     with torch.inference_mode(False), torch.no_grad():
-        p = patch_positions(h, w, device, dtype)
+        p = patch_positions(h, w, device, dtype, rows)
         cam = torch.tensor([0.0, 0.0, camera_height(fov_deg)], device=device, dtype=dtype).view(3, 1, 1)
         to_cam = cam - p
         dist2 = (to_cam * to_cam).sum(dim=0, keepdim=True)
         return (to_cam / dist2.sqrt()).unsqueeze(0), (1.0 / dist2).unsqueeze(0)
+
+
+_cached_flash_geometry = functools.lru_cache(maxsize=16)(_make_flash_geometry)
 
 
 def render_flash(
@@ -148,12 +172,23 @@ def render_flash(
 
 
 def flash_terms(
-    roughness: Tensor, normals: Tensor, *, fov_deg: float = 45.0, intensity: float | Tensor | None = None
+    roughness: Tensor,
+    normals: Tensor,
+    *,
+    fov_deg: float = 45.0,
+    intensity: float | Tensor | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The parts of the flash render that do not depend on diffuse or specular: (spec, shading) with radiance
     = (diffuse / pi + specular * spec) * shading, so a caller that changes only those maps (the per-pixel
-    diffuse solve, then the re-render) evaluates the microfacet terms once."""
-    v, inv_d2 = _flash_geometry(normals.shape[-2], normals.shape[-1], fov_deg, normals.device, normals.dtype)
+    diffuse solve, then the re-render) evaluates the microfacet terms once.
+    rows: (start, height): the maps are the rows from `start` of a patch `height` rows high (a chunk of a large
+    map: the same values as that part of the whole map's terms)."""
+    h, w = normals.shape[-2:]
+    if rows is None:
+        v, inv_d2 = _flash_geometry(h, w, fov_deg, normals.device, normals.dtype)
+    else:
+        v, inv_d2 = _flash_geometry(rows[1], w, fov_deg, normals.device, normals.dtype, (rows[0], rows[0] + h))
     ch = camera_height(fov_deg)
     power = math.pi * ch * ch if intensity is None else intensity
     if isinstance(power, Tensor) and power.dim() == 1:

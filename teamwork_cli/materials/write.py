@@ -80,18 +80,16 @@ def write_map(
     if ext == ".exr":
         if channel == "normals" and exr_normals == "encoded":
             v = (v + 1) / 2
-        if bits == 16 and np.abs(v).max() > _HALF_MAX:
-            raise ImageError(f"{p}: values up to {np.abs(v).max():g} exceed float16's range; use bits=32")
+        top = max(float(np.abs(v[rows]).max()) for rows in _row_bands(v))
+        if bits == 16 and top > _HALF_MAX:
+            raise ImageError(f"{p}: values up to {top:g} exceed float16's range; use bits=32")
         writer = _exr_writer(v if a is None else np.concatenate([v, a], 2), np.float16 if bits == 16 else np.float32)
+    elif ext in (".jpg", ".jpeg"):
+        writer = _bytes_writer(_jpeg_bytes(_stored_samples(v, spec, 8, a)))
+    elif ext == ".png":  # PNG stores 16-bit samples big-endian (ISO/IEC 15948 section 7.1): made so at once
+        writer = _bytes_writer(_png_bytes(_stored_samples(v, spec, bits, a, big_endian=True)))
     else:
-        stored = _encode(v, spec) if a is None else np.concatenate([_encode(v, spec), np.clip(a, 0, 1)], 2)
-        if ext in (".jpg", ".jpeg"):
-            data = _jpeg_bytes(_quantise(stored, 8))
-        elif ext == ".png":
-            data = _png_bytes(_quantise(stored, bits))
-        else:
-            data = _tiff_bytes(_quantise(stored, bits))
-        writer = _bytes_writer(data)
+        writer = _bytes_writer(_tiff_bytes(_stored_samples(v, spec, bits, a)))
     publish(p, writer, overwrite)
     return p
 
@@ -107,9 +105,35 @@ def _check_value(p: Path, value: np.ndarray, spec: ChannelSpec) -> np.ndarray:
         raise ImageError(f"{p}: channel {spec.name!r} needs {want} values, got shape {v.shape}")
     if v.size == 0:
         raise ImageError(f"{p}: zero-size image (shape {v.shape})")
-    if not np.isfinite(v).all():
+    if not all(np.isfinite(v[rows]).all() for rows in _row_bands(v)):
         raise ImageError(f"{p}: values contain NaN or infinity")
     return v
+
+
+BAND_PIXELS = 1 << 17  # elementwise work on a map goes about this many pixels at a time
+
+
+def _row_bands(v: np.ndarray) -> list[slice]:
+    """Slices of about BAND_PIXELS pixels of rows: elementwise work on a large map a band at a time, so its
+    temporaries are a band's size (a 4096 x 4096 RGB map's float copy alone is 200 MB)."""
+    step = max(1, BAND_PIXELS // max(1, v.shape[1]))
+    return [slice(i, i + step) for i in range(0, v.shape[0], step)]
+
+
+def _stored_samples(
+    v: np.ndarray, spec: ChannelSpec, bits: int, alpha: np.ndarray | None = None, *, big_endian: bool = False
+) -> np.ndarray:
+    """The integer samples of a file: H x W x C values encoded (`_encode`), the alpha beside them, and quantised
+    to `bits`, a band of rows at a time into the result (every step is per sample: the same as on the whole)."""
+    dtype = np.dtype(np.uint8 if bits == 8 else ">u2" if big_endian else np.uint16)
+    comps = v.shape[2] + (0 if alpha is None else 1)
+    out = np.empty((v.shape[0], v.shape[1], comps), dtype)
+    for rows in _row_bands(v):
+        enc = _encode(v[rows], spec)
+        if alpha is not None:
+            enc = np.concatenate([enc, np.clip(alpha[rows], 0, 1)], 2)
+        out[rows] = _quantise(enc, bits)
+    return out
 
 
 def _encode(v: np.ndarray, spec: ChannelSpec) -> np.ndarray:
@@ -152,7 +176,7 @@ def _png_bytes(q: np.ndarray, *, filter_type: int | None = None) -> bytes:
     fixed `filter_type` 0-4.
     """
     h, w, c = q.shape
-    depth = 16 if q.dtype == np.uint16 else 8
+    depth = 16 if q.dtype.itemsize == 2 else 8  # uint16 in either byte order
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     bpp = c * depth // 8  # bytes per complete pixel, the filters' left-neighbour distance
     rows = np.ascontiguousarray(q, dtype=">u2" if depth == 16 else np.uint8).view(np.uint8).reshape(h, w * bpp)

@@ -25,6 +25,7 @@ from teamwork_cli.core.devices import DTYPES, auto_dtype, resolve_device
 from teamwork_cli.core.encoding import INPUT_CONVENTIONS, from_convention, from_model, to_convention, to_model
 from teamwork_cli.core.errors import TeamworkError
 from teamwork_cli.core.layout import TeamLayout
+from teamwork_cli.core.rows import map_rows
 from teamwork_cli.models.denoiser import TeamDenoiser
 from teamwork_cli.models.loading import load_denoiser
 from teamwork_cli.pipelines.sampling import sample_team
@@ -229,8 +230,8 @@ class TeamPipeline:
         """
         self.check_inputs(inputs, outputs, steps)
         if inputs:
-            first = next(iter(inputs.values()))
-            (h, w), n_img = first.shape[-2:], first.shape[0]
+            shape = next(iter(inputs.values())).shape
+            (h, w), n_img = shape[-2:], shape[0]
         elif size is not None:
             (h, w), n_img = size, num_images
         else:
@@ -264,6 +265,8 @@ class TeamPipeline:
             return to_model(to_convention(n.split(".")[0], x, self.denoiser.input_convention)).to(self.device)
 
         model_in = {n: prepare(n, x) for n, x in inputs.items()}
+        # The model has its own copies now: inputs a caller handed over (keeping no reference) are freed here.
+        del inputs
         guide: dict = {}
         if known:
             if known_mask is None:
@@ -310,17 +313,21 @@ class TeamPipeline:
                     batch_size=windows.windows_per_pass(window),
                     **common,
                 )
+        del model_in, guide  # the model's copies of the inputs: a canvas each, no longer needed
+        convention = self.denoiser.input_convention
         result = {}
-        for n, x in out.items():
+        for n in list(out):
+            x = out.pop(n)  # each output's canvas freed as soon as it is converted
             channel = n.split(".")[0]
-            x = from_convention(channel, from_model(channel, x.cpu()), self.denoiser.input_convention)
+            # Per pixel, a band of rows at a time: a whole-canvas chain of temporaries would outweigh the canvas.
+            x = map_rows(lambda p: from_convention(channel, from_model(channel, p.cpu()), convention), x)  # noqa: B023
             if tile:  # back to the processed size, then the input size, both periodically: the maps still tile
                 x = resize_periodic(x, (h, w))
             else:
                 x = x[..., :ph, :pw]
                 if (ph, pw) != (h, w):
                     x = _resize(x, (h, w))
-            result[n] = x.clamp(0, 1)
+            result[n] = x.clamp_(0, 1) if x.is_contiguous() else x.clamp(0, 1)  # x is this loop's own
         return result
 
 

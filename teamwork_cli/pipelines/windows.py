@@ -41,7 +41,8 @@ from torch import Tensor
 from teamwork_cli.core.layout import TeamLayout
 from teamwork_cli.core.team import TeamBatch
 from teamwork_cli.models.denoiser import TeamDenoiser, model_dtype
-from teamwork_cli.pipelines.sampling import Callback, TeamModel, _decode, check_team, sample_one_step, sample_scheduler
+from teamwork_cli.pipelines.blend import _blend, _Blender
+from teamwork_cli.pipelines.sampling import Callback, TeamModel, check_team, sample_one_step, sample_scheduler
 from teamwork_cli.pipelines.sync import SYNCS, average_windows, syncsde_fraction, syncsde_windows
 
 __all__ = ["SYNCS", "plan_windows", "sample_windows", "window_weights"]
@@ -248,15 +249,19 @@ def sample_windows(
     corners = plan_windows(lat_h, lat_w, window // f, lat_overlap, wrap=wrap)
     n_win = len(corners)
     exact = n_win == 1 and (hl, wl) == (lat_h, lat_w)  # one window, the canvas: sample_team itself
-    lat_cells = _cells(corners, hl, wl, lat_h, lat_w).to(device)
-    pix_cells = _cells([(y * f, x * f) for y, x in corners], win_h, win_w, height, width)
+    pix_corners = [(y * f, x * f) for y, x in corners]
 
-    pixels = torch.stack([inputs[n] for n in in_names]) if in_names else None  # [n_in, N, 3, H, W]
+    def pix_cells(s: int, e: int) -> Tensor:
+        """Windows s..e-1's canvas pixels ([e - s, h, w], long), made per batch: for every window at once they
+        would be 8 bytes a pixel, enlarged by the overlaps (240 MB at 4096 x 4096 in 128 px windows)."""
+        return _cells(pix_corners[s:e], win_h, win_w, height, width)
 
     def encode_windows(s: int, b: int) -> Tensor:
-        """Windows s..s+b-1's crops of the inputs, encoded: [b, N, n_in, C, h, w]."""
-        cells = pix_cells[s : s + b].to(pixels.device)
-        crops = pixels.flatten(-2)[..., cells].permute(3, 0, 1, 2, 4, 5)  # [b, n_in, N, 3, h, w]
+        """Windows s..s+b-1's crops of the inputs, encoded: [b, N, n_in, C, h, w]. Each input is cropped where
+        it lies: a stacked copy of all of them would cost a canvas of pixels per input."""
+        crops = torch.stack(
+            [inputs[n].flatten(-2)[..., pix_cells(s, s + b).to(inputs[n].device)] for n in in_names]
+        ).permute(3, 0, 1, 2, 4, 5)  # [n_in, N, 3, b, h, w] -> [b, n_in, N, 3, h, w]
         z = denoiser.encode(crops.reshape(-1, *crops.shape[3:]).to(device, dtype)).float()
         return z.unflatten(0, (b, len(in_names), n_img)).transpose(1, 2)
 
@@ -269,7 +274,7 @@ def sample_windows(
         # estimated, decoded and added to the canvas before the next, so memory holds the canvas and one batch
         # rather than every window's latents.
         t_last = torch.tensor(float(denoiser.one_step_timestep()) * start_level)
-        blender = _Blender(n_img * n_out, (height, width), blend_weights)
+        blender = _Blender(n_img * n_out, (height, width), blend_weights, n_out)
         n_batches = math.ceil(n_win / batch_size)
         for k, s in enumerate(range(0, n_win, batch_size)):
             b = min(s + batch_size, n_win) - s
@@ -280,7 +285,7 @@ def sample_windows(
             )
             est = sample_one_step(team, x.to(device).flatten(0, 2), t_last[None])
             dec = denoiser.decode(est.to(dtype)).float().unflatten(0, (b, n_img * n_out))
-            blender.add(dec, pix_cells[s : s + b])
+            blender.add(dec, pix_cells(s, s + b))
             if callback:
                 callback(k + 1, n_batches)
         return blender.result(outs, n_img)
@@ -290,8 +295,7 @@ def sample_windows(
         if in_names
         else None
     )
-    idx_in = [layout.index(n) for n in in_names]
-    idx_out = [layout.index(n) for n in outs]
+    lat_cells = _cells(corners, hl, wl, lat_h, lat_w).to(device)
     model = _WindowTeam(
         denoiser, len(layout), idx_in, idx_out, clean, n_win, n_img, latent_shape, dtype, cond, batch_size, device
     )
@@ -374,53 +378,3 @@ def _one_step_start(
                 src, torch.zeros_like(src), t_last.expand(src.shape[0]).to(src.device)
             ).unflatten(0, shape[:2])
     return x
-
-
-class _Blender:
-    """Decoded windows ([b, rows, C, h, w]) accumulated into the canvas with the windows' taper weights."""
-
-    def __init__(self, rows: int, size: tuple[int, int], weights: Tensor) -> None:
-        self.rows, self.size, self.weights = rows, size, weights
-        self.acc: Tensor | None = None
-        self.total: Tensor | None = None
-
-    def add(self, dec: Tensor, cells: Tensor) -> None:
-        b, rows, c = dec.shape[:3]
-        w = self.weights.to(dec.device)
-        flat = cells.to(dec.device).reshape(-1)
-        if self.acc is None:
-            self.acc = dec.new_zeros(rows, c, self.size[0] * self.size[1])
-            self.total = dec.new_zeros(self.size[0] * self.size[1])
-        self.acc.index_add_(2, flat, (dec * w).permute(1, 2, 0, 3, 4).reshape(rows, c, -1))
-        self.total.index_add_(0, flat, w.expand(b, *w.shape).reshape(-1))
-
-    def result(self, outs: list[str], n_img: int) -> dict[str, Tensor]:
-        assert self.acc is not None and self.total is not None
-        out = (self.acc / self.total).view(self.rows, -1, *self.size).unflatten(0, (n_img, len(outs)))
-        return {n: out[:, k] for k, n in enumerate(outs)}
-
-
-def _blend(
-    denoiser: TeamDenoiser,
-    latents: Tensor,
-    outs: list[str],
-    n_img: int,
-    dtype: torch.dtype,
-    cells: Tensor,
-    weights: Tensor,
-    size: tuple[int, int],
-    batch_size: int,
-    exact: bool,
-) -> dict[str, Tensor]:
-    """Decode the windows ([windows, N * n_out, C, h, w]) batch_size at a time and blend them into the canvas with
-    `weights` (pixels); one window that is the canvas is decoded as sample_team decodes."""
-    if exact:
-        return _decode(denoiser, latents[0], outs, n_img, dtype)
-    n_win, rows = latents.shape[:2]
-    blender = _Blender(rows, size, weights)
-    for s in range(0, n_win, batch_size):
-        e = min(s + batch_size, n_win)
-        blender.add(
-            denoiser.decode(latents[s:e].flatten(0, 1).to(dtype)).float().unflatten(0, (e - s, rows)), cells[s:e]
-        )
-    return blender.result(outs, n_img)

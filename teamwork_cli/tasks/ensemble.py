@@ -26,6 +26,8 @@ def repeat(inputs: dict[str, Tensor], seed: int | Sequence[int], ensemble: int) 
     n = next(iter(inputs.values())).shape[0]
     seeds = [seed + i for i in range(n)] if isinstance(seed, int) else [int(s) for s in seed]
     rows = [s + SEED_STRIDE * k for k in range(ensemble) for s in seeds]
+    if ensemble == 1:  # the inputs themselves: a copy would cost a photo-sized canvas per input
+        return dict(inputs), rows
     return {k: v.repeat(ensemble, *[1] * (v.ndim - 1)) for k, v in inputs.items()}, rows
 
 

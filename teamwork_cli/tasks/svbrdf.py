@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -9,6 +10,7 @@ from torch import Tensor
 
 from teamwork_cli.core.conventions import diffuse_specular_to_basecolor
 from teamwork_cli.core.encoding import decode, encode
+from teamwork_cli.core.rows import map_rows
 from teamwork_cli.graphics import flashfit
 from teamwork_cli.graphics import render as R
 from teamwork_cli.graphics.periodic import seamless_maps
@@ -72,11 +74,15 @@ def estimate(
         # The halfway map describes the capture geometry at the photo's own pixels (docs/conventions.md section 3).
         hw = R.halfway_map(h, w, fov_deg).unsqueeze(0).expand(photo.shape[0], -1, -1, -1)
         inputs["halfway.in"] = encode("halfway", hw)
+        del hw
+    del photo  # `stored` and the inputs hold it: freed with them
     ensemble = 1 if pipe.one_step else ensemble  # a one-step adapter is deterministic: samples would agree
     report("network")
     inputs, seeds = ensemble_.repeat(inputs, seed, ensemble)  # one batch of n * ensemble rows
+    handed = [inputs]  # handed over, not kept: the pipeline frees the halfway map once it has its own copy
+    del inputs
     out = pipe(
-        inputs,
+        handed.pop(),
         outputs=[m + ".out" for m in MAPS],
         steps=steps,
         seed=seeds,
@@ -84,41 +90,48 @@ def estimate(
         callback=callback,
         windows=windows,
     )
+    # Photo-sized canvases are freed as soon as they have no more use (`del` below).
     plan = pipe.plan(h, w, resolution, windows)
     if plan.tile:  # the fit reads the photo: the same wrap-around photo the team saw
         stored = make_periodic(stored, plan.band(h))
-    maps = ensemble_.mean({m: decode(m, out[m + ".out"]) for m in MAPS}, ensemble)
+    # Decoded a band of rows at a time (per pixel: the same values), each output's canvas freed once decoded.
+    maps = ensemble_.mean({m: map_rows(functools.partial(decode, m), out.pop(m + ".out")) for m in MAPS}, ensemble)
+    del out
     if fit != "none":
         report("photo fit")
     if fit == "levels":
         maps = flashfit.fit_levels(maps, stored, fov_deg=fov_deg, inplace=True)  # the decoded maps are this call's own
-    # The microfacet terms of the final roughness and normals, once: for the diffuse solve and the re-render.
-    terms = R.flash_terms(maps["roughness"].float(), maps["normals"].float(), fov_deg=fov_deg)
     if fit != "none":
-        solved = flashfit.demodulate_diffuse(maps, stored, fov_deg=fov_deg, terms=terms)
+        # The microfacet terms are made chunk by chunk inside the solve and again for the re-render below: a
+        # photo-sized copy of them would outweigh their cost (a fraction of a second at 4096 x 4096).
+        solved = flashfit.demodulate_diffuse(maps, stored, fov_deg=fov_deg)["diffuse"]
         if plan.tile:  # the per-pixel solve follows the flash geometry, which does not wrap: the team's own
             # diffuse (which does) takes over towards the edges, over the band where the photo was blended
-            keep = edge_weight(h, w, plan.band(h)).to(solved["diffuse"])
-            solved["diffuse"] = solved["diffuse"] * keep + maps["diffuse"] * (1 - keep)
-        maps = solved
+            keep = edge_weight(h, w, plan.band(h)).to(solved)
+            solved = solved * keep + maps["diffuse"] * (1 - keep)
+        maps["diffuse"] = solved
+        del solved
+    del stored
     if plan.tile:  # the fit's flash geometry does not wrap: the maps made exactly periodic in the edge band
-        maps = seamless_maps(maps, plan.band(h))
-        terms = R.flash_terms(maps["roughness"].float(), maps["normals"].float(), fov_deg=fov_deg)  # render these
+        maps = seamless_maps(maps, plan.band(h), inplace=True)  # into the maps themselves: they are this call's
     report("glTF conversion")
-    base, metal = _basecolor(maps["diffuse"], maps["specular"])
-    maps["basecolor"], maps["metallic"] = base.float().clamp(0, 1), metal.float().clamp(0, 1)
-    radiance = R.flash_radiance(maps["diffuse"].float(), maps["specular"].float(), terms)
-    maps["render"] = radiance.clamp(0, 1)  # a photo's linear value; written sRGB-encoded like the input
+    maps["basecolor"], maps["metallic"] = _basecolor(maps["diffuse"], maps["specular"])
+    # A photo's linear value; written sRGB-encoded like the input.
+    maps["render"] = flashfit.rerender(maps, fov_deg=fov_deg)
     return {k: v.to(torch.float32) for k, v in maps.items()}
 
 
 def _basecolor(diffuse: Tensor, specular: Tensor, pixels: int = 1 << 17) -> tuple[Tensor, Tensor]:
-    """glTF basecolor and metallic of [N, 3, H, W] maps, about `pixels` pixels at a time: the per-pixel search
-    holds a few dozen temporaries of its chunk's size, which stay in the CPU's cache at this size (1.7x faster
-    at 2048 px than 256-row chunks) and bound a large photo's memory."""
+    """glTF basecolor and metallic of [N, 3, H, W] maps, clipped to [0, 1], about `pixels` pixels at a time: the
+    per-pixel search holds a few dozen temporaries of its chunk's size, which stay in the CPU's cache at this size
+    (1.7x faster at 2048 px than 256-row chunks) and bound a large photo's memory; each chunk is written into
+    the result in place (no list of parts to concatenate)."""
     rows = max(1, pixels // diffuse.shape[-1])
-    parts = [
-        diffuse_specular_to_basecolor(diffuse[..., i : i + rows, :], specular[..., i : i + rows, :], axis=1)
-        for i in range(0, diffuse.shape[-2], rows)
-    ]
-    return torch.cat([b for b, _ in parts], -2), torch.cat([m for _, m in parts], -2)
+    n, _, h, w = diffuse.shape
+    base = torch.empty(n, 3, h, w, device=diffuse.device)
+    metal = torch.empty(n, 1, h, w, device=diffuse.device)
+    for i in range(0, h, rows):
+        b, m = diffuse_specular_to_basecolor(diffuse[..., i : i + rows, :], specular[..., i : i + rows, :], axis=1)
+        base[..., i : i + rows, :] = b.float().clamp_(0, 1)
+        metal[..., i : i + rows, :] = m.float().clamp_(0, 1)
+    return base, metal

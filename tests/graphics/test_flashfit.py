@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -126,3 +128,31 @@ def test_inplace_fit_writes_the_same_levels_into_the_given_maps(monkeypatch):
     assert got is own and all(id(got[k]) == ids[k] for k in own)
     for k in expected:
         torch.testing.assert_close(got[k], expected[k], rtol=0, atol=1e-6)
+
+
+def _reference_solve(maps: dict[str, torch.Tensor], photo: torch.Tensor) -> torch.Tensor:
+    """demodulate_diffuse written on the whole image at once (its formulas, no chunks)."""
+    spec, shading = R.flash_terms(maps["roughness"], maps["normals"])
+    observed = srgb_to_linear(photo) / shading.clamp_min(1e-6)
+    solved = torch.pi * (observed - maps["specular"] * spec)
+    share = (solved / (torch.pi * observed).clamp_min(1e-6)).amin(1, keepdim=True)
+    lo, hi = flashfit.TRUST_SHARE
+    trust = ((share - lo) / (hi - lo)).clamp(0, 1)
+    trust = trust * ((photo < flashfit.SATURATED).all(1, keepdim=True) & (shading > 0.05).all(1, keepdim=True))
+    return torch.lerp(maps["diffuse"], solved.clamp(0, 1), trust)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 48 * 5, 10**9])  # a row, rows of 1 px, 5 rows, the whole image
+def test_the_chunked_solve_and_rerender_equal_the_whole_image_ones(chunk):
+    truth = _truth()
+    guess = {**truth, "specular": truth["specular"] * 1.5, "diffuse": torch.full_like(truth["diffuse"], 0.5)}
+    photo = _photo(truth)
+    whole = flashfit.demodulate_diffuse(guess, photo, chunk_pixels=10**9)["diffuse"]
+    torch.testing.assert_close(whole, _reference_solve(guess, photo), atol=1e-6, rtol=0)
+    # per pixel, so the same for any chunk; within an ulp, for the photo's sRGB decoding is a pow (core/rows.py)
+    same = functools.partial(torch.testing.assert_close, atol=1e-6, rtol=0)
+    same(flashfit.demodulate_diffuse(guess, photo, chunk_pixels=chunk)["diffuse"], whole)
+    terms = R.flash_terms(guess["roughness"], guess["normals"])
+    same(flashfit.demodulate_diffuse(guess, photo, terms=terms, chunk_pixels=chunk)["diffuse"], whole)
+    render = R.render_flash(guess["diffuse"], guess["specular"], guess["roughness"], guess["normals"]).clamp(0, 1)
+    same(flashfit.rerender(guess, chunk_pixels=chunk), render)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from teamwork_cli.core.encoding import encode
+from teamwork_cli.core.encoding import decode, encode
 from teamwork_cli.graphics.periodic import (
     boundary_image,
     edge_taper,
@@ -130,3 +131,37 @@ def test_seam_score_reads_a_seam_and_a_flat_image():
     u = textured(1, 1, 32, 32)
     assert seam_score(u) > 3 and seam_score(torch.roll(u, (16, 16), (-2, -1))) < 1.5  # rolled: the wrap is inside
     assert math.isnan(seam_score(torch.ones(8, 8)))
+
+
+def _reference_smooth(u: torch.Tensor) -> torch.Tensor:
+    """Moisan's s by eq. 12 as written: the 2-D FFT of the whole boundary image, in float64."""
+    h, w = u.shape[-2:]
+    q, r = torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64)
+    denom = 2 * torch.cos(2 * math.pi * q / h)[:, None] + 2 * torch.cos(2 * math.pi * r / w)[None, :] - 4
+    denom[0, 0] = 1.0
+    s_hat = torch.fft.fft2(boundary_image(u.double())) / denom
+    s_hat[..., 0, 0] = 0
+    return torch.fft.ifft2(s_hat).real.to(u.dtype)
+
+
+@pytest.mark.parametrize(("h", "w"), [(64, 48), (33, 17), (1, 9), (2, 2)])
+def test_the_smooth_component_from_the_edges_equals_the_full_fft(h, w):
+    u = textured(2, 3, h, w, seed=5) if h > 1 else torch.rand(2, 3, h, w, dtype=torch.float64)
+    torch.testing.assert_close(smooth_component(u.double()), _reference_smooth(u.double()), atol=1e-12, rtol=0)
+    torch.testing.assert_close(smooth_component(u.float()), _reference_smooth(u.float()), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("band", [3, 10, 40])
+def test_seamless_maps_in_the_band_equals_seamless_on_the_whole_maps(band):
+    u = textured(1, 3, 48, 40, seed=6)
+    normals = F.normalize(torch.cat([u[:, :2] - 0.5, torch.ones(1, 1, 48, 40)], 1), dim=1)
+    maps = {"diffuse": u, "roughness": u[:, 1:2] * 1.2, "normals": normals}
+    out = seamless_maps(maps, band)
+    for c, x in maps.items():  # the definition: seamless in the encoding, decoded, the given values beyond the band
+        taper = edge_taper(48, 40, band)
+        whole = torch.where(taper > 0, decode(c, seamless(encode(c, x), band)), x)
+        torch.testing.assert_close(out[c], whole, atol=1e-6, rtol=0)
+    own = {c: x.clone() for c, x in maps.items()}
+    inplace = seamless_maps(own, band, inplace=True)
+    for c in maps:
+        assert inplace[c] is own[c] and torch.equal(inplace[c], out[c])

@@ -138,3 +138,23 @@ def test_gradients_flow() -> None:
     for k, v in m.items():
         assert v.grad is not None and torch.isfinite(v.grad).all(), k
         assert v.grad.abs().sum() > 0, k
+
+
+@pytest.mark.parametrize(("h", "w"), [(37, 23), (8, 64)])
+def test_flash_terms_of_a_band_of_rows_are_that_part_of_the_whole(h, w) -> None:
+    g = torch.Generator().manual_seed(4)
+    rough = torch.rand(2, 1, h, w, generator=g)
+    normals = torch.nn.functional.normalize(torch.randn(2, 3, h, w, generator=g).abs() + 0.1, dim=1)
+    spec, shading = R.flash_terms(rough, normals)
+    for start, stop in ((0, 1), (3, 11), (h - 2, h), (0, h)):
+        part = R.flash_terms(rough[..., start:stop, :], normals[..., start:stop, :], rows=(start, h))
+        assert torch.equal(part[0], spec[..., start:stop, :]) and torch.equal(part[1], shading[..., start:stop, :])
+    assert torch.equal(R.patch_positions(h, w, rows=(1, h - 1)), R.patch_positions(h, w)[:, 1 : h - 1])
+
+
+def test_flash_geometry_is_cached_for_small_patches_only(monkeypatch) -> None:
+    small = R._flash_geometry(16, 16, 45.0, torch.device("cpu"), torch.float32)
+    assert R._flash_geometry(16, 16, 45.0, torch.device("cpu"), torch.float32)[0] is small[0]
+    monkeypatch.setattr(R, "GEOMETRY_CACHE_PIXELS", 255)  # 16 x 16 is now a large patch: made per call
+    fresh = R._flash_geometry(16, 16, 45.0, torch.device("cpu"), torch.float32)
+    assert fresh[0] is not small[0] and torch.equal(fresh[0], small[0]) and torch.equal(fresh[1], small[1])

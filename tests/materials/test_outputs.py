@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -116,3 +118,29 @@ def test_a_rival_file_appearing_after_the_plan_is_not_replaced(tmp_path):
         write_outputs(plan, _maps(0.5), overwrite=False)
     assert rival.read_bytes() == b"another process"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m_roughness.png"]  # the diffuse of this call went too
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_large_maps_are_written_one_at_a_time_with_the_same_files(tmp_path, monkeypatch, serial):
+    from teamwork_cli.materials import outputs
+
+    used = []
+
+    class Pool(outputs.ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            used.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(outputs, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(outputs, "SERIAL_WRITE_PIXELS", 15 if serial else 16)  # the maps are 4 x 4: 16 pixels
+    values = {c: torch.rand(v.shape, generator=torch.Generator().manual_seed(1)) for c, v in _maps(0.0).items()}
+    plan = plan_outputs(tmp_path, "m", FORMATS, overwrite=False)
+    write_outputs(plan, values, overwrite=False)
+    if serial:
+        assert used == [1]
+    else:
+        assert used == [min(len(FORMATS), os.cpu_count() or 1)]
+    for c, p in plan.paths.items():
+        bits = FORMATS[c][1]
+        tolerance = 0 if bits == 32 else 1e-3 if bits == 16 else 0.5 / 255 + 1e-3
+        assert abs(read_map(p, c) - values[c][0].permute(1, 2, 0).numpy()).max() <= tolerance

@@ -202,3 +202,24 @@ def test_overwrite_race_is_caught_at_rename(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(OutputExistsError):
         write_map(path, np.zeros((2, 2, 3)), "diffuse")
     assert path.read_bytes() == b"rival" and dir_listing(tmp_path) == ["m.png"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "bits", "big_endian"), [("diffuse", 16, True), ("normals", 8, False), ("roughness", 16, False)]
+)
+def test_stored_samples_in_row_bands_equal_the_whole_map_quantised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, channel: str, bits: int, big_endian: bool
+) -> None:
+    comps = 1 if channel == "roughness" else 3
+    v = RNG.uniform(-1.2, 1.2, size=(13, 5, comps)).astype(np.float32)
+    alpha = RNG.uniform(-0.1, 1.1, size=(13, 5, 1)).astype(np.float32)
+    spec = twrite.channel_spec(channel)
+    whole = twrite._quantise(np.concatenate([twrite._encode(v, spec), np.clip(alpha, 0, 1)], 2), bits)
+    for band in (1, 7, 10**6):  # part of a row, a row and a bit, the whole map
+        monkeypatch.setattr(twrite, "BAND_PIXELS", band)
+        got = twrite._stored_samples(v, spec, bits, alpha, big_endian=big_endian)
+        assert got.dtype.itemsize == bits // 8 and got.shape == (13, 5, comps + 1)
+        assert np.array_equal(got.astype(np.uint16), whole.astype(np.uint16))
+        # and the file holds exactly those samples (PNG: big-endian on disk; read back as [0, 1] floats)
+        path = write_map(tmp_path / f"m{band}.png", v, channel, bits=bits, alpha=alpha[..., 0])
+        assert np.array_equal(np.round(read_image(path).pixels * ((1 << bits) - 1)), whole)

@@ -17,6 +17,7 @@ def test_repeat_stacks_the_inputs_and_spreads_the_seeds():
     assert listed == [4, 9, 4 + E.SEED_STRIDE, 9 + E.SEED_STRIDE]
     same, one = E.repeat(x, 0, 1)
     assert torch.equal(same["image.in"], x["image.in"]) and one == [0, 1]  # an ensemble of 1 changes nothing
+    assert all(same[k] is x[k] for k in x) and same is not x  # and copies nothing (a new dict of the same tensors)
 
 
 @pytest.mark.parametrize("size", [0, -2])

@@ -95,8 +95,19 @@ def test_tileable_maps_wrap_and_only_their_edge_band_is_made_periodic(pipe, monk
     torch.testing.assert_close(maps["normals"].norm(dim=1), torch.ones(1, 48, 48))
     expected = R.render_flash(maps["diffuse"], maps["specular"], maps["roughness"], maps["normals"]).clamp(0, 1)
     torch.testing.assert_close(maps["render"], expected)  # the render shows the final maps
-    monkeypatch.setattr(svbrdf, "seamless_maps", lambda m, band: m)
+    monkeypatch.setattr(svbrdf, "seamless_maps", lambda m, band, inplace=False: m)
     raw = svbrdf.estimate(pipe, photo, fit="levels", windows=opts)
     band = pipe.plan(48, 48, None, opts).band(48)
     for c in svbrdf.MAPS:  # beyond one band from the edges the maps are the windows' own
         torch.testing.assert_close(maps[c][..., band:-band, band:-band], raw[c][..., band:-band, band:-band])
+
+
+def test_the_glTF_conversion_in_chunks_equals_the_whole_map_one():
+    g = torch.Generator().manual_seed(7)
+    diffuse, specular = torch.rand(2, 3, 9, 5, generator=g), torch.rand(2, 3, 9, 5, generator=g) * 0.5
+    base, metal = diffuse_specular_to_basecolor(diffuse, specular, axis=1)
+    for pixels in (1, 12, 10**6):  # a row at a time, two rows and a bit, all at once
+        b, m = svbrdf._basecolor(diffuse, specular, pixels=pixels)
+        assert b.shape == (2, 3, 9, 5) and m.shape == (2, 1, 9, 5)
+        torch.testing.assert_close(b, base.clamp(0, 1), atol=1e-6, rtol=0)
+        torch.testing.assert_close(m, metal.clamp(0, 1), atol=1e-6, rtol=0)
