@@ -4,7 +4,8 @@
 
 PATH is a checkout of the reference (the folder that holds `teamwork/`); its `teamwork/adapter.py`, `linear.py`,
 `config.py` and `batch.py` are imported from there (they need einops), and its `pipeline_*.py` for the layer
-profiles where they import (else their `TEAMWORK_PROFILES[...] = [...]` lists are read from the source).
+profiles where they import (else their `TEAMWORK_PROFILES[...] = [...]` lists are read from the source, except
+a profile that also names layer classes of that module, such as a `*_PLUSATTN` one: its row says it was not run).
 
 For each family both support, on a tiny random-weight pipeline (teamwork_cli.models.hub.testing), in fp32 on the
 CPU: this package injects an adapter with random non-zero weights and saves it as `teamwork finetune` does; the
@@ -79,16 +80,25 @@ def reference_profiles(ref_adapter, path: Path, families: list[str]) -> dict[str
             importlib.import_module(f"teamwork.{name}")
             notes[family] = f"teamwork/{name}.py imported"
         except Exception as e:  # e.g. a diffusers class it imports that this diffusers lacks
-            found = _profiles_from_source(source)
+            found, partial = _profiles_from_source(source)
             for key, globs in found.items():
-                ref_adapter.TEAMWORK_PROFILES.setdefault(key, globs)
+                if key in partial:  # its layer classes did not import: the glob strings alone are not the profile
+                    UNAVAILABLE[key] = f"{key} names classes of teamwork/{name}.py, which did not import"
+                else:
+                    ref_adapter.TEAMWORK_PROFILES.setdefault(key, globs)
             notes[family] = f"teamwork/{name}.py failed to import ({type(e).__name__}: {e}); profiles read from source"
     return notes
 
 
-def _profiles_from_source(source: Path) -> dict[str, list[str]]:
-    """`TEAMWORK_PROFILES["X"] = [...]` assignments: their glob strings (class-specific tuples are left out)."""
+# profile name -> why the reference's profile of that name cannot be used (filled by reference_profiles)
+UNAVAILABLE: dict[str, str] = {}
+
+
+def _profiles_from_source(source: Path) -> tuple[dict[str, list[str]], set[str]]:
+    """`TEAMWORK_PROFILES["X"] = [...]` assignments: their glob strings, and the names of those that also list
+    class-specific `(glob, Class)` entries (left out here, so those profiles are incomplete)."""
     out: dict[str, list[str]] = {}
+    partial: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.List)):
             continue
@@ -102,9 +112,11 @@ def _profiles_from_source(source: Path) -> dict[str, list[str]]:
                 globs.append(elt.value)
             elif isinstance(elt, ast.Starred) and isinstance(elt.value, ast.Subscript):
                 globs.extend(out.get(getattr(elt.value.slice, "value", None), []))
+            elif isinstance(key, str):
+                partial.add(key)
         if isinstance(key, str):
             out[key] = globs
-    return out
+    return out, partial
 
 
 def _randomize(model, seed: int) -> None:
@@ -159,6 +171,8 @@ def check_family(family: str, ref_adapter, ref_batch, root: Path, rank: int, joi
         save_tiny_pipeline(family, folder)
     ours = load_hub_denoiser(str(folder), cache_embeds=False)
     prof = profile_for(ours.model)
+    if joint and f"{prof.name}_PLUSATTN" in UNAVAILABLE:
+        return {"family": f"{family} (joint)", "layers": f"not run: {UNAVAILABLE[prof.name + '_PLUSATTN']}"}
     if joint and f"{prof.name}_PLUSATTN" not in ref_adapter.TEAMWORK_PROFILES:
         return {}  # the reference's joint-attention profile is not in the checkout
     layers = layers_to_adapt(ours.model)
