@@ -161,7 +161,8 @@ TILEABLE_OPT = typer.Option(
     "--tileable",
     help="Make every map wrap seamlessly left-right and top-bottom, all maps jointly (windows wrap around the "
     "edges). A photo that does not tile itself is blended, within one --overlap of each edge, with its own "
-    "centre: the maps' content there is a mix of both (inpaint refills that band); within the same band the "
+    "centre: the maps' content there is a mix of both (inpaint refills that band, but a map that wraps already, "
+    "such as a constant one, keeps its own pixels there); within the same band the "
     "maps are then made exactly periodic (periodic-plus-smooth decomposition), the rest is left as it is.",
 )
 WINDOW_OPT = typer.Option(

@@ -129,6 +129,20 @@ def hole_fill(pipe: TeamPipeline) -> str:
     return fill
 
 
+def wraps(x: Tensor) -> Tensor:
+    """Bool [N]: whether each map of [N, C, H, W] already wraps around: its mean step from the last row to the
+    first (and last column to first) at most 1.5 times the mean step between the rows (columns) next to those
+    edges, so a smooth periodic map passes wherever its seam falls and a constant one (0 against 0) does too."""
+    x = x.float()
+    ok = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    for dim in (-2, -1):
+        n = x.shape[dim]
+        across = (x.select(dim, -1) - x.select(dim, 0)).abs().flatten(1).mean(1)
+        near = (x.select(dim, 1) - x.select(dim, 0)).abs() + (x.select(dim, n - 1) - x.select(dim, n - 2)).abs()
+        ok &= across <= 1.5 * near.flatten(1).mean(1) / 2
+    return ok
+
+
 def inpaint(
     pipe: TeamPipeline,
     maps: dict[str, Tensor],
@@ -151,7 +165,8 @@ def inpaint(
     agreement with its surroundings (`pipelines.sampling.sample_team`'s `known`); otherwise the team redraws the
     whole map and only the final composite restores the outside.
     windows: process in windows (`TeamPipeline`); with windows.tileable a band one overlap wide along every edge
-    is filled too (added to the mask), so the maps wrap around."""
+    is filled too (added to the mask), so the maps wrap around; a map that wraps already (`wraps`: a constant
+    one, say) keeps its own pixels in that band, which the refill would only disturb."""
     channels = check_team(pipe)
     missing = [c for c in channels if c not in maps]
     if missing:
@@ -163,6 +178,7 @@ def inpaint(
             f"{', '.join(f'{c} {s[1]}x{s[0]}' for c, s in sizes.items())} (width x height)"
         )
     mask = (mask > 0.5).float()
+    hole = mask
     plan = pipe.plan(*mask.shape[-2:], resolution, windows)
     if plan.tile:  # the edges are refilled so the result wraps: kept pixels there would keep the photo's seam
         band = plan.band(mask.shape[-2])
@@ -186,9 +202,13 @@ def inpaint(
         **guide,
     )
     keep = keep or {}
-    result = {
-        c: torch.where(mask > 0.5, decode(c, out[f"{c}.out"]), keep[c] if c in keep else stored_value(c, maps[c]))
-        for c in channels
-    }
+    result = {}
+    for c in channels:
+        filled = mask
+        if plan.tile:  # per image: where the input map wraps already only its hole is filled
+            filled = torch.where(wraps(maps[c]).view(-1, 1, 1, 1), hole, mask)
+        result[c] = torch.where(
+            filled > 0.5, decode(c, out[f"{c}.out"]), keep[c] if c in keep else stored_value(c, maps[c])
+        )
     # exactly periodic within the refilled edge band (the pixels beyond it are returned as they are)
     return seamless_maps(result, plan.band(mask.shape[-2])) if plan.tile else result

@@ -48,3 +48,43 @@ def test_tileable_inpainting_wraps_and_keeps_the_pixels_beyond_the_edge_band(tin
     keep[:band], keep[-band:], keep[:, :band], keep[:, -band:] = False, False, False, False
     stored = decode("image", image)  # inpaint returns values; `image` is its sRGB encoding
     torch.testing.assert_close(out[..., keep], stored[..., keep])  # the kept pixels as they were
+
+
+def test_wraps_tells_maps_that_tile_already():
+    import torch
+
+    from teamwork_cli.tasks.inpaint import wraps
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 16), torch.linspace(0, 1, 16), indexing="ij")
+    ramp = (xx * yy).expand(1, 1, 16, 16)
+    angle = torch.arange(16) * (2 * torch.pi / 16)
+    periodic = (0.5 + 0.4 * torch.sin(angle)[:, None] * torch.cos(angle)[None, :]).expand(1, 1, 16, 16)
+    maps = torch.cat([torch.full((1, 1, 16, 16), 0.3), periodic, ramp])
+    assert wraps(maps).tolist() == [True, True, False]
+
+
+def test_tileable_inpainting_keeps_a_map_that_wraps_already_outside_its_hole(tiny_base, adapters):
+    import torch
+
+    from teamwork_cli.core.encoding import encode
+    from teamwork_cli.graphics.periodic import seam_score
+    from teamwork_cli.pipelines.team_pipeline import TeamPipeline
+    from teamwork_cli.pipelines.tiling import WindowOptions
+    from teamwork_cli.tasks.inpaint import inpaint
+
+    pipe = TeamPipeline.load(adapters["inpaint"], base=str(tiny_base), device="cpu", dtype="fp32")
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 48), indexing="ij")
+    ramp = (0.2 + 0.6 * xx * yy).expand(1, 3, 48, 48).contiguous()
+    flat = torch.full((1, 3, 48, 48), 0.4)
+    mask = torch.zeros(1, 1, 48, 48)
+    mask[..., 20:28, 20:28] = 1
+    opts = WindowOptions(window=32, tileable=True)
+    got = {
+        name: inpaint(pipe, {"image": x}, mask, steps=2, keep_context=False, windows=opts)["image"]
+        for name, x in (("flat", flat), ("ramp", ramp))
+    }
+    outside = mask[0, 0] == 0
+    flat_out = encode("image", got["flat"])
+    torch.testing.assert_close(flat_out[..., outside], flat[..., outside], atol=1e-6, rtol=0)  # band kept as given
+    assert seam_score(encode("image", got["ramp"])) <= 1.1
+    assert (encode("image", got["ramp"])[..., 0, :] - ramp[..., 0, :]).abs().max() > 1e-3  # its band refilled
