@@ -587,7 +587,7 @@ def section_memory(args, pipes) -> None:
                 out = tmp / f"out{size}{'w' if extra else 'f'}"
                 cmd = [str(exe), "svbrdf", str(src), "-o", str(out), "--dtype", args.dtype, *extra]
                 status, wall, peak = run_guarded(cmd, env, guard, args.timeout, tmp / "stderr.txt")
-                label = " ".join(extra) or "(defaults: full frame)"
+                label = " ".join(extra) or "(defaults)"
                 print(f"{f'{size}x{size}':<12}{label:<30}{status:<32}{wall:>9.1f}{peak:>10.0f}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
     finally:
